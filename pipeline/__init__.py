@@ -1,0 +1,38 @@
+"""hand2robot's video pipeline: hand extraction, tracks, placement, and the CLI.
+
+The same functions serve the CLI and the Python API::
+
+    import pipeline, retarget
+    tracks = pipeline.extract_hands("clip.mp4")              # or pipeline.read_tracks(path)
+    done = pipeline.retarget_tracks(tracks, retarget.load_robot("panda"))
+    done.result.q, done.result.feasible
+"""
+
+from pipeline.exceptions import InputMediaError, ModelError, PipelineError, TrackFileError
+from pipeline.extract import ExtractConfig, extract_hands, solve_wrist_pose
+from pipeline.model import ModelInfo, ensure_model
+from pipeline.placement import ROTATION_CAMERA_TO_BASE, default_camera_to_base
+from pipeline.run import RetargetedHand, choose_side, retarget_tracks
+from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
+
+__all__ = [
+    "ROTATION_CAMERA_TO_BASE",
+    "ExtractConfig",
+    "HandTrack",
+    "HandTracks",
+    "InputMediaError",
+    "Intrinsics",
+    "ModelError",
+    "ModelInfo",
+    "PipelineError",
+    "RetargetedHand",
+    "TrackFileError",
+    "choose_side",
+    "default_camera_to_base",
+    "ensure_model",
+    "extract_hands",
+    "read_tracks",
+    "retarget_tracks",
+    "solve_wrist_pose",
+    "write_tracks",
+]

@@ -1,0 +1,235 @@
+"""Hand tracks: per-frame, per-hand poses extracted from one video, and their Parquet file.
+
+File layout (version 1): one row per input frame, columns
+
+- ``timestamp`` float64 [s];
+- per hand ``h`` in ``("left", "right")``: ``h.present`` bool, ``h.score`` float32,
+  ``h.image_keypoints`` fixed_size_list<float32>[42] (21 x (u, v) [px]),
+  ``h.world_keypoints`` fixed_size_list<float32>[63] (21 x (x, y, z) [m], MediaPipe's
+  hand-centred metric frame), ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
+  (row-major 4x4, pose of the hand frame H in the camera frame [m]),
+  ``h.reprojection_error`` float32 [px];
+
+and the schema metadata key ``hand2robot.tracks`` holding JSON: ``format_version``, the
+intrinsics with their source, the input's path and SHA-256, the model's source and SHA-256, and
+the extraction settings. Absent hands are NaN in every numeric column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from pipeline.exceptions import TrackFileError
+
+FORMAT_VERSION = 1
+METADATA_KEY = b"hand2robot.tracks"
+SIDES = ("left", "right")
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole camera intrinsics.
+
+    Attributes:
+        matrix: The 3x3 camera matrix K [px].
+        distortion: OpenCV distortion coefficients (k1, k2, p1, p2[, k3...]); zeros if none.
+        width: Image width [px].
+        height: Image height [px].
+        source: Where K came from (``"fov:60deg"``, a file path, ...).
+    """
+
+    matrix: NDArray[np.float64]
+    distortion: NDArray[np.float64]
+    width: int
+    height: int
+    source: str
+
+    @staticmethod
+    def from_fov(width: int, height: int, horizontal_fov_deg: float) -> Intrinsics:
+        """Intrinsics of an undistorted camera with the given horizontal field of view."""
+        focal = (width / 2.0) / np.tan(np.radians(horizontal_fov_deg) / 2.0)
+        matrix = np.array([[focal, 0, width / 2.0], [0, focal, height / 2.0], [0, 0, 1]])
+        return Intrinsics(matrix, np.zeros(5), width, height, f"fov:{horizontal_fov_deg:g}deg")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {
+            "matrix": self.matrix.tolist(),
+            "distortion": self.distortion.tolist(),
+            "width": self.width,
+            "height": self.height,
+            "source": self.source,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Intrinsics:
+        """Inverse of :meth:`to_json`."""
+        return Intrinsics(
+            np.asarray(data["matrix"], dtype=np.float64),
+            np.asarray(data["distortion"], dtype=np.float64),
+            int(data["width"]),
+            int(data["height"]),
+            str(data["source"]),
+        )
+
+
+@dataclass(frozen=True)
+class HandTrack:
+    """One hand over a clip; every array has one row per input frame.
+
+    Attributes:
+        side: ``"left"`` or ``"right"``: the person's real hand.
+        present: Shape (T,) bool.
+        score: Detector confidence, shape (T,), NaN where absent.
+        image_keypoints: Shape (T, 21, 2) [px], MediaPipe order, NaN where absent.
+        world_keypoints: Shape (T, 21, 3) [m], hand-centred metric frame, NaN where absent.
+        transform_wrist_to_camera: Shape (T, 4, 4): pose of the hand frame H in the camera
+            frame [m] (x right, y down, z forward), NaN where absent.
+        reprojection_error: Mean PnP reprojection error, shape (T,) [px], NaN where absent.
+    """
+
+    side: str
+    present: NDArray[np.bool_]
+    score: NDArray[np.float64]
+    image_keypoints: NDArray[np.float64]
+    world_keypoints: NDArray[np.float64]
+    transform_wrist_to_camera: NDArray[np.float64]
+    reprojection_error: NDArray[np.float64]
+
+    @staticmethod
+    def empty(side: str, frames: int) -> HandTrack:
+        """A track with no detection in any of ``frames`` frames."""
+        return HandTrack(
+            side,
+            np.zeros(frames, dtype=bool),
+            np.full(frames, np.nan),
+            np.full((frames, 21, 2), np.nan),
+            np.full((frames, 21, 3), np.nan),
+            np.full((frames, 4, 4), np.nan),
+            np.full(frames, np.nan),
+        )
+
+
+@dataclass(frozen=True)
+class HandTracks:
+    """Hand tracks of one input.
+
+    Attributes:
+        timestamps: Shape (T,) [s], one per input frame.
+        hands: ``"left"`` and ``"right"`` tracks.
+        intrinsics: The camera intrinsics used for lifting.
+        source: ``{"path": ..., "sha256": ...}`` of the input.
+        model: ``{"source": ..., "sha256": ...}`` of the hand model.
+        settings: Extraction settings (part of the cache key).
+    """
+
+    timestamps: NDArray[np.float64]
+    hands: dict[str, HandTrack]
+    intrinsics: Intrinsics
+    source: dict[str, str] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        """Number of input frames."""
+        return len(self.timestamps)
+
+
+def _fixed_list(array: NDArray[np.floating], width: int, dtype: pa.DataType) -> pa.Array:
+    flat = pa.array(np.ascontiguousarray(array, dtype=dtype.to_pandas_dtype()).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, width)
+
+
+def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
+    """Write tracks to a Parquet file atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    frames = tracks.num_frames
+    columns: dict[str, pa.Array] = {"timestamp": pa.array(tracks.timestamps, pa.float64())}
+    for side in SIDES:
+        hand = tracks.hands.get(side) or HandTrack.empty(side, frames)
+        columns[f"{side}.present"] = pa.array(hand.present, pa.bool_())
+        columns[f"{side}.score"] = pa.array(hand.score.astype(np.float32))
+        columns[f"{side}.image_keypoints"] = _fixed_list(hand.image_keypoints, 42, pa.float32())
+        columns[f"{side}.world_keypoints"] = _fixed_list(hand.world_keypoints, 63, pa.float32())
+        columns[f"{side}.transform_wrist_to_camera"] = _fixed_list(
+            hand.transform_wrist_to_camera, 16, pa.float64()
+        )
+        columns[f"{side}.reprojection_error"] = pa.array(hand.reprojection_error.astype(np.float32))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "intrinsics": tracks.intrinsics.to_json(),
+        "source": tracks.source,
+        "model": tracks.model,
+        "settings": tracks.settings,
+    }
+    table = pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, staging, compression="zstd")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path
+
+
+def _column(table: pa.Table, name: str, shape: tuple[int, ...]) -> NDArray[np.float64]:
+    column = table.column(name).combine_chunks()
+    if isinstance(column.type, pa.FixedSizeListType):
+        values = column.flatten().to_numpy(zero_copy_only=False)
+    else:
+        values = column.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=np.float64).reshape((table.num_rows, *shape))
+
+
+def read_tracks(path: str | Path) -> HandTracks:
+    """Read a hand-track file.
+
+    Raises:
+        TrackFileError: Missing file, not a hand-track file, or an unsupported version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TrackFileError(f"hand-track file not found: {path}")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise TrackFileError(f"{path} is not a readable Parquet file: {err}") from None
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise TrackFileError(f"{path} is not a hand2robot hand-track file (no track metadata)")
+    meta = json.loads(raw)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise TrackFileError(
+            f"{path} has track format version {meta.get('format_version')}; this hand2robot "
+            f"reads version {FORMAT_VERSION}"
+        )
+    hands = {}
+    for side in SIDES:
+        hands[side] = HandTrack(
+            side=side,
+            present=table.column(f"{side}.present").to_numpy(zero_copy_only=False).astype(bool),
+            score=_column(table, f"{side}.score", ()),
+            image_keypoints=_column(table, f"{side}.image_keypoints", (21, 2)),
+            world_keypoints=_column(table, f"{side}.world_keypoints", (21, 3)),
+            transform_wrist_to_camera=_column(table, f"{side}.transform_wrist_to_camera", (4, 4)),
+            reprojection_error=_column(table, f"{side}.reprojection_error", ()),
+        )
+    return HandTracks(
+        timestamps=_column(table, "timestamp", ()),
+        hands=hands,
+        intrinsics=Intrinsics.from_json(meta["intrinsics"]),
+        source=meta.get("source", {}),
+        model=meta.get("model", {}),
+        settings=meta.get("settings", {}),
+    )

@@ -1,0 +1,64 @@
+"""hand2robot's retargeting API: human hand keypoints and wrist poses -> robot joints.
+
+Pure math on arrays and Pinocchio models: no video, no files beyond URDFs, no Ray.
+
+Example::
+
+    import retarget
+    robot = retarget.load_robot("allegro_right")
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints)   # (T, 21, 3) [m]
+    res.q, res.feasible, res.flags, res.residual
+"""
+
+from retarget.arm_ik import ArmIK, IKConfig, IKResult
+from retarget.exceptions import Hand2RobotError, InvalidInputError, RobotConfigError, RobotNotFound
+from retarget.flags import Flag, flag_names
+from retarget.gripper import aperture_from_gripper, aperture_from_keypoints, gripper_position
+from retarget.hand_frame import (
+    NUM_KEYPOINTS,
+    HandSide,
+    check_keypoints,
+    hand_frame_from_keypoints,
+    keypoints_in_hand_frame,
+)
+from retarget.retargeter import (
+    FeasibilityConfig,
+    Residual,
+    RetargetConfig,
+    Retargeter,
+    RetargetResult,
+)
+from retarget.robot import MimicJoint, Robot, load_robot, transform_matrix
+from retarget.vector_retargeting import VectorConfig, VectorResult, VectorRetargeter
+
+__all__ = [
+    "NUM_KEYPOINTS",
+    "ArmIK",
+    "FeasibilityConfig",
+    "Flag",
+    "Hand2RobotError",
+    "HandSide",
+    "IKConfig",
+    "IKResult",
+    "InvalidInputError",
+    "MimicJoint",
+    "Residual",
+    "RetargetConfig",
+    "RetargetResult",
+    "Retargeter",
+    "Robot",
+    "RobotConfigError",
+    "RobotNotFound",
+    "VectorConfig",
+    "VectorResult",
+    "VectorRetargeter",
+    "aperture_from_gripper",
+    "aperture_from_keypoints",
+    "check_keypoints",
+    "flag_names",
+    "gripper_position",
+    "hand_frame_from_keypoints",
+    "keypoints_in_hand_frame",
+    "load_robot",
+    "transform_matrix",
+]

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+import retarget
+from retarget import Flag, InvalidInputError
+from tests.synthetic import smooth_trajectory, synthetic_keypoints
+
+FRAMES = 120
+
+
+def _arm_round_trip(robot, seed, frames=FRAMES):
+    rng = np.random.default_rng(seed)
+    arm = robot.joint_indices(robot.arm_joints)
+    q = np.tile(robot.rest, (frames, 1))
+    # Within 1 rad of the rest pose (UR joints span +-2 pi: full-range swings are not motions
+    # a hand makes between two video frames).
+    lower = np.maximum(robot.lower[arm], robot.rest[arm] - 1.0)
+    upper = np.minimum(robot.upper[arm], robot.rest[arm] + 1.0)
+    q[:, arm] = smooth_trajectory(rng, lower, upper, frames, margin=0.1)
+    ee = np.stack([robot.frame_placements(qt, (robot.description.ee_frame,))[0] for qt in q])
+    wrist = ee @ robot.transform_hand_to_ee  # H in base = EE in base @ (H in EE)
+    keypoints = synthetic_keypoints(robot, q, "right")
+    return q, ee, wrist, keypoints
+
+
+def _rotation_angle(a, b):
+    cos = (np.trace(a[:3, :3].T @ b[:3, :3]) - 1) / 2
+    return np.arccos(np.clip(cos, -1, 1))
+
+
+@pytest.mark.parametrize("name", ["panda", "so101", "ur5_allegro"])
+def test_round_trip_reaches_forward_kinematics_poses(robots_loaded, name):
+    robot = robots_loaded[name]
+    q, ee, wrist, keypoints = _arm_round_trip(robot, seed=7)
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints, wrist)
+    reached = np.stack(
+        [robot.frame_placements(qt, (robot.description.ee_frame,))[0] for qt in res.q]
+    )
+    position = np.linalg.norm(reached[:, :3, 3] - ee[:, :3, 3], axis=1)
+    angle = np.array([_rotation_angle(a, b) for a, b in zip(reached, ee, strict=True)])
+    # Frame 0 starts from the rest pose, far away: allow it the iteration cap, judge the rest.
+    assert np.max(position[1:]) < 1e-3, f"max position error {np.max(position[1:])} m"
+    assert np.max(angle[1:]) < 1e-2, f"max orientation error {np.max(angle[1:])} rad"
+    np.testing.assert_allclose(res.residual.position, position, atol=1e-9)
+    assert res.feasible[1:].all()
+    np.testing.assert_allclose(res.transform_ee_to_base, reached, atol=1e-9)
+
+
+def test_joint_order_is_by_name(robots_loaded):
+    robot = robots_loaded["panda"]
+    q, ee, wrist, keypoints = _arm_round_trip(robot, seed=11, frames=30)
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints, wrist)
+    assert res.joint_names == robot.joint_names
+    # Rebuild the Pinocchio configuration by joint name and check the pose.
+    model = robot.model
+    for t in (5, 29):
+        q_model = np.zeros(model.nq)
+        for name, value in zip(res.joint_names, res.q[t], strict=True):
+            q_model[model.joints[model.getJointId(name)].idx_q] = value
+        import pinocchio as pin
+
+        data = model.createData()
+        pin.framesForwardKinematics(model, data, q_model)
+        pose = data.oMf[model.getFrameId("panda_hand_tcp")].homogeneous
+        assert np.linalg.norm(pose[:3, 3] - ee[t, :3, 3]) < 1e-3
+
+
+def test_five_dof_arm_puts_position_first(robots_loaded):
+    robot = robots_loaded["so101"]
+    q, ee, wrist, keypoints = _arm_round_trip(robot, seed=5, frames=40)
+    # Twist every target 0.6 rad about its approach axis' normal: not reachable with 5 DoF in
+    # general, position still is.
+    twist = np.eye(4)
+    twist[:3, :3] = [[np.cos(0.6), 0, np.sin(0.6)], [0, 1, 0], [-np.sin(0.6), 0, np.cos(0.6)]]
+    targets = ee @ twist
+    res = retarget.Retargeter(robot).retarget_sequence(
+        keypoints, targets @ robot.transform_hand_to_ee
+    )
+    assert np.max(res.residual.position[1:]) < 1e-3
+    assert np.median(res.residual.orientation) > 0.05  # reported, not hidden
+    assert np.all(res.residual.orientation < 0.6 + 1e-6)  # no worse than not trying
+
+
+def test_unreachable_target_is_data_not_exception(robots_loaded):
+    robot = robots_loaded["panda"]
+    q, ee, wrist, keypoints = _arm_round_trip(robot, seed=2, frames=20)
+    far = wrist.copy()
+    far[10:15, :3, 3] += np.array([3.0, 0.0, 0.0])  # 3 m beyond the reach of the arm
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints, far)
+    expected = np.zeros(20, dtype=bool)
+    expected[10:15] = True
+    np.testing.assert_array_equal((res.flags & Flag.UNREACHABLE) != 0, expected)
+    assert np.all(res.residual.position[10:15] > 2.0)
+    assert np.all(np.isfinite(res.q))
+    assert res.feasible.sum() == 15
+
+
+def test_arm_needs_wrist_pose(robots_loaded):
+    robot = robots_loaded["panda"]
+    with pytest.raises(InvalidInputError, match="pass transform_wrist_to_base"):
+        retarget.Retargeter(robot).retarget_sequence(np.zeros((3, 21, 3)))
+    with pytest.raises(InvalidInputError, match=r"must have shape \(3, 4, 4\)"):
+        retarget.Retargeter(robot).retarget_sequence(np.zeros((3, 21, 3)), np.zeros((2, 4, 4)))
+
+
+def test_ik_converges_monotonically_from_far(robots_loaded):
+    robot = robots_loaded["panda"]
+    rt = retarget.Retargeter(robot)
+    ik = rt._arm
+    arm = robot.joint_indices(robot.arm_joints)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        q_goal = robot.rest.copy()
+        q_goal[arm] += rng.uniform(-0.3, 0.3, size=len(arm))
+        q_goal = np.clip(q_goal, robot.lower, robot.upper)
+        target = robot.frame_placements(q_goal, ("panda_hand_tcp",))[0]
+        errors = []
+        q = robot.rest[arm].copy()
+        for _ in range(12):  # one iteration at a time
+            res = retarget.ArmIK(
+                ik.model, "panda_hand_tcp", retarget.IKConfig(max_iterations=1)
+            ).solve(target, q)
+            q = res.q
+            errors.append(res.position_error + res.orientation_error)
+        assert all(b <= a + 1e-12 for a, b in zip(errors, errors[1:], strict=False)), errors
+        assert res.converged

@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+
+import retarget
+from retarget import Flag, InvalidInputError
+from tests.synthetic import apply_transform, random_rigid, smooth_trajectory, synthetic_keypoints
+
+FRAMES = 120
+
+
+def _hand_trajectory(robot, seed, frames=FRAMES):
+    rng = np.random.default_rng(seed)
+    hand = robot.joint_indices(robot.hand_joints)
+    q = np.tile(robot.rest, (frames, 1))
+    q[:, hand] = smooth_trajectory(rng, robot.lower[hand], robot.upper[hand], frames, margin=0.1)
+    return q
+
+
+def _tips_in_palm(robot, q):
+    d = robot.description
+    frames = (d.ee_frame,) + tuple(f.frame for f in d.fingertips)
+    out = []
+    for qt in q:
+        poses = robot.frame_placements(qt, frames)
+        out.append((poses[1:, :3, 3] - poses[0, :3, 3]) @ poses[0, :3, :3])
+    return np.array(out)
+
+
+def test_vector_jacobian_matches_finite_differences(robots_loaded):
+    robot = robots_loaded["allegro_right"]
+    solver = retarget.Retargeter(robot)._hand
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        q = rng.uniform(solver.lower, solver.upper)
+        analytic = solver.vector_jacobian(q)
+        numeric = np.zeros_like(analytic)
+        h = 1e-6
+        for i in range(len(q)):
+            step = np.zeros_like(q)
+            step[i] = h
+            numeric[:, i] = (solver.vectors(q + step) - solver.vectors(q - step)).ravel() / (2 * h)
+        np.testing.assert_allclose(analytic, numeric, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["allegro_right", "allegro_left", "ur5_allegro"])
+def test_round_trip_reproduces_fingertips(robots_loaded, name):
+    robot = robots_loaded[name]
+    side = robot.description.side.value
+    q = _hand_trajectory(robot, seed=1)
+    keypoints = synthetic_keypoints(robot, q, side)
+    rng = np.random.default_rng(2)
+    keypoints = apply_transform(random_rigid(rng), keypoints)  # any input frame
+    rt = retarget.Retargeter(robot)
+    if robot.arm_joints:
+        ee = np.stack([robot.frame_placements(qt, ("palm_link",))[0] for qt in q])
+        res = rt.retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
+    else:
+        res = rt.retarget_sequence(keypoints)
+    error = np.linalg.norm(_tips_in_palm(robot, res.q) - _tips_in_palm(robot, q), axis=-1)
+    # Frame 0 starts from the rest pose; the others are warm-started.
+    assert np.percentile(error[1:], 95) < 2e-3, np.percentile(error[1:], 95)
+    assert np.max(error[1:]) < 5e-3, np.max(error[1:])
+    assert np.all(res.residual.fingertip[1:] < 5e-3)
+    assert res.feasible.all()
+
+
+def test_result_does_not_depend_on_input_frame(robots_loaded):
+    robot = robots_loaded["allegro_right"]
+    keypoints = synthetic_keypoints(robot, _hand_trajectory(robot, seed=4, frames=30), "right")
+    rt = retarget.Retargeter(robot)
+    reference = rt.retarget_sequence(keypoints).q
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        moved = rt.retarget_sequence(apply_transform(random_rigid(rng), keypoints)).q
+        np.testing.assert_allclose(moved, reference, atol=1e-8)
+
+
+def test_left_and_right_hands(robots_loaded):
+    right, left = robots_loaded["allegro_right"], robots_loaded["allegro_left"]
+    q = _hand_trajectory(right, seed=9, frames=30)
+    right_keypoints = synthetic_keypoints(right, q, "right")
+    # The mirror image of a right hand is a left hand: the left robot hand must put its
+    # fingertips at the mirror images (Allegro left's palm frame mirrors y) of the right's.
+    left_keypoints = right_keypoints * np.array([1.0, -1.0, 1.0])
+    res_right = retarget.Retargeter(right).retarget_sequence(right_keypoints)
+    res_left = retarget.Retargeter(left).retarget_sequence(left_keypoints)
+    assert res_right.joint_names == res_left.joint_names
+    tips_right = _tips_in_palm(right, res_right.q) * np.array([1.0, -1.0, 1.0])
+    tips_left = _tips_in_palm(left, res_left.q)
+    assert np.max(np.linalg.norm(tips_left - tips_right, axis=-1)[1:]) < 2e-3
+    with pytest.raises(InvalidInputError, match="is a right hand and cannot take left"):
+        retarget.Retargeter(right).retarget_sequence(left_keypoints, side="left")
+
+
+def test_absent_frames_hold_last_solution_and_are_flagged(robots_loaded):
+    robot = robots_loaded["allegro_right"]
+    keypoints = synthetic_keypoints(robot, _hand_trajectory(robot, seed=3, frames=10), "right")
+    present = np.ones(10, dtype=bool)
+    present[[4, 5]] = False
+    keypoints[[4, 5]] = np.nan
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints, present=present)
+    np.testing.assert_array_equal(res.flags[[4, 5]], [Flag.NO_HAND, Flag.NO_HAND])
+    np.testing.assert_array_equal(res.q[4], res.q[3])
+    np.testing.assert_array_equal(res.q[5], res.q[3])
+    assert not res.feasible[[4, 5]].any() and res.feasible[[0, 1, 2, 3, 6, 7, 8, 9]].all()
+    assert np.isnan(res.residual.fingertip[[4, 5]]).all()
+    with pytest.raises(InvalidInputError, match=r"NaN/inf in present frames \[4, 5\]"):
+        retarget.Retargeter(robot).retarget_sequence(keypoints)
+    assert not res.q.flags.writeable
+
+
+def test_gripper_round_trip_and_clipping(robots_loaded):
+    for name in ("panda", "so101"):
+        robot = robots_loaded[name]
+        mapping = robot.description.gripper
+        positions = np.linspace(mapping.closed_position, mapping.open_position, 11)
+        apertures = retarget.aperture_from_gripper(positions, mapping)
+        np.testing.assert_allclose(
+            retarget.gripper_position(apertures, mapping), positions, atol=1e-12
+        )
+        clipped = retarget.gripper_position(np.array([0.0, 0.5]), mapping)
+        np.testing.assert_allclose(clipped, [mapping.closed_position, mapping.open_position])
+    robot = robots_loaded["panda"]
+    q = np.tile(robot.rest, (5, 1))
+    column = robot.joint_names.index("panda_finger_joint1")
+    q[:, column] = [0.0, 0.01, 0.02, 0.03, 0.04]
+    keypoints = synthetic_keypoints(robot, q, "right")
+    ee = np.stack([robot.frame_placements(qt, ("panda_hand_tcp",))[0] for qt in q])
+    res = retarget.Retargeter(robot).retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
+    np.testing.assert_allclose(res.q[:, column], q[:, column], atol=1e-9)
