@@ -34,6 +34,9 @@ class IKConfig:
     step_tolerance: float = 1e-6
     """Stop when a step changes no joint by more than this [rad] or [m] (stalled: at a limit,
     or the closest reachable pose of an unreachable target)."""
+    stall_ratio: float = 0.98
+    """Stop when a small step (< 1 mrad) keeps more than this fraction of the squared error:
+    converging solves shrink it far faster; creeping ones are at a limit or out of reach."""
     damping_bias: float = 1e-6
     """Constant part of the Levenberg-Marquardt damping."""
 
@@ -105,6 +108,8 @@ class ArmIK:
         iterations = 0
         error = self._errors(q, target)
         previous_ori2 = np.inf
+        previous_cost = np.inf
+        last_step2 = np.inf
         while True:
             pos2 = float(error[:3] @ error[:3])
             ori2 = float(error[3:] @ error[3:])
@@ -112,7 +117,10 @@ class ArmIK:
                 break
             if self.prioritized and pos2 < pos_tol2 and previous_ori2 - ori2 < ori_tol2:
                 break  # Position reached; the orientation left is what this arm cannot do.
+            if pos2 + ori2 > cfg.stall_ratio * previous_cost and last_step2 < 1e-6:
+                break  # Stalled: creeping at a limit, or the closest pose to an unreachable one.
             previous_ori2 = ori2
+            previous_cost = pos2 + ori2
             jacobian = pin.getFrameJacobian(self.model, self.data, self.frame_id, _LOCAL)
             if self.prioritized:
                 dq = self._prioritized_step(jacobian, error)
@@ -125,7 +133,8 @@ class ArmIK:
             moved = q_next - q
             q = q_next
             error = self._errors(q, target)
-            if float(moved @ moved) < step_tol2:
+            last_step2 = float(moved @ moved)
+            if last_step2 < step_tol2:
                 break
         if self.prioritized:
             # Orientation steps in the (damped, linearised) null space disturb the position a

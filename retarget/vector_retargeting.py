@@ -38,7 +38,9 @@ class VectorConfig:
     1 rad change like a 3 mm vector error: it settles the redundant directions and damps jitter
     without making the hand lag (smooth the keypoints for more)."""
     damping: float = 1e-6
-    """Levenberg-Marquardt damping added to the normal equations."""
+    """Smallest Levenberg-Marquardt damping [m^2/rad^2]; it grows tenfold on a rejected step."""
+    relative_tolerance: float = 1e-3
+    """Stop when an accepted step lowers the objective by less than this fraction."""
     thumb_vector_weight: float = 1.0
     """Weight of thumb-to-finger vectors relative to wrist-to-fingertip vectors (pinches)."""
 
@@ -133,32 +135,60 @@ class VectorRetargeter:
         targets: NDArray[np.float64],
         q_prev: NDArray[np.float64],
     ) -> VectorResult:
-        """Solve one frame.
+        """Solve one frame by Levenberg-Marquardt with step acceptance.
+
+        A step is kept only if it lowers the objective; otherwise the damping grows tenfold and
+        the step is retried (real targets are often unreachable and ill-conditioned, where plain
+        Gauss-Newton oscillates). Stops when the objective improves by less than
+        ``config.relative_tolerance``, a step is below ``config.step_tolerance``, or after
+        ``config.max_iterations`` evaluations.
 
         Args:
             targets: Target vectors in the palm frame, shape (K, 3) [m].
             q_prev: Previous solution (warm start and temporal anchor), shape (n_hand,).
         """
         cfg = self.config
-        q_prev = np.clip(np.asarray(q_prev, dtype=np.float64), self.lower, self.upper)
-        q = q_prev.copy()
+        q_prev = np.minimum(
+            np.maximum(np.asarray(q_prev, dtype=np.float64), self.lower), self.upper
+        )
         target = np.asarray(targets, dtype=np.float64).ravel()
         n = self.model.nv
-        regular = (cfg.temporal_weight + cfg.damping) * np.eye(n)
+        weights = self.weights
         step_tol2 = cfg.step_tolerance**2
-        iterations = 0
-        for iterations in range(1, cfg.max_iterations + 1):  # noqa: B007
+
+        def evaluate(
+            q: NDArray[np.float64],
+        ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
             jac = self.vector_jacobian(q)
             current = (self._points[self.pairs[:, 1]] - self._points[self.pairs[:, 0]]).ravel()
             error = target - current
-            jac_w = jac * self.weights[:, None]
-            hessian = jac_w.T @ jac + regular
+            drift = q - q_prev
+            cost = float(error @ (weights * error)) + cfg.temporal_weight * float(drift @ drift)
+            return cost, jac, error
+
+        q = q_prev.copy()
+        cost, jac, error = evaluate(q)
+        damping = cfg.damping
+        iterations = 0
+        while iterations < cfg.max_iterations:
+            jac_w = jac * weights[:, None]
+            hessian = jac_w.T @ jac
+            hessian.flat[:: n + 1] += cfg.temporal_weight + damping
             gradient = jac_w.T @ error - cfg.temporal_weight * (q - q_prev)
-            q_next = np.minimum(
+            candidate = np.minimum(
                 np.maximum(q + solve_spd(hessian, gradient), self.lower), self.upper
             )
-            moved = q_next - q
-            q = q_next
+            moved = candidate - q
             if float(moved @ moved) < step_tol2:
                 break
+            iterations += 1
+            new_cost, new_jac, new_error = evaluate(candidate)
+            if new_cost < cost:
+                improvement = cost - new_cost
+                q, cost, jac, error = candidate, new_cost, new_jac, new_error
+                damping = max(damping * 0.3, cfg.damping)
+                if improvement < cfg.relative_tolerance * cost:
+                    break
+            else:
+                damping *= 10.0
         return VectorResult(q, self.vectors(q), iterations)
