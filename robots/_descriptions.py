@@ -40,31 +40,27 @@ _ALLEGRO_SCALE = 1.25
 # the wrist: the wrist is therefore at (-0.10, 0, -0.04) in the tool frame.
 _HAND_TO_TCP = Transform(translation=(-0.10, 0.0, -0.04))
 
-REGISTRY: tuple[RobotDescription, ...] = (
-    RobotDescription(
-        name="allegro_left",
+
+def _allegro(side: Side) -> RobotDescription:
+    """The Allegro hand of one side: same mapping, mirrored URDF."""
+    return RobotDescription(
+        name=f"allegro_{side.value}",
         kind=RobotKind.HAND,
-        side=Side.LEFT,
-        urdf=UrdfSource("allegro_hand_description/urdf/allegro_left_hand.urdf", EXAMPLE_ROBOT_DATA),
-        ee_frame="palm_link",
-        transform_hand_to_ee=_HAND_TO_ALLEGRO_PALM,
-        fingertips=_ALLEGRO_TIPS,
-        scale=_ALLEGRO_SCALE,
-        summary="Wonik Allegro left hand, 16 DoF, floating wrist",
-    ),
-    RobotDescription(
-        name="allegro_right",
-        kind=RobotKind.HAND,
-        side=Side.RIGHT,
+        side=side,
         urdf=UrdfSource(
-            "allegro_hand_description/urdf/allegro_right_hand.urdf", EXAMPLE_ROBOT_DATA
+            f"allegro_hand_description/urdf/allegro_{side.value}_hand.urdf", EXAMPLE_ROBOT_DATA
         ),
         ee_frame="palm_link",
         transform_hand_to_ee=_HAND_TO_ALLEGRO_PALM,
         fingertips=_ALLEGRO_TIPS,
         scale=_ALLEGRO_SCALE,
-        summary="Wonik Allegro right hand, 16 DoF, floating wrist",
-    ),
+        summary=f"Wonik Allegro {side.value} hand, 16 DoF, floating wrist",
+    )
+
+
+REGISTRY: tuple[RobotDescription, ...] = (
+    _allegro(Side.LEFT),
+    _allegro(Side.RIGHT),
     RobotDescription(
         name="panda",
         kind=RobotKind.ARM_GRIPPER,
