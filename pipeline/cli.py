@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import robots
+from pipeline.tracks import HandTracks
 from robots import Hand2RobotError
 
 app = typer.Typer(
@@ -86,7 +87,9 @@ def _progress() -> Progress:
     )
 
 
-def _extract(input_path: Path, model: Path | None, fov: float, hands: int, selfie: bool):  # type: ignore[no-untyped-def]
+def _extract(
+    input_path: Path, model: Path | None, fov: float, hands: int, selfie: bool
+) -> HandTracks:
     from pipeline.extract import ExtractConfig, extract_hands
 
     config = ExtractConfig(num_hands=hands, horizontal_fov_deg=fov, selfie=selfie)

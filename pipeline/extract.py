@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -207,8 +206,3 @@ def extract_hands(
         model={"source": info.source, "sha256": info.sha256},
         settings=asdict(config),
     )
-
-
-def content_key(*parts: str) -> str:
-    """A short hash of strings (cache keys)."""
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]

@@ -91,32 +91,25 @@ def bench_warm_solver(tracks: pipeline.HandTracks, name: str, repeats: int) -> d
     reached = np.flatnonzero(res.feasible[1:]) + 1  # frames reached, with a previous frame
     if not len(reached):
         return {"reached_frames": 0}
-    samples = []
     if robot.arm_joints:
         wrist = done.transform_camera_to_base @ hand.transform_wrist_to_camera
         targets = wrist @ np.linalg.inv(robot.transform_hand_to_ee)
         ik = rt._arm  # noqa: SLF001 - the bare solver, as the retargeter calls it
-        arm = robot.joint_indices(robot.arm_joints)
         assert ik is not None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for t in reached:
-                ik.solve(targets[t], res.q[t - 1, arm])
-            samples.append((time.perf_counter() - start) / len(reached))
-        kind = "arm_ik"
+        solve, columns, kind = ik.solve, robot.joint_indices(robot.arm_joints), "arm_ik"
     else:
         solver = rt._hand  # noqa: SLF001
         assert solver is not None
-        cols = robot.joint_indices(robot.hand_joints)
         valid = hand.present
-        vectors = np.full((len(res.q), len(rt._pairs), 3), np.nan)  # noqa: SLF001
-        vectors[valid] = rt.target_vectors(hand.world_keypoints[valid], done.side)  # type: ignore[arg-type]
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for t in reached:
-                solver.solve(vectors[t], res.q[t - 1, cols])
-            samples.append((time.perf_counter() - start) / len(reached))
-        kind = "hand_vectors"
+        targets = np.full((len(res.q), len(rt._pairs), 3), np.nan)  # noqa: SLF001
+        targets[valid] = rt.target_vectors(hand.world_keypoints[valid], done.side)  # type: ignore[arg-type]
+        solve, columns, kind = solver.solve, robot.joint_indices(robot.hand_joints), "hand_vectors"
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for t in reached:
+            solve(targets[t], res.q[t - 1, columns])
+        samples.append((time.perf_counter() - start) / len(reached))
     return {
         f"{kind}_ms_per_reached_frame": round(float(np.median(samples)) * 1e3, 4),
         "reached_frames": int(len(reached)),
