@@ -8,15 +8,21 @@ The same functions serve the CLI and the Python API::
     done.result.q, done.result.feasible
 """
 
+from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.exceptions import InputMediaError, ModelError, PipelineError, TrackFileError
-from pipeline.extract import ExtractConfig, extract_hands, solve_wrist_pose
+from pipeline.extract import ExtractConfig, extract_cached, extract_hands, solve_wrist_pose
 from pipeline.model import ModelInfo, ensure_model
-from pipeline.placement import ROTATION_CAMERA_TO_BASE, default_camera_to_base
+from pipeline.placement import (
+    ROTATION_CAMERA_TO_BASE,
+    ROTATION_EGOCENTRIC_CAMERA_TO_BASE,
+    default_camera_to_base,
+)
 from pipeline.run import RetargetedHand, choose_side, retarget_tracks
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
 
 __all__ = [
     "ROTATION_CAMERA_TO_BASE",
+    "ROTATION_EGOCENTRIC_CAMERA_TO_BASE",
     "ExtractConfig",
     "HandTrack",
     "HandTracks",
@@ -30,7 +36,10 @@ __all__ = [
     "choose_side",
     "default_camera_to_base",
     "ensure_model",
+    "extract_cached",
     "extract_hands",
+    "find_sidecar",
+    "load_intrinsics",
     "read_tracks",
     "retarget_tracks",
     "solve_wrist_pose",

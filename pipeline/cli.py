@@ -15,10 +15,13 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import robots
+from pipeline.exceptions import TrackFileError
+from pipeline.extract import ExtractConfig
 from pipeline.tracks import HandTracks
 from robots import Hand2RobotError
 
@@ -88,72 +91,190 @@ def _progress() -> Progress:
 
 
 def _extract(
-    input_path: Path, model: Path | None, fov: float, hands: int, selfie: bool
+    input_path: Path,
+    model: Path | None,
+    config: ExtractConfig,
+    intrinsics: Path | None,
+    cache: Path | None = None,
 ) -> HandTracks:
-    from pipeline.extract import ExtractConfig, extract_hands
+    from pipeline.extract import extract_cached
+    from pipeline.media import estimate_frame_count, open_media
 
-    config = ExtractConfig(num_hands=hands, horizontal_fov_deg=fov, selfie=selfie)
+    total = estimate_frame_count(open_media(input_path))
+    if total is not None and config.max_fps is None:
+        total = -(-total // config.stride)
+    else:
+        total = None
     start = time.perf_counter()
     with _progress() as progress:
-        task = progress.add_task(f"extract {input_path.name}", total=None, rate="")
+        task = progress.add_task(f"extract {input_path.name}", total=total, rate="")
 
         def update(done: int) -> None:
             rate = done / max(time.perf_counter() - start, 1e-9)
             progress.update(task, completed=done, rate=f"{rate:.1f} frames/s")
 
-        return extract_hands(input_path, config=config, model=model, progress=update)
+        tracks, path, hit = extract_cached(
+            input_path, intrinsics, config=config, model=model, cache=cache, progress=update
+        )
+    if hit:
+        console.print(f"hand tracks: cache hit, {path}")
+    return tracks
 
 
 ModelOption = Annotated[
     Path | None,
     typer.Option(help="Official hand_landmarker.task to use instead of the cached default."),
 ]
+IntrinsicsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Intrinsics file: calibration.json layout, flat JSON (fx, fy, cx, cy, distortion) "
+        "or a 3x3 K .npy. Default: a sidecar found beside the input, else --fov."
+    ),
+]
 FovOption = Annotated[
     float,
-    typer.Option("--fov", help="Horizontal field of view when no intrinsics are given [deg]."),
+    typer.Option("--fov", help="Horizontal field of view when no intrinsics are known [deg]."),
 ]
-HandsOption = Annotated[int, typer.Option(help="Hands to look for: 1 (faster) or 2.")]
+HandsOption = Annotated[
+    int, typer.Option(help="Hands to look for: 1 (about 2x faster on one-hand clips) or 2.")
+]
 SelfieOption = Annotated[bool, typer.Option(help="Input is mirrored (front camera).")]
+StrideOption = Annotated[int, typer.Option(help="Keep every N-th input frame.")]
+MaxFpsOption = Annotated[
+    float | None, typer.Option(help="Keep at most this many frames per second [Hz].")
+]
+MaxSizeOption = Annotated[
+    int | None, typer.Option(help="Downscale the model input to this longer side [px].")
+]
+FolderFpsOption = Annotated[
+    float, typer.Option(help="Frame rate of an image folder whose names hold no times [Hz].")
+]
+SmoothingOption = Annotated[
+    float, typer.Option(help="Zero-phase smoothing width [s]; 0 turns it off.")
+]
+MaxGapOption = Annotated[
+    float, typer.Option(help="Interpolate gaps in a hand's track up to this long [s].")
+]
+OnePersonOption = Annotated[
+    bool,
+    typer.Option(help="Hands seen at the same time are one person's left and right hand."),
+]
+
+
+def _config(
+    hands: int,
+    fov: float,
+    selfie: bool,
+    stride: int,
+    max_fps: float | None,
+    max_size: int | None,
+    folder_fps: float,
+    smoothing: float,
+    max_gap: float,
+    one_person: bool,
+) -> ExtractConfig:
+    return ExtractConfig(
+        num_hands=hands,
+        horizontal_fov_deg=fov,
+        selfie=selfie,
+        stride=stride,
+        max_fps=max_fps,
+        max_size=max_size,
+        folder_fps=folder_fps,
+        smoothing_sigma_s=smoothing,
+        interpolate_max_gap_s=max_gap,
+        one_person=one_person,
+    )
+
+
+_DEFAULTS = ExtractConfig()
+InputArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="INPUT", help="Video (mp4, mov, webm, avi, GIF), image folder, or image."
+    ),
+]
 
 
 @app.command()
 def extract(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Video file.")],
+    input_path: InputArgument,
     output: Annotated[Path, typer.Option("--out", help="Hand-track file to write (.parquet).")],
     model: ModelOption = None,
-    fov: FovOption = 60.0,
-    hands: HandsOption = 2,
-    selfie: SelfieOption = False,
+    intrinsics: IntrinsicsOption = None,
+    fov: FovOption = _DEFAULTS.horizontal_fov_deg,
+    hands: HandsOption = _DEFAULTS.num_hands,
+    selfie: SelfieOption = _DEFAULTS.selfie,
+    stride: StrideOption = _DEFAULTS.stride,
+    max_fps: MaxFpsOption = _DEFAULTS.max_fps,
+    max_size: MaxSizeOption = _DEFAULTS.max_size,
+    folder_fps: FolderFpsOption = _DEFAULTS.folder_fps,
+    smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
+    max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
+    one_person: OnePersonOption = _DEFAULTS.one_person,
 ) -> None:
-    """Extract per-frame 3D hand poses from a video into a hand-track file.
+    """Extract per-frame 3D hand poses into a hand-track file.
 
-    Example: hand2robot extract clip.mp4 --out clip.tracks.parquet
+    A second run with the same input content, model, settings and intrinsics finds the file
+    up to date and does not extract again.
+
+    Examples:
+      hand2robot extract clip.mp4 --out clip.tracks.parquet
+      hand2robot extract frames/ --intrinsics frames/calibration.json --out f.tracks.parquet
+      hand2robot extract long.mp4 --max-fps 15 --max-size 960 --hands 1 --out long.parquet
     """
-    from pipeline.tracks import write_tracks
-
-    tracks = _extract(input_path, model, fov, hands, selfie)
-    write_tracks(tracks, output)
+    config = _config(
+        hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
+    )
+    if output.is_dir():
+        raise TrackFileError(f"--out {output} is a folder; give a file name such as x.parquet")
+    tracks = _extract(input_path, model, config, intrinsics, cache=output)
     present = {s: f"{h.present.mean():.0%}" for s, h in tracks.hands.items()}
-    out.print(f"{tracks.num_frames} frames, hands present {present} -> {output}")
+    extra = f", {len(tracks.extra)} extra hand track(s)" if tracks.extra else ""
+    out.print(
+        f"{tracks.num_frames} frames, hands present {present}{extra}, intrinsics "
+        f"{tracks.intrinsics.source} -> {output}"
+    )
 
 
 @app.command("retarget")
 def retarget_command(
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="Video file or hand-track file (.parquet).")
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Video, GIF, image folder, image, or hand-track file (.parquet).",
+        ),
     ],
     robot: Annotated[
         str, typer.Option(help="Registry name or robot config (.toml).")
     ] = robots.DEFAULT_ROBOT,
     hand: Annotated[str, typer.Option(help="auto, left or right.")] = "auto",
+    egocentric: Annotated[
+        bool, typer.Option(help="The camera is a head camera (default: third-person).")
+    ] = False,
     model: ModelOption = None,
-    fov: FovOption = 60.0,
-    hands: HandsOption = 2,
-    selfie: SelfieOption = False,
+    intrinsics: IntrinsicsOption = None,
+    fov: FovOption = _DEFAULTS.horizontal_fov_deg,
+    hands: HandsOption = _DEFAULTS.num_hands,
+    selfie: SelfieOption = _DEFAULTS.selfie,
+    stride: StrideOption = _DEFAULTS.stride,
+    max_fps: MaxFpsOption = _DEFAULTS.max_fps,
+    max_size: MaxSizeOption = _DEFAULTS.max_size,
+    folder_fps: FolderFpsOption = _DEFAULTS.folder_fps,
+    smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
+    max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
+    one_person: OnePersonOption = _DEFAULTS.one_person,
 ) -> None:
     """Retarget one input onto a robot and print a summary.
 
-    Example: hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
+    Hand tracks of a media input are cached (by content, model and settings), so retargeting
+    the same video onto several robots extracts it once.
+
+    Examples:
+      hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
+      hand2robot retarget clip.mp4 --robot allegro_right --hand right
     """
     from pipeline.run import retarget_tracks
     from pipeline.tracks import read_tracks
@@ -163,9 +284,21 @@ def retarget_command(
     if input_path.suffix == ".parquet":
         tracks = read_tracks(input_path)
     else:
-        tracks = _extract(input_path, model, fov, hands, selfie)
+        config = _config(
+            hands,
+            fov,
+            selfie,
+            stride,
+            max_fps,
+            max_size,
+            folder_fps,
+            smoothing,
+            max_gap,
+            one_person,
+        )
+        tracks = _extract(input_path, model, config, intrinsics)
     start = time.perf_counter()
-    done = retarget_tracks(tracks, loaded, side=hand)
+    done = retarget_tracks(tracks, loaded, side=hand, egocentric=egocentric)
     elapsed = time.perf_counter() - start
     res = done.result
     present = ~(res.flags & Flag.NO_HAND).astype(bool)
@@ -198,7 +331,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except Hand2RobotError as err:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)

@@ -1,19 +1,41 @@
-"""Hand pose extraction from video: MediaPipe landmarks, handedness, metric wrist pose by PnP."""
+"""Hand pose extraction: MediaPipe landmarks, stable left/right tracks, metric wrist pose by PnP.
+
+Stages, per input: decode (:mod:`pipeline.media`, in a background thread) -> the MediaPipe hand
+landmarker (Tasks API; VIDEO mode for videos and folders, so the palm detector is skipped while
+tracking holds; IMAGE mode for a single image) -> identity and side by continuity
+(:mod:`pipeline.tracking`) -> short gaps interpolated, zero-phase smoothing -> metric wrist pose
+in the camera frame by PnP (SQPnP, with the lens distortion modelled).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
-import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline import tracking
+from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.exceptions import InputMediaError
+from pipeline.media import Media, content_sha256, folder_timestamps, iter_frames, open_media
 from pipeline.model import ModelInfo, ensure_model, sha256_file
-from pipeline.tracks import SIDES, HandTrack, HandTracks, Intrinsics
+from pipeline.tracks import (
+    FORMAT_VERSION,
+    SIDES,
+    HandTrack,
+    HandTracks,
+    Intrinsics,
+    read_tracks,
+    read_tracks_key,
+    write_tracks,
+)
 from retarget import hand_frame_from_keypoints
 
 
@@ -22,52 +44,74 @@ class ExtractConfig:
     """Extraction settings (all of them are part of a hand-track file's cache key)."""
 
     num_hands: int = 2
-    """Hands the landmarker looks for. 1 is about twice as fast on one-hand clips (the palm
-    detector then runs only when tracking is lost)."""
+    """Hands the landmarker looks for. With 2 on a clip that shows one hand, the palm detector
+    runs on every frame (about twice the time); use 1 for one-hand clips."""
     horizontal_fov_deg: float = 60.0
-    """Field of view assumed when no intrinsics are given [deg]."""
+    """Field of view assumed when no intrinsics file is given or found [deg]."""
     selfie: bool = False
     """Input is mirrored (front camera): swap the detector's Left/Right labels."""
     min_detection_confidence: float = 0.5
     """Palm detector threshold."""
+    min_presence_confidence: float = 0.5
+    """Hand presence threshold of the landmark model."""
     min_tracking_confidence: float = 0.5
     """Landmark tracking threshold (below it the palm detector runs again)."""
+    stride: int = 1
+    """Keep every stride-th input frame."""
+    max_fps: float | None = None
+    """Keep at most this many frames per second of input [Hz]; None keeps all."""
+    max_size: int | None = None
+    """Downscale frames so that the longer side is at most this before the model [px]."""
+    folder_fps: float = 30.0
+    """Frame rate of an image folder whose file names carry no times [Hz]."""
+    one_person: bool = True
+    """Sequences show one person: hands seen at the same time take different sides."""
+    link_gate: float = 0.6
+    """Largest frame-to-frame keypoint motion, over hand size, that keeps a hand's identity."""
+    link_max_gap_s: float = 0.5
+    """A hand unseen for longer than this starts a new identity [s]."""
+    duplicate_overlap: float = 0.5
+    """Two detections whose keypoint boxes overlap more than this (intersection over the smaller
+    box) are one hand."""
+    interpolate_max_gap_s: float = 0.15
+    """Gaps up to this long (between the detections around them) are interpolated [s]."""
+    smoothing_sigma_s: float = 0.04
+    """Gaussian smoothing width in time [s] (about 3.3 Hz cut-off); 0 turns smoothing off."""
 
     def __post_init__(self) -> None:
+        problems = []
         if self.num_hands not in (1, 2):
-            raise InputMediaError(f"num_hands must be 1 or 2, got {self.num_hands}")
+            problems.append(f"num_hands must be 1 or 2, got {self.num_hands}")
         if not 10.0 <= self.horizontal_fov_deg <= 170.0:
-            raise InputMediaError(
-                "horizontal_fov_deg must be within [10, 170] degrees, got "
-                f"{self.horizontal_fov_deg}"
+            problems.append(
+                f"horizontal_fov_deg must be within [10, 170], got {self.horizontal_fov_deg}"
             )
-
-
-def _frames(path: Path) -> Iterator[tuple[float, NDArray[np.uint8]]]:
-    """Decode a video with PyAV: (timestamp [s], RGB frame) in presentation order."""
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as err:
-        raise InputMediaError(f"{path}: cannot open as video ({err})") from None
-    with container:
-        if not container.streams.video:
-            raise InputMediaError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        first: float | None = None
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                if frame.time is not None:
-                    time = float(frame.time)
-                else:
-                    rate = float(stream.average_rate or 0)
-                    if rate <= 0:
-                        raise InputMediaError(f"{path}: frames carry no timestamps and fps is 0")
-                    time = index / rate
-                first = time if first is None else first
-                yield time - first, np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-        except av.error.FFmpegError as err:
-            raise InputMediaError(f"{path}: decoding failed ({err})") from None
+        if self.stride < 1:
+            problems.append(f"stride must be >= 1, got {self.stride}")
+        if self.max_fps is not None and self.max_fps <= 0:
+            problems.append(f"max_fps must be > 0, got {self.max_fps}")
+        if self.max_size is not None and self.max_size < 64:
+            problems.append(f"max_size must be >= 64 px, got {self.max_size}")
+        if self.folder_fps <= 0:
+            problems.append(f"folder_fps must be > 0, got {self.folder_fps}")
+        for name in ("min_detection_confidence", "min_presence_confidence"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be within [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.min_tracking_confidence <= 1.0:
+            problems.append(
+                f"min_tracking_confidence must be within [0, 1], got {self.min_tracking_confidence}"
+            )
+        for name in ("interpolate_max_gap_s", "smoothing_sigma_s", "link_max_gap_s"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.link_gate <= 0:
+            problems.append(f"link_gate must be > 0, got {self.link_gate}")
+        if not 0.0 < self.duplicate_overlap <= 1.0:
+            problems.append(
+                f"duplicate_overlap must be within (0, 1], got {self.duplicate_overlap}"
+            )
+        if problems:
+            raise InputMediaError("invalid extraction settings: " + "; ".join(problems))
 
 
 def solve_wrist_pose(
@@ -80,8 +124,8 @@ def solve_wrist_pose(
 
     Args:
         world_keypoints: Shape (21, 3) [m], the landmarker's hand-centred metric frame W.
-        image_keypoints: Shape (21, 2) [px].
-        intrinsics: Camera matrix and distortion (the points are undistorted by OpenCV).
+        image_keypoints: Shape (21, 2) [px], as observed (distorted) in the image.
+        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
         side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
 
     Returns:
@@ -107,102 +151,307 @@ def solve_wrist_pose(
     return transform_world_to_camera @ transform_hand_to_world, error
 
 
+def _package_version() -> str:
+    try:
+        return version("hand2robot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def resolve_intrinsics(
+    media: Media,
+    intrinsics: Intrinsics | str | Path | None,
+    width: int,
+    height: int,
+    horizontal_fov_deg: float,
+) -> Intrinsics:
+    """The intrinsics to use: given, else a sidecar file, else the field-of-view default."""
+    if isinstance(intrinsics, Intrinsics):
+        return intrinsics
+    if intrinsics is not None:
+        return load_intrinsics(intrinsics, width, height)
+    sidecar = find_sidecar(media)
+    if sidecar is not None:
+        return load_intrinsics(sidecar, width, height)
+    return Intrinsics.from_fov(width, height, horizontal_fov_deg)
+
+
+def cache_key(
+    media: Media,
+    intrinsics: Intrinsics | str | Path | None,
+    config: ExtractConfig,
+    model_sha256: str,
+    input_sha256: str,
+) -> str:
+    """Key of a hand-track file: input content, model, settings, intrinsics and code version."""
+    if isinstance(intrinsics, Intrinsics):
+        camera: Any = intrinsics.to_json()
+    else:
+        path = Path(intrinsics) if intrinsics is not None else find_sidecar(media)
+        camera = sha256_file(path) if path is not None and path.is_file() else "fov"
+    record = {
+        "input": input_sha256,
+        "model": model_sha256,
+        "settings": asdict(config),
+        "intrinsics": camera,
+        "format": FORMAT_VERSION,
+        "hand2robot": _package_version(),
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _detections(
+    result: Any, width: int, height: int, frame: int, config: ExtractConfig
+) -> list[tracking.Detection]:
+    found = []
+    for landmarks, world, handedness in zip(
+        result.hand_landmarks, result.hand_world_landmarks, result.handedness, strict=True
+    ):
+        right = handedness[0].category_name.lower() == "right"
+        right ^= config.selfie
+        score = float(handedness[0].score)
+        found.append(
+            tracking.Detection(
+                frame=frame,
+                probability_right=score if right else 1.0 - score,
+                score=score,
+                image_keypoints=np.array([[p.x * width, p.y * height] for p in landmarks]),
+                world_keypoints=np.array([[p.x, p.y, p.z] for p in world]),
+            )
+        )
+    return tracking.suppress_duplicates(found, config.duplicate_overlap)
+
+
+def _track(
+    side: str,
+    tracklets: list[list[tracking.Detection]],
+    timestamps: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    config: ExtractConfig,
+) -> HandTrack:
+    """One side's track: detections placed, gaps filled, smoothed, lifted by PnP."""
+    track = HandTrack.empty(side, len(timestamps))
+    identity = np.full(len(timestamps), -1, dtype=np.int64)
+    for number, tracklet in enumerate(tracklets):
+        for detection in tracklet:
+            identity[detection.frame] = number
+            frame = detection.frame
+            track.present[frame] = True
+            track.score[frame] = detection.score
+            track.image_keypoints[frame] = detection.image_keypoints
+            track.world_keypoints[frame] = detection.world_keypoints
+            track.label_agrees[frame] = (detection.probability_right > 0.5) == (side == "right")
+    detected = track.present.copy()
+    filled = tracking.interpolate_gaps(
+        timestamps,
+        identity,
+        [track.image_keypoints, track.world_keypoints, track.score],
+        config.interpolate_max_gap_s,
+    )
+    track.interpolated[:] = filled
+    track.present[:] = detected | filled
+    image = tracking.smooth(
+        timestamps, track.present, track.image_keypoints, config.smoothing_sigma_s
+    )
+    world = tracking.smooth(
+        timestamps, track.present, track.world_keypoints, config.smoothing_sigma_s
+    )
+    track.image_keypoints[:] = image
+    track.world_keypoints[:] = world
+    for index in np.flatnonzero(track.present):
+        pose, error = solve_wrist_pose(world[index], image[index], intrinsics, side)
+        track.transform_wrist_to_camera[index] = pose
+        track.reprojection_error[index] = error
+    return track
+
+
+def build_tracks(
+    detections: list[list[tracking.Detection]],
+    timestamps: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    config: ExtractConfig,
+) -> tuple[dict[str, HandTrack], tuple[HandTrack, ...]]:
+    """Per-frame detections -> left/right tracks (and extra hands), lifted to metric poses."""
+    tracklets = tracking.link_tracklets(
+        detections, timestamps, gate=config.link_gate, max_gap_s=config.link_max_gap_s
+    )
+    # A single frame has no continuity to argue with the detector's labels.
+    one_person = config.one_person and len(timestamps) > 1
+    sides, spare = tracking.assign_sides(tracklets, one_person=one_person)
+    hands = {side: _track(side, sides[side], timestamps, intrinsics, config) for side in SIDES}
+    # Spare tracklets of one side that do not overlap share an extra track.
+    lanes: list[tuple[str, list[list[tracking.Detection]]]] = []
+    for side, tracklet in spare:
+        frames = {d.frame for d in tracklet}
+        lane = next(
+            (
+                lane
+                for lane in lanes
+                if lane[0] == side and not any(frames & {d.frame for d in t} for t in lane[1])
+            ),
+            None,
+        )
+        if lane is None:
+            lanes.append((side, [tracklet]))
+        else:
+            lane[1].append(tracklet)
+    extra = tuple(_track(side, group, timestamps, intrinsics, config) for side, group in lanes)
+    return hands, extra
+
+
 def extract_hands(
     path: str | Path,
-    intrinsics: Intrinsics | None = None,
+    intrinsics: Intrinsics | str | Path | None = None,
     *,
     config: ExtractConfig | None = None,
     model: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> HandTracks:
-    """Extract per-frame hand poses from a video.
+    """Extract per-frame hand poses from a video, GIF, image folder or image.
 
     Args:
-        path: A video file (anything PyAV/FFmpeg decodes: mp4, mov, webm, avi, GIF).
-        intrinsics: Camera intrinsics; default a pinhole camera of ``config.horizontal_fov_deg``.
+        path: A video file (anything FFmpeg decodes: mp4, mov, webm, avi, GIF), a folder of
+            images (natural name order), or one image.
+        intrinsics: Camera intrinsics, or the path of an intrinsics file (``.json``/``.npy``,
+            see :mod:`pipeline.calibration`); default a sidecar file found beside the input,
+            else a pinhole camera of ``config.horizontal_fov_deg``.
         config: Extraction settings.
         model: Path of an official ``hand_landmarker.task``; default the cached PyPI-derived one.
         progress: Called with the number of frames done after each frame.
 
     Returns:
-        One row per decoded frame, with true timestamps; absent hands are masked, not dropped.
+        One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
+        hands are masked, not dropped.
 
     Raises:
-        InputMediaError: Unreadable file, no video stream, no frames.
+        InputMediaError: Missing, unreadable or empty input; bad intrinsics file.
         ModelError: The hand model cannot be obtained.
     """
+    config = config or ExtractConfig()
+    media = open_media(path)
+    if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
+        if not Path(intrinsics).is_file():
+            raise InputMediaError(f"{intrinsics}: intrinsics file not found")
+    info = ensure_model(model)
+    input_sha256 = content_sha256(media)
+    detections, timestamps, camera = _run_landmarker(media, intrinsics, config, info, progress)
+    hands, extra = build_tracks(detections, timestamps, camera, config)
+    if media.kind == "images":
+        _, stamps = folder_timestamps(media.files, config.folder_fps)
+    else:
+        stamps = "video presentation times" if media.kind == "video" else "single image"
+    return HandTracks(
+        timestamps=timestamps,
+        hands=hands,
+        intrinsics=camera,
+        source={
+            "path": str(media.path),
+            "kind": media.kind,
+            "sha256": input_sha256,
+            "timestamps": stamps,
+        },
+        model={"source": info.source, "sha256": info.sha256},
+        settings=asdict(config),
+        extra=extra,
+        key=cache_key(media, intrinsics, config, info.sha256, input_sha256),
+    )
+
+
+def _run_landmarker(
+    media: Media,
+    intrinsics: Intrinsics | str | Path | None,
+    config: ExtractConfig,
+    info: ModelInfo,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[list[tracking.Detection]], NDArray[np.float64], Intrinsics]:
     from mediapipe import Image, ImageFormat  # Heavy import, only where it is needed.
     from mediapipe.tasks.python import BaseOptions, vision
 
-    config = config or ExtractConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise InputMediaError(f"{path}: no such file")
-    info: ModelInfo = ensure_model(model)
+    video = media.kind != "image"
     options = vision.HandLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(info.path)),
-        running_mode=vision.RunningMode.VIDEO,
+        running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
         num_hands=config.num_hands,
         min_hand_detection_confidence=config.min_detection_confidence,
+        min_hand_presence_confidence=config.min_presence_confidence,
         min_tracking_confidence=config.min_tracking_confidence,
     )
     timestamps: list[float] = []
-    rows: dict[str, list[tuple[float, NDArray[np.float64], NDArray[np.float64]] | None]] = {
-        side: [] for side in SIDES
-    }
+    detections: list[list[tracking.Detection]] = []
+    camera: Intrinsics | None = None
+    frames = iter_frames(
+        media,
+        stride=config.stride,
+        max_fps=config.max_fps,
+        max_size=config.max_size,
+        folder_fps=config.folder_fps,
+    )
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         last_ms = -1
-        for index, (time, rgb) in enumerate(_frames(path)):
-            if intrinsics is None:
-                intrinsics = Intrinsics.from_fov(
-                    rgb.shape[1], rgb.shape[0], config.horizontal_fov_deg
+        for frame in frames:
+            if camera is None:
+                camera = resolve_intrinsics(
+                    media, intrinsics, frame.width, frame.height, config.horizontal_fov_deg
                 )
-            # VIDEO mode needs strictly increasing integer milliseconds.
-            stamp_ms = max(int(round(time * 1000)), last_ms + 1)
-            last_ms = stamp_ms
-            result = landmarker.detect_for_video(
-                Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(rgb)), stamp_ms
-            )
-            timestamps.append(time)
-            best: dict[str, tuple[float, NDArray[np.float64], NDArray[np.float64]]] = {}
-            for landmarks, world, handedness in zip(
-                result.hand_landmarks, result.hand_world_landmarks, result.handedness, strict=True
-            ):
-                label = handedness[0].category_name.lower()
-                if config.selfie:
-                    label = "left" if label == "right" else "right"
-                score = float(handedness[0].score)
-                image = np.array([[p.x * rgb.shape[1], p.y * rgb.shape[0]] for p in landmarks])
-                metric = np.array([[p.x, p.y, p.z] for p in world])
-                if label not in best or score > best[label][0]:
-                    best[label] = (score, image, metric)
-            for side in SIDES:
-                rows[side].append(best.get(side))
+            elif (frame.width, frame.height) != (camera.width, camera.height):
+                raise InputMediaError(
+                    f"{media.path}: frame {frame.index} is {frame.width}x{frame.height}, the "
+                    f"first was {camera.width}x{camera.height}; one input must keep one size"
+                )
+            image = Image(image_format=ImageFormat.SRGB, data=frame.rgb)
+            if video:
+                # VIDEO mode needs strictly increasing integer milliseconds.
+                stamp_ms = max(int(round(frame.timestamp * 1000)), last_ms + 1)
+                last_ms = stamp_ms
+                result = landmarker.detect_for_video(image, stamp_ms)
+            else:
+                result = landmarker.detect(image)
+            detections.append(_detections(result, frame.width, frame.height, frame.index, config))
+            timestamps.append(frame.timestamp)
             if progress is not None:
-                progress(index + 1)
-    if not timestamps or intrinsics is None:
-        raise InputMediaError(f"{path}: no frames could be decoded")
-    frames = len(timestamps)
-    hands = {}
-    for side in SIDES:
-        track = HandTrack.empty(side, frames)
-        for t, row in enumerate(rows[side]):
-            if row is None:
-                continue
-            score, image, metric = row
-            track.present[t] = True
-            track.score[t] = score
-            track.image_keypoints[t] = image
-            track.world_keypoints[t] = metric
-            pose, error = solve_wrist_pose(metric, image, intrinsics, side)
-            track.transform_wrist_to_camera[t] = pose
-            track.reprojection_error[t] = error
-        hands[side] = track
-    return HandTracks(
-        timestamps=np.asarray(timestamps),
-        hands=hands,
-        intrinsics=intrinsics,
-        source={"path": str(path), "sha256": sha256_file(path)},
-        model={"source": info.source, "sha256": info.sha256},
-        settings=asdict(config),
-    )
+                progress(frame.index + 1)
+    if camera is None:
+        raise InputMediaError(f"{media.path}: no frames could be decoded")
+    return detections, np.asarray(timestamps, dtype=np.float64), camera
+
+
+def extract_cached(
+    path: str | Path,
+    intrinsics: Intrinsics | str | Path | None = None,
+    *,
+    config: ExtractConfig | None = None,
+    model: str | Path | None = None,
+    cache: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[HandTracks, Path, bool]:
+    """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
+
+    Args:
+        path: As for :func:`extract_hands`.
+        intrinsics: As for :func:`extract_hands`.
+        config: As for :func:`extract_hands`.
+        model: As for :func:`extract_hands`.
+        progress: As for :func:`extract_hands`.
+        cache: A hand-track file to reuse or write (``hand2robot extract --out``), or a folder
+            that holds files named by key; default ``<cache dir>/tracks/``.
+
+    Returns:
+        The tracks, the file they are stored in, and whether it was a cache hit.
+    """
+    from pipeline.model import cache_dir
+
+    config = config or ExtractConfig()
+    media = open_media(path)
+    info = ensure_model(model)
+    key = cache_key(media, intrinsics, config, info.sha256, content_sha256(media))
+    if cache is None:
+        target = cache_dir() / "tracks" / f"{key}.parquet"
+    elif Path(cache).is_dir():
+        target = Path(cache) / f"{key}.parquet"
+    else:
+        target = Path(cache)
+    if read_tracks_key(target) == key:
+        return read_tracks(target), target, True
+    tracks = extract_hands(media.path, intrinsics, config=config, model=model, progress=progress)
+    write_tracks(tracks, target)
+    return tracks, target, False

@@ -45,6 +45,7 @@ def retarget_tracks(
     side: str = "auto",
     config: RetargetConfig | None = None,
     transform_camera_to_base: NDArray[np.float64] | None = None,
+    egocentric: bool = False,
 ) -> RetargetedHand:
     """Retarget one hand of ``tracks`` onto ``robot``.
 
@@ -55,6 +56,7 @@ def retarget_tracks(
         config: Retargeting settings.
         transform_camera_to_base: Camera placement (4, 4); default
             :func:`pipeline.placement.default_camera_to_base`.
+        egocentric: For the default placement: the camera is a head camera.
     """
     if side == "auto" and robot.description.side.value in SIDES:
         side = robot.description.side.value  # A dexterous hand takes its own side.
@@ -66,6 +68,7 @@ def retarget_tracks(
             hand.present,
             robot.transform_hand_to_ee,
             robot.description.nominal_ee_position,
+            egocentric=egocentric,
         )
     wrist_to_base = transform_camera_to_base @ hand.transform_wrist_to_camera
     present = hand.present & np.isfinite(wrist_to_base).all(axis=(1, 2))

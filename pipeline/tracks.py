@@ -1,18 +1,22 @@
 """Hand tracks: per-frame, per-hand poses extracted from one video, and their Parquet file.
 
-File layout (version 1): one row per input frame, columns
+File layout (version 2): one row per input frame, columns
 
 - ``timestamp`` float64 [s];
-- per hand ``h`` in ``("left", "right")``: ``h.present`` bool, ``h.score`` float32,
+- per hand ``h`` in ``("left", "right")`` and per extra hand ``extra0``, ``extra1``, ... (a
+  second hand of a side already taken, e.g. another person's): ``h.present`` bool,
+  ``h.interpolated`` bool (filled across a short gap, not detected), ``h.label_agrees`` bool
+  (the detector's own per-frame label equals the track's side), ``h.score`` float32,
   ``h.image_keypoints`` fixed_size_list<float32>[42] (21 x (u, v) [px]),
   ``h.world_keypoints`` fixed_size_list<float32>[63] (21 x (x, y, z) [m], MediaPipe's
   hand-centred metric frame), ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
   (row-major 4x4, pose of the hand frame H in the camera frame [m]),
   ``h.reprojection_error`` float32 [px];
 
-and the schema metadata key ``hand2robot.tracks`` holding JSON: ``format_version``, the
-intrinsics with their source, the input's path and SHA-256, the model's source and SHA-256, and
-the extraction settings. Absent hands are NaN in every numeric column.
+and the schema metadata key ``hand2robot.tracks`` holding JSON: ``format_version``, the cache
+``key``, the intrinsics with their source, the input's path, kind and SHA-256, the model's source
+and SHA-256, the extraction settings, how timestamps were obtained, and the sides of the extra
+hands. Absent hands are NaN in every numeric column.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from numpy.typing import NDArray
 
 from pipeline.exceptions import TrackFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_KEY = b"hand2robot.tracks"
 SIDES = ("left", "right")
 
@@ -88,13 +92,17 @@ class HandTrack:
 
     Attributes:
         side: ``"left"`` or ``"right"``: the person's real hand.
-        present: Shape (T,) bool.
-        score: Detector confidence, shape (T,), NaN where absent.
+        present: Shape (T,) bool: detected, or interpolated across a short gap.
+        score: The detector's handedness confidence, shape (T,), NaN where absent (an
+            interpolated frame holds the score interpolated between the detections around the gap).
         image_keypoints: Shape (T, 21, 2) [px], MediaPipe order, NaN where absent.
         world_keypoints: Shape (T, 21, 3) [m], hand-centred metric frame, NaN where absent.
         transform_wrist_to_camera: Shape (T, 4, 4): pose of the hand frame H in the camera
             frame [m] (x right, y down, z forward), NaN where absent.
         reprojection_error: Mean PnP reprojection error, shape (T,) [px], NaN where absent.
+        interpolated: Shape (T,) bool, frames filled across a short gap.
+        label_agrees: Shape (T,) bool, frames whose detector label equals ``side`` (the side
+            itself comes from the whole track, see :mod:`pipeline.tracking`).
     """
 
     side: str
@@ -104,6 +112,8 @@ class HandTrack:
     world_keypoints: NDArray[np.float64]
     transform_wrist_to_camera: NDArray[np.float64]
     reprojection_error: NDArray[np.float64]
+    interpolated: NDArray[np.bool_]
+    label_agrees: NDArray[np.bool_]
 
     @staticmethod
     def empty(side: str, frames: int) -> HandTrack:
@@ -116,6 +126,8 @@ class HandTrack:
             np.full((frames, 21, 3), np.nan),
             np.full((frames, 4, 4), np.nan),
             np.full(frames, np.nan),
+            np.zeros(frames, dtype=bool),
+            np.zeros(frames, dtype=bool),
         )
 
 
@@ -125,11 +137,14 @@ class HandTracks:
 
     Attributes:
         timestamps: Shape (T,) [s], one per input frame.
-        hands: ``"left"`` and ``"right"`` tracks.
+        hands: ``"left"`` and ``"right"`` tracks (the person's hands).
         intrinsics: The camera intrinsics used for lifting.
-        source: ``{"path": ..., "sha256": ...}`` of the input.
+        source: ``{"path", "kind", "sha256", "timestamps"}`` of the input.
         model: ``{"source": ..., "sha256": ...}`` of the hand model.
         settings: Extraction settings (part of the cache key).
+        extra: Further hands whose side was already taken at the same time (another person's,
+            or both hands of one side in a still image), each with its side.
+        key: The cache key (content, model, settings, intrinsics); empty if not computed.
     """
 
     timestamps: NDArray[np.float64]
@@ -138,6 +153,8 @@ class HandTracks:
     source: dict[str, str] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    extra: tuple[HandTrack, ...] = ()
+    key: str = ""
 
     @property
     def num_frames(self) -> int:
@@ -155,18 +172,25 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
     path = Path(path)
     frames = tracks.num_frames
     columns: dict[str, pa.Array] = {"timestamp": pa.array(tracks.timestamps, pa.float64())}
-    for side in SIDES:
-        hand = tracks.hands.get(side) or HandTrack.empty(side, frames)
-        columns[f"{side}.present"] = pa.array(hand.present, pa.bool_())
-        columns[f"{side}.score"] = pa.array(hand.score.astype(np.float32))
-        columns[f"{side}.image_keypoints"] = _fixed_list(hand.image_keypoints, 42, pa.float32())
-        columns[f"{side}.world_keypoints"] = _fixed_list(hand.world_keypoints, 63, pa.float32())
-        columns[f"{side}.transform_wrist_to_camera"] = _fixed_list(
+    named = [(side, tracks.hands.get(side) or HandTrack.empty(side, frames)) for side in SIDES]
+    named += [(f"extra{i}", hand) for i, hand in enumerate(tracks.extra)]
+    for prefix, hand in named:
+        columns[f"{prefix}.present"] = pa.array(hand.present, pa.bool_())
+        columns[f"{prefix}.interpolated"] = pa.array(hand.interpolated, pa.bool_())
+        columns[f"{prefix}.label_agrees"] = pa.array(hand.label_agrees, pa.bool_())
+        columns[f"{prefix}.score"] = pa.array(hand.score.astype(np.float32))
+        columns[f"{prefix}.image_keypoints"] = _fixed_list(hand.image_keypoints, 42, pa.float32())
+        columns[f"{prefix}.world_keypoints"] = _fixed_list(hand.world_keypoints, 63, pa.float32())
+        columns[f"{prefix}.transform_wrist_to_camera"] = _fixed_list(
             hand.transform_wrist_to_camera, 16, pa.float64()
         )
-        columns[f"{side}.reprojection_error"] = pa.array(hand.reprojection_error.astype(np.float32))
+        columns[f"{prefix}.reprojection_error"] = pa.array(
+            hand.reprojection_error.astype(np.float32)
+        )
     meta = {
         "format_version": FORMAT_VERSION,
+        "key": tracks.key,
+        "extra_sides": [hand.side for hand in tracks.extra],
         "intrinsics": tracks.intrinsics.to_json(),
         "source": tracks.source,
         "model": tracks.model,
@@ -214,17 +238,28 @@ def read_tracks(path: str | Path) -> HandTracks:
             f"{path} has track format version {meta.get('format_version')}; this hand2robot "
             f"reads version {FORMAT_VERSION}"
         )
-    hands = {}
-    for side in SIDES:
-        hands[side] = HandTrack(
+
+    def flags(name: str) -> NDArray[np.bool_]:
+        return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def track(prefix: str, side: str) -> HandTrack:
+        return HandTrack(
             side=side,
-            present=table.column(f"{side}.present").to_numpy(zero_copy_only=False).astype(bool),
-            score=_column(table, f"{side}.score", ()),
-            image_keypoints=_column(table, f"{side}.image_keypoints", (21, 2)),
-            world_keypoints=_column(table, f"{side}.world_keypoints", (21, 3)),
-            transform_wrist_to_camera=_column(table, f"{side}.transform_wrist_to_camera", (4, 4)),
-            reprojection_error=_column(table, f"{side}.reprojection_error", ()),
+            present=flags(f"{prefix}.present"),
+            score=_column(table, f"{prefix}.score", ()),
+            image_keypoints=_column(table, f"{prefix}.image_keypoints", (21, 2)),
+            world_keypoints=_column(table, f"{prefix}.world_keypoints", (21, 3)),
+            transform_wrist_to_camera=_column(table, f"{prefix}.transform_wrist_to_camera", (4, 4)),
+            reprojection_error=_column(table, f"{prefix}.reprojection_error", ()),
+            interpolated=flags(f"{prefix}.interpolated"),
+            label_agrees=flags(f"{prefix}.label_agrees"),
         )
+
+    try:
+        hands = {side: track(side, side) for side in SIDES}
+        extra = tuple(track(f"extra{i}", s) for i, s in enumerate(meta.get("extra_sides", [])))
+    except KeyError as err:
+        raise TrackFileError(f"{path}: missing column {err}") from None
     return HandTracks(
         timestamps=_column(table, "timestamp", ()),
         hands=hands,
@@ -232,4 +267,20 @@ def read_tracks(path: str | Path) -> HandTracks:
         source=meta.get("source", {}),
         model=meta.get("model", {}),
         settings=meta.get("settings", {}),
+        extra=extra,
+        key=str(meta.get("key", "")),
     )
+
+
+def read_tracks_key(path: str | Path) -> str | None:
+    """The cache key stored in a hand-track file, or None if it is not a current track file."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    except (pa.ArrowInvalid, OSError):
+        return None
+    if raw is None:
+        return None
+    meta = json.loads(raw)
+    if meta.get("format_version") != FORMAT_VERSION:
+        return None
+    return str(meta.get("key") or "") or None

@@ -1,0 +1,306 @@
+"""Input media: videos and animated GIFs (PyAV), folders of images, single images.
+
+Every input becomes a stream of :class:`Frame` with a true timestamp and an RGB image the right
+way up. Videos keep their own presentation timestamps (variable frame rate preserved) and their
+rotation metadata is applied. Folders are read in natural name order (``f2`` before ``f10``);
+their timestamps come from the file names when every name ends in a number (see
+:func:`folder_timestamps`), else from a frame rate.
+
+Decoding runs in a background thread, a few frames ahead of the consumer, so that it overlaps
+with the landmark model (both release the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.exceptions import InputMediaError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".gif"})
+_NUMBER_AT_END = re.compile(r"(\d+(?:\.\d+)?)$")
+#: Integer file-name stamps with this many digits are Unix times in these units [s].
+_EPOCH_DIGITS = {10: 1.0, 13: 1e-3, 16: 1e-6, 19: 1e-9}
+
+
+@dataclass(frozen=True)
+class Media:
+    """An input, checked and classified.
+
+    Attributes:
+        path: The path given.
+        kind: ``"video"`` (also animated GIF), ``"images"`` (a folder) or ``"image"``.
+        files: The image files, in order (empty for a video).
+    """
+
+    path: Path
+    kind: str
+    files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded input frame.
+
+    Attributes:
+        index: Position in the input (after stride and fps limits).
+        timestamp: [s] from the start of the input.
+        rgb: Shape (h, w, 3) uint8, upright, possibly downscaled (``max_size``).
+        width: Width of the upright frame at full resolution [px].
+        height: Height of the upright frame at full resolution [px].
+    """
+
+    index: int
+    timestamp: float
+    rgb: NDArray[np.uint8]
+    width: int
+    height: int
+
+
+def _natural_key(path: Path) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def open_media(path: str | Path) -> Media:
+    """Classify an input path.
+
+    Raises:
+        InputMediaError: The path does not exist, or is a folder with no image files.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=_natural_key,
+        )
+        if not files:
+            raise InputMediaError(
+                f"{path}: folder holds no image files (looked for "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        return Media(path, "images", tuple(files))
+    if not path.is_file():
+        raise InputMediaError(f"{path}: no such file or folder")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return Media(path, "image", (path,))
+    return Media(path, "video")
+
+
+def content_sha256(media: Media) -> str:
+    """SHA-256 of an input's content (for a folder: of its image names and contents, in order)."""
+    digest = hashlib.sha256()
+    if media.kind == "video":
+        paths = [media.path]
+    else:
+        paths = list(media.files)
+    for path in paths:
+        if media.kind == "images":
+            digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_timestamps(files: tuple[Path, ...], fps: float) -> tuple[NDArray[np.float64], str]:
+    """Timestamps of a folder's frames [s] from their names, and how they were obtained.
+
+    Rules, applied when every file name (without suffix) ends in a number and the numbers
+    increase strictly in name order:
+
+    - a number with a decimal point is a time in seconds (``1739654368.000.png``);
+    - an integer of 10, 13, 16 or 19 digits is a Unix time in s, ms, us or ns;
+    - any other integer is a frame number at ``fps`` (gaps in the numbering are kept).
+
+    Otherwise frames are ``1 / fps`` apart. Timestamps start at 0.
+    """
+    matches = [_NUMBER_AT_END.search(p.stem) for p in files]
+    if all(matches):
+        texts = [m.group(1) for m in matches if m]
+        numbers = np.array([float(t) for t in texts])
+        if len(numbers) == 1 or np.all(np.diff(numbers) > 0):
+            if all("." in t for t in texts):
+                return numbers - numbers[0], "file names [s]"
+            digits = {len(t) for t in texts}
+            if len(digits) == 1 and (count := digits.pop()) in _EPOCH_DIGITS:
+                unit = _EPOCH_DIGITS[count]
+                return (numbers - numbers[0]) * unit, f"file names [Unix, {unit:g} s]"
+            return (numbers - numbers[0]) / fps, f"file names [frame numbers at {fps:g} fps]"
+    return np.arange(len(files)) / fps, f"{fps:g} fps"
+
+
+def _read_image(path: Path) -> NDArray[np.uint8]:
+    # IMREAD_COLOR applies the EXIF orientation.
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputMediaError(f"{path}: not a readable image")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _downscale(rgb: NDArray[np.uint8], max_size: int | None) -> NDArray[np.uint8]:
+    if max_size is None or max(rgb.shape[:2]) <= max_size:
+        return rgb
+    scale = max_size / max(rgb.shape[:2])
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
+def _video_frames(path: Path) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    """(timestamp [s], upright RGB) of a video, in presentation order."""
+    import av  # PyAV's import is cheap, but keep media modules importable without FFmpeg.
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as err:
+        raise InputMediaError(f"{path}: not a readable video ({err})") from None
+    with container:
+        if not container.streams.video:
+            raise InputMediaError(f"{path}: holds no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        first: float | None = None
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if frame.time is not None:
+                    time = float(frame.time)
+                elif rate > 0:
+                    time = index / rate
+                else:
+                    raise InputMediaError(f"{path}: frames carry no timestamps and the fps is 0")
+                first = time if first is None else first
+                rgb = frame.to_ndarray(format="rgb24")
+                # The display matrix rotates the stored frame counterclockwise by this angle.
+                quarter_turns = round((frame.rotation or 0) / 90) % 4
+                if quarter_turns:
+                    rgb = np.rot90(rgb, quarter_turns)
+                yield time - first, np.ascontiguousarray(rgb, dtype=np.uint8)
+        except av.error.FFmpegError as err:
+            raise InputMediaError(f"{path}: decoding failed ({err})") from None
+
+
+def _raw_frames(media: Media, fps: float) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    if media.kind == "video":
+        yield from _video_frames(media.path)
+        return
+    times, _ = folder_timestamps(media.files, fps)
+    for time, path in zip(times, media.files, strict=True):
+        yield float(time), _read_image(path)
+
+
+def iter_frames(
+    media: Media,
+    *,
+    stride: int = 1,
+    max_fps: float | None = None,
+    max_size: int | None = None,
+    folder_fps: float = 30.0,
+    prefetch: int = 4,
+) -> Iterator[Frame]:
+    """Decode an input's frames.
+
+    Args:
+        media: From :func:`open_media`.
+        stride: Keep every ``stride``-th frame.
+        max_fps: Keep a frame only if it is at least ``1 / max_fps`` after the last kept one
+            (applied after ``stride``).
+        max_size: Downscale so that the longer side is at most this [px] (the model input only;
+            coordinates stay in full-resolution pixels).
+        folder_fps: Frame rate for a folder whose names carry no times [Hz].
+        prefetch: Frames decoded ahead in a background thread (0 decodes inline).
+
+    Raises:
+        InputMediaError: Unreadable file, not a video, no frames.
+    """
+    period = 0.0 if max_fps is None else 1.0 / max_fps
+
+    def frames() -> Iterator[Frame]:
+        kept = 0
+        last: float | None = None
+        for number, (time, rgb) in enumerate(_raw_frames(media, folder_fps)):
+            if number % stride:
+                continue
+            # A small tolerance keeps 30 fps frames at 1/30 s spacing for max_fps=30.
+            if last is not None and time - last < period - 1e-6:
+                continue
+            last = time
+            height, width = rgb.shape[:2]
+            yield Frame(kept, time, _downscale(rgb, max_size), width, height)
+            kept += 1
+        if kept == 0:
+            raise InputMediaError(f"{media.path}: no frames could be decoded")
+
+    if prefetch <= 0:
+        return frames()
+    return _prefetched(frames(), prefetch)
+
+
+_DONE = object()
+
+
+def _prefetched(source: Iterator[Frame], depth: int) -> Iterator[Frame]:
+    """Run ``source`` in a daemon thread, ``depth`` items ahead; errors are re-raised here."""
+    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in source:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there.
+            put(err)
+
+    thread = threading.Thread(target=work, name="hand2robot-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
+def estimate_frame_count(media: Media) -> int | None:
+    """Frames the input holds, from its header (None when the header does not say)."""
+    if media.kind != "video":
+        return len(media.files)
+    import av
+
+    try:
+        with av.open(str(media.path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            if stream.duration and stream.time_base and stream.average_rate:
+                return int(round(float(stream.duration * stream.time_base * stream.average_rate)))
+    except (av.error.FFmpegError, OSError):
+        return None
+    return None

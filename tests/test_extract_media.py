@@ -1,0 +1,275 @@
+"""Extraction on the shared real media: every input kind, handedness, intrinsics, cache, errors.
+
+Reference figures come from ``../shared/data/MANIFEST.tsv`` (content and detection rates).
+"""
+
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+import pipeline
+import pipeline.tracking
+from pipeline.extract import ExtractConfig, extract_cached
+
+
+def _one_row_per_frame(tracks, frames):
+    assert tracks.num_frames == frames
+    for hand in (*tracks.hands.values(), *tracks.extra):
+        for array in (hand.present, hand.score, hand.image_keypoints, hand.reprojection_error):
+            assert len(array) == frames
+        assert np.isnan(hand.image_keypoints[~hand.present]).all()
+        assert np.isfinite(hand.transform_wrist_to_camera[hand.present]).all()
+
+
+@pytest.fixture(scope="module")
+def kettle(shared_data):
+    return pipeline.extract_hands(shared_data / "videos/kettle_pour_third_person.mp4")
+
+
+@pytest.fixture(scope="module")
+def cups(shared_data):
+    return pipeline.extract_hands(shared_data / "videos/cups_shuffle_third_person.mp4")
+
+
+def test_kettle_pouring_hand_is_the_right_hand(kettle):
+    # MANIFEST: the right hand (image left) lifts the kettle; the left hand (image right) holds
+    # the mug. The kettle hand leaves the top of the frame after about 2.5 s.
+    _one_row_per_frame(kettle, 287)
+    with av.open(kettle.source["path"]) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    np.testing.assert_allclose(kettle.timestamps, np.array(times) - times[0], atol=1e-9)
+    right, left = kettle.hands["right"], kettle.hands["left"]
+    assert right.present[:70].mean() > 0.9
+    assert (
+        np.nanmedian(right.image_keypoints[:, 0, 0])
+        < 640
+        < np.nanmedian(left.image_keypoints[:, 0, 0])
+    )
+    assert left.present.mean() > 0.95
+    assert kettle.extra == ()
+
+
+def test_cups_identity_survives_label_flicker(cups):
+    # The detector's own labels are wrong on about 30% of this clip's frames (measured), often
+    # with both hands called Left at 0.99. Continuity must keep each track on one hand.
+    _one_row_per_frame(cups, 300)
+    width = 1280
+    for side in ("left", "right"):
+        hand = cups.hands[side]
+        detected = hand.present & ~hand.interpolated
+        assert hand.label_agrees[detected].mean() < 0.85  # the raw label was overruled
+        wrist_x = hand.image_keypoints[:, 0, 0]
+        seen = np.flatnonzero(hand.present)
+        consecutive = np.diff(seen) == 1
+        jumps = np.abs(np.diff(wrist_x[seen]))[consecutive]
+        assert jumps.max() < 0.1 * width  # no identity swap between consecutive frames
+    # Facing the camera, the person's left hand is on the image's right.
+    left_x = cups.hands["left"].image_keypoints[cups.hands["left"].present, 0, 0]
+    right_x = cups.hands["right"].image_keypoints[cups.hands["right"].present, 0, 0]
+    assert np.mean(left_x > width / 2) > 0.95 and np.mean(right_x < width / 2) > 0.9
+    # MANIFEST: a hand in 95% of frames.
+    assert (cups.hands["left"].present | cups.hands["right"].present).mean() > 0.85
+
+
+def test_two_left_hands_in_a_still_are_both_left(shared_data):
+    tracks = pipeline.extract_hands(shared_data / "images/two_left_hands_back.jpg")
+    _one_row_per_frame(tracks, 1)
+    assert tracks.source["kind"] == "image"
+    assert tracks.hands["left"].present[0] and not tracks.hands["right"].present[0]
+    assert [hand.side for hand in tracks.extra] == ["left"] and tracks.extra[0].present[0]
+
+
+def test_gloved_hands_are_a_real_no_hand_case(shared_data):
+    tracks = pipeline.extract_hands(shared_data / "images/gloved_hands_pruning.jpg")
+    _one_row_per_frame(tracks, 1)
+    assert not any(hand.present[0] for hand in tracks.hands.values()) and tracks.extra == ()
+    assert np.isnan(tracks.hands["right"].transform_wrist_to_camera).all()
+
+
+def test_egocentric_folder_with_calibration(shared_data):
+    folder = shared_data / "frames/pour_water_egocentric_zed"
+    tracks = pipeline.extract_hands(folder)
+    _one_row_per_frame(tracks, 14)
+    # File names are Unix times 1 s apart; calibration.json is found and used with distortion.
+    np.testing.assert_allclose(tracks.timestamps, np.arange(14.0))
+    assert tracks.source["timestamps"] == "file names [s]"
+    assert tracks.intrinsics.source == str(folder / "calibration.json")
+    calibration = json.loads((folder / "calibration.json").read_text())
+    assert tracks.intrinsics.matrix[0, 0] == calibration["intrinsic_left"]["fx"]
+    assert tracks.intrinsics.distortion[0] == calibration["distortion_coefficients_left"]["k1"]
+    right = tracks.hands["right"]
+    assert right.present.mean() >= 0.5  # MANIFEST: a hand in 57% of frames
+    depth = right.transform_wrist_to_camera[right.present, 2, 3]
+    assert np.all((depth > 0.1) & (depth < 1.0))  # a hand in front of a head camera
+    # The landmarker's 3D hand and its 2D points disagree a little (measured: 5-12% of the
+    # hand's size here); a wrong intrinsics or side would give far more.
+    sizes = [pipeline.tracking.hand_size(k) for k in right.image_keypoints[right.present]]
+    relative = right.reprojection_error[right.present] / np.array(sizes)
+    assert np.median(relative) < 0.08 and relative.max() < 0.15
+
+
+def test_freihand_crops_use_their_K_sidecars(shared_data):
+    files = sorted((shared_data / "images/freihand_crops_with_K").glob("*_img.jpg"))
+    assert len(files) == 20
+    found = 0
+    for image in files:
+        tracks = pipeline.extract_hands(image)
+        sidecar = image.with_name(image.name.replace("_img.jpg", "_K.npy"))
+        assert tracks.intrinsics.source == str(sidecar)
+        np.testing.assert_array_equal(tracks.intrinsics.matrix, np.load(sidecar))
+        found += int(tracks.hands["right"].present[0])
+    assert found >= 12  # MANIFEST: right hands, hands found in 75% of the crops
+
+
+def test_animated_gif(shared_data):
+    tracks = pipeline.extract_hands(shared_data / "videos/cutting_loaf.gif")
+    _one_row_per_frame(tracks, 40)
+    np.testing.assert_allclose(np.diff(tracks.timestamps), 0.1, atol=1e-6)  # 10 fps
+    assert (tracks.hands["left"].present | tracks.hands["right"].present).mean() > 0.9
+
+
+def test_stride_fps_and_size_limits(shared_data):
+    clip = shared_data / "videos/stove_stir_egocentric.mp4"
+    full = pipeline.extract_hands(clip, config=ExtractConfig(smoothing_sigma_s=0))
+    strided = pipeline.extract_hands(clip, config=ExtractConfig(stride=3, smoothing_sigma_s=0))
+    assert strided.num_frames == 20
+    np.testing.assert_allclose(strided.timestamps, full.timestamps[::3])
+    limited = pipeline.extract_hands(clip, config=ExtractConfig(max_fps=10.0))
+    assert limited.num_frames == 20
+    assert np.all(np.diff(limited.timestamps) >= 0.1 - 1e-6)
+    small = pipeline.extract_hands(clip, config=ExtractConfig(max_size=192, smoothing_sigma_s=0))
+    # Keypoints stay in full-resolution pixels (the clip is 384x288).
+    assert small.intrinsics.width == 384
+    both = full.hands["left"].present & small.hands["left"].present
+    assert both.mean() > 0.5
+    offset = np.linalg.norm(
+        full.hands["left"].image_keypoints[both] - small.hands["left"].image_keypoints[both],
+        axis=-1,
+    )
+    assert np.median(offset) < 6.0
+
+
+def test_rotation_metadata_is_applied(shared_data, tmp_path):
+    clip = shared_data / "videos/stove_stir_egocentric.mp4"
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:20]
+    rotated = tmp_path / "rotated.mp4"
+    with av.open(str(rotated), "w") as output:
+        stream = output.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 288, 384, "yuv420p"
+        stream.set_display_rotation(90)  # stored sideways, displayed upright
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(rgb, -1)), "rgb24")
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode())
+    upright = pipeline.extract_hands(clip, config=ExtractConfig(stride=1))
+    tracks = pipeline.extract_hands(rotated)
+    assert (tracks.intrinsics.width, tracks.intrinsics.height) == (384, 288)
+    left = tracks.hands["left"]
+    both = left.present & upright.hands["left"].present[:20]
+    assert both.mean() >= 0.5  # a re-encoded copy: detection starts a few frames apart
+    offset = np.linalg.norm(
+        left.image_keypoints[both] - upright.hands["left"].image_keypoints[:20][both], axis=-1
+    )
+    assert np.median(offset) < 5.0
+
+
+def test_cache_hit_and_miss(shared_data, tmp_path):
+    clip = shared_data / "videos/cutting_loaf.gif"
+    first, path, hit = extract_cached(clip, cache=tmp_path)
+    assert not hit and path.parent == tmp_path and path.stem == first.key
+    again, path_again, hit = extract_cached(clip, cache=tmp_path)
+    assert hit and path_again == path
+    np.testing.assert_array_equal(again.hands["left"].present, first.hands["left"].present)
+    other, other_path, hit = extract_cached(clip, config=ExtractConfig(stride=2), cache=tmp_path)
+    assert not hit and other_path != path and other.num_frames == 20
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cli_extract_writes_once_then_hits_cache(shared_data, tmp_path):
+    out = tmp_path / "loaf.parquet"
+    done = _cli("extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "40 frames" in done.stdout and out.is_file()
+    assert pipeline.read_tracks(out).source["kind"] == "video"
+    done = _cli("extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
+    assert done.returncode == 0 and "cache hit" in done.stderr
+
+
+def test_bad_inputs_name_the_file_and_leave_nothing(shared_data, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    wide = tmp_path / "wide.json"
+    wide.write_text(
+        json.dumps({"fx": 500, "fy": 500, "cx": 320, "cy": 240, "resolution": "640x480"})
+    )
+    gif = shared_data / "videos/cutting_loaf.gif"  # 320x180: 16:9, not 4:3
+    cases = [
+        (tmp_path / "missing.mp4", None, "no such file or folder"),
+        (text, None, "not a readable video"),
+        (empty, None, "folder holds no image files"),
+        (broken, None, "not a readable image"),
+        (gif, tmp_path / "nope.json", "intrinsics file not found"),
+        (gif, wide, "a different aspect ratio"),
+    ]
+    for source, intrinsics, reason in cases:
+        with pytest.raises(pipeline.InputMediaError, match=reason) as caught:
+            pipeline.extract_hands(source, intrinsics)
+        assert str(source.name) in str(caught.value) or str(intrinsics) in str(caught.value)
+        out = tmp_path / "out.parquet"
+        args = ["extract", source, "--out", out]
+        done = _cli(*args, *(["--intrinsics", intrinsics] if intrinsics else []))
+        assert done.returncode == 2 and reason in done.stderr.replace("\n", " ")
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.parquet")]
+
+
+def test_bad_settings_list_every_problem():
+    with pytest.raises(pipeline.InputMediaError) as caught:
+        ExtractConfig(num_hands=3, stride=0, max_fps=-1.0)
+    message = str(caught.value)
+    assert "num_hands must be 1 or 2" in message and "stride must be >= 1" in message
+    assert "max_fps must be > 0" in message
+
+
+def test_pnp_with_lens_distortion_recovers_known_pose():
+    import retarget
+    from tests.synthetic import random_rigid, template_keypoints
+
+    rng = np.random.default_rng(3)
+    matrix = np.array([[691.4, 0, 659.7], [0, 692.5, 356.4], [0, 0, 1.0]])
+    distortion = np.array([-0.1556, 0.0082, 0.00088, -0.00043, 0.0076])  # the ZED's
+    intrinsics = pipeline.Intrinsics(matrix, distortion, 1280, 720, "test")
+    world = template_keypoints("left") + rng.normal(scale=0.005, size=(21, 3))
+    import cv2
+
+    for _ in range(10):
+        pose = random_rigid(rng)
+        pose[:3, 3] = [rng.uniform(-0.3, 0.3), rng.uniform(-0.15, 0.15), rng.uniform(0.3, 0.8)]
+        if np.any((world @ pose[:3, :3].T + pose[:3, 3])[:, 2] < 0.1):
+            continue
+        rvec = cv2.Rodrigues(pose[:3, :3])[0]
+        pixels = cv2.projectPoints(world, rvec, pose[:3, 3], matrix, distortion)[0].reshape(-1, 2)
+        estimate, error = pipeline.solve_wrist_pose(world, pixels, intrinsics, "left")
+        expected = pose @ retarget.hand_frame_from_keypoints(world, "left")[0]
+        assert np.linalg.norm(estimate[:3, 3] - expected[:3, 3]) < 1e-3
+        cos = (np.trace(estimate[:3, :3].T @ expected[:3, :3]) - 1) / 2
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))) < 0.1
+        assert error < 0.1  # [px]; SQPnP solves on undistorted points

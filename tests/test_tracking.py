@@ -1,0 +1,144 @@
+"""Hand identity, gap filling and smoothing, on constructed cases with known answers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import tracking
+from pipeline.media import folder_timestamps
+
+RNG_SEED = 7
+
+
+def _hand(center: tuple[float, float], size: float = 120.0) -> np.ndarray:
+    """A hand-like set of 21 image points spread over a box of ``size`` px."""
+    grid = np.linspace(-0.5, 0.5, 21)
+    return np.column_stack([center[0] + size * grid, center[1] + size * np.sin(4 * grid) / 2])
+
+
+def _detection(frame, center, right, score=0.99):
+    return tracking.Detection(
+        frame=frame,
+        probability_right=score if right else 1 - score,
+        score=score,
+        image_keypoints=_hand(center),
+        world_keypoints=np.zeros((21, 3)),
+    )
+
+
+def test_crossing_hands_with_flickering_labels_keep_identity():
+    # Two hands cross paths; the detector calls each the wrong side in 30% of frames with a
+    # confident 0.99, and the right hand drops out for 10 frames.
+    rng = np.random.default_rng(RNG_SEED)
+    frames = 120
+    timestamps = np.arange(frames) / 30.0
+    detections = []
+    for t in range(frames):
+        right_x = 300 + 6 * t  # moves right, crosses the left hand near t = 50
+        left_x = 900 - 6 * t
+        found = []
+        if not 70 <= t < 80:
+            found.append(_detection(t, (right_x, 300), right=rng.random() > 0.3))
+        found.append(_detection(t, (left_x, 360), right=rng.random() < 0.3))
+        rng.shuffle(found)
+        detections.append(found)
+    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
+    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    assert extra == []
+    for side, direction in (("right", 1), ("left", -1)):
+        xs = np.array([d.image_keypoints[10, 0] for t in sides[side] for d in t])
+        frames_seen = np.array([d.frame for t in sides[side] for d in t])
+        order = np.argsort(frames_seen)
+        # Every frame of the track is the same physical hand: monotone motion, no swap.
+        assert np.all(direction * np.diff(xs[order]) > 0)
+    assert len([d for t in sides["right"] for d in t]) == frames - 10
+    assert len([d for t in sides["left"] for d in t]) == frames
+
+
+def test_one_person_resolves_two_same_labels_but_a_still_image_keeps_them():
+    # Both hands labelled Left in every frame; the first is more certain.
+    timestamps = np.arange(5) / 30.0
+    detections = [
+        [_detection(t, (200, 300), right=False, score=0.99), _detection(t, (900, 300), False, 0.8)]
+        for t in range(5)
+    ]
+    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
+    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    assert [d.image_keypoints[10, 0] for d in sides["left"][0]] == [200.0] * 5
+    assert [d.image_keypoints[10, 0] for d in sides["right"][0]] == [900.0] * 5
+    sides, extra = tracking.assign_sides(tracklets, one_person=False)
+    assert len(sides["left"]) == 1 and sides["right"] == []
+    assert [side for side, _ in extra] == ["left"]
+
+
+def test_duplicate_detection_of_one_hand_is_suppressed():
+    a = _detection(0, (500, 300), right=True, score=0.9)
+    b = _detection(0, (520, 310), right=False, score=0.95)  # same hand, 20 px off
+    c = _detection(0, (900, 300), right=False, score=0.5)
+    kept = tracking.suppress_duplicates([a, b, c], overlap=0.5)
+    assert kept == [b, c]
+    assert tracking.box_overlap(a.image_keypoints, c.image_keypoints) == 0.0
+
+
+def test_gaps_are_filled_only_inside_one_identity_and_bounded():
+    timestamps = np.arange(12) / 10.0
+    identity = np.array([0, -1, -1, 0, -1, -1, -1, -1, -1, 0, 1, 1])
+    values = np.arange(12, dtype=float)[:, None] * np.array([[1.0, 2.0]])
+    values[identity < 0] = np.nan
+    filled = tracking.interpolate_gaps(timestamps, identity, [values], max_gap_s=0.35)
+    # Gap 0 -> 3 (0.3 s) is filled linearly; 3 -> 9 (0.6 s) is too long and stays masked.
+    np.testing.assert_array_equal(np.flatnonzero(filled), [1, 2])
+    np.testing.assert_allclose(values[1:3], [[1, 2], [2, 4]], atol=1e-12)
+    assert np.isnan(values[4:9]).all()
+    identity = np.array([0, -1, 1])
+    values = np.array([[0.0], [np.nan], [2.0]])
+    filled = tracking.interpolate_gaps(np.arange(3) / 10.0, identity, [values], max_gap_s=1.0)
+    assert not filled.any()  # different hands on either side: never bridged
+
+
+def test_smoothing_is_zero_phase_and_honours_uneven_time():
+    rng = np.random.default_rng(RNG_SEED)
+    timestamps = np.cumsum(rng.uniform(0.02, 0.05, size=400))  # variable frame rate
+    clean = np.sin(2 * np.pi * 0.5 * timestamps)  # 0.5 Hz motion
+    noisy = clean + rng.normal(scale=0.05, size=timestamps.size)
+    valid = np.ones_like(timestamps, dtype=bool)
+    smoothed = tracking.smooth(timestamps, valid, noisy[:, None], sigma_s=0.04)[:, 0]
+    inner = slice(20, -20)
+    # Noise drops, the 0.5 Hz signal passes with no lag (a lag of 1 frame would cost ~0.01).
+    assert np.std(smoothed[inner] - clean[inner]) < 0.6 * np.std(noisy[inner] - clean[inner])
+    lags = np.arange(-5, 6)
+    errors = [np.mean((np.roll(smoothed, k)[inner] - clean[inner]) ** 2) for k in lags]
+    assert lags[int(np.argmin(errors))] == 0
+    # A symmetric pulse stays centred on its true time, at uneven sampling.
+    pulse = np.exp(-0.5 * ((timestamps - timestamps[200]) / 0.2) ** 2)
+    out = tracking.smooth(timestamps, valid, pulse[:, None], sigma_s=0.04)[:, 0]
+    centre = np.sum(out * timestamps) / np.sum(out)
+    assert abs(centre - np.sum(pulse * timestamps) / np.sum(pulse)) < 1e-3
+
+
+def test_smoothing_never_mixes_across_gaps():
+    timestamps = np.arange(10) / 30.0
+    valid = np.array([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], dtype=bool)
+    values = np.where(np.arange(10) < 4, 0.0, 10.0)[:, None]
+    values[~valid] = np.nan
+    out = tracking.smooth(timestamps, valid, values, sigma_s=0.1)
+    np.testing.assert_allclose(out[:3], 0.0, atol=1e-12)
+    np.testing.assert_allclose(out[5:], 10.0, atol=1e-12)
+    assert np.isnan(out[3:5]).all()
+    np.testing.assert_array_equal(tracking.smooth(timestamps, valid, values, 0.0), values)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected", "how"),
+    [
+        (["a_1739654368.000.png", "a_1739654370.500.png"], [0.0, 2.5], "file names [s]"),
+        (["1700000000123.png", "1700000000156.png"], [0.0, 0.033], "Unix, 0.001 s"),
+        (["frame_1.png", "frame_2.png", "frame_4.png"], [0, 1 / 30, 3 / 30], "frame numbers"),
+        (["b.png", "a.png"], [0.0, 1 / 30], "30 fps"),
+    ],
+)
+def test_folder_timestamps_from_names(names, expected, how):
+    times, source = folder_timestamps(tuple(Path(n) for n in names), fps=30.0)
+    np.testing.assert_allclose(times, expected, atol=1e-9)
+    assert how in source
