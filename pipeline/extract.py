@@ -37,6 +37,7 @@ from pipeline.tracks import (
     write_tracks,
 )
 from retarget import hand_frame_from_keypoints
+from retarget.exceptions import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -114,23 +115,12 @@ class ExtractConfig:
             raise InputMediaError("invalid extraction settings: " + "; ".join(problems))
 
 
-def solve_wrist_pose(
+def _pnp(
     world_keypoints: NDArray[np.float64],
     image_keypoints: NDArray[np.float64],
     intrinsics: Intrinsics,
-    side: str,
 ) -> tuple[NDArray[np.float64], float]:
-    """Metric pose of the hand frame H in the camera frame, by PnP.
-
-    Args:
-        world_keypoints: Shape (21, 3) [m], the landmarker's hand-centred metric frame W.
-        image_keypoints: Shape (21, 2) [px], as observed (distorted) in the image.
-        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
-        side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
-
-    Returns:
-        ``transform_wrist_to_camera`` (4, 4) and the mean reprojection error [px].
-    """
+    """Pose of the landmarker's metric frame W in the camera frame, and the mean error [px]."""
     ok, rvec, tvec = cv2.solvePnP(
         world_keypoints,
         image_keypoints,
@@ -147,8 +137,67 @@ def solve_wrist_pose(
     transform_world_to_camera = np.eye(4)
     transform_world_to_camera[:3, :3] = cv2.Rodrigues(rvec)[0]
     transform_world_to_camera[:3, 3] = tvec.ravel()
-    transform_hand_to_world = hand_frame_from_keypoints(world_keypoints, side)[0]  # type: ignore[arg-type]
-    return transform_world_to_camera @ transform_hand_to_world, error
+    return transform_world_to_camera, error
+
+
+def lift_wrist_poses(
+    world_keypoints: NDArray[np.float64],
+    image_keypoints: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    side: str,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Metric poses of the hand frame H in the camera frame, by PnP, for many frames.
+
+    Args:
+        world_keypoints: Shape (N, 21, 3) [m], the landmarker's hand-centred metric frame W.
+        image_keypoints: Shape (N, 21, 2) [px], as observed (distorted) in the image.
+        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
+        side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
+
+    Returns:
+        ``transform_wrist_to_camera`` (N, 4, 4) and the mean reprojection errors (N,) [px]; NaN
+        for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
+    """
+    count = len(world_keypoints)
+    poses = np.full((count, 4, 4), np.nan)
+    errors = np.full(count, np.nan)
+    for index in range(count):
+        poses[index], errors[index] = _pnp(
+            world_keypoints[index], image_keypoints[index], intrinsics
+        )
+    try:
+        frames = hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
+    except InvalidInputError:
+        frames = np.full((count, 4, 4), np.nan)
+        for index in range(count):
+            try:
+                frames[index] = hand_frame_from_keypoints(world_keypoints[index : index + 1], side)  # type: ignore[arg-type]
+            except InvalidInputError:
+                errors[index] = np.nan
+    poses = poses @ frames
+    errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
+    return poses, errors
+
+
+def solve_wrist_pose(
+    world_keypoints: NDArray[np.float64],
+    image_keypoints: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    side: str,
+) -> tuple[NDArray[np.float64], float]:
+    """Metric pose of the hand frame H in the camera frame, by PnP, for one frame.
+
+    Args:
+        world_keypoints: Shape (21, 3) [m], the landmarker's hand-centred metric frame W.
+        image_keypoints: Shape (21, 2) [px], as observed (distorted) in the image.
+        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
+        side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
+
+    Returns:
+        ``transform_wrist_to_camera`` (4, 4) and the mean reprojection error [px].
+    """
+    poses, errors = lift_wrist_poses(world_keypoints[None], image_keypoints[None], intrinsics, side)
+    return poses[0], float(errors[0])
 
 
 def _package_version() -> str:
@@ -258,10 +307,11 @@ def _track(
     )
     track.image_keypoints[:] = image
     track.world_keypoints[:] = world
-    for index in np.flatnonzero(track.present):
-        pose, error = solve_wrist_pose(world[index], image[index], intrinsics, side)
-        track.transform_wrist_to_camera[index] = pose
-        track.reprojection_error[index] = error
+    rows = np.flatnonzero(track.present)
+    if rows.size:
+        poses, errors = lift_wrist_poses(world[rows], image[rows], intrinsics, side)
+        track.transform_wrist_to_camera[rows] = poses
+        track.reprojection_error[rows] = errors
     return track
 
 

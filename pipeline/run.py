@@ -72,11 +72,20 @@ def retarget_tracks(
         )
     wrist_to_base = transform_camera_to_base @ hand.transform_wrist_to_camera
     present = hand.present & np.isfinite(wrist_to_base).all(axis=(1, 2))
+    # PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure.
+    size = np.full(tracks.num_frames, np.nan)
+    rows = np.flatnonzero(present)
+    if rows.size:
+        extent = np.ptp(hand.image_keypoints[rows], axis=1).max(axis=1)
+        size[rows] = np.maximum(extent, 1.0)
     retargeter = retarget.Retargeter(robot, config)
     result = retargeter.retarget_sequence(
         hand.world_keypoints,
         wrist_to_base,
         present=present,
         side=side,  # type: ignore[arg-type]
+        timestamps=tracks.timestamps,
+        score=hand.score,
+        lift_error=hand.reprojection_error / size,
     )
     return RetargetedHand(side, result, transform_camera_to_base)

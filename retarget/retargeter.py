@@ -35,11 +35,38 @@ class FeasibilityConfig:
     """UNREACHABLE above this end-effector orientation error [rad]."""
     max_fingertip_error: float = 0.03
     """UNREACHABLE above this mean wrist-to-fingertip vector error [m] (robot scale)."""
+    min_score: float = 0.5
+    """LOW_CONFIDENCE below this detector score (MediaPipe's own default threshold)."""
+    max_lift_error: float = 0.15
+    """LIFT_UNCERTAIN above this PnP reprojection error over the hand's image size: measured
+    5-12% on well-detected real frames, so 15% marks a 3D hand that does not fit its image."""
+    joint_limit_margin: float = 1e-3
+    """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
+    misses its target with a joint on a limit and the same solve without limits reaches it."""
+    velocity_scale: float = 1.0
+    """VELOCITY_LIMIT when a joint moves faster than this times its URDF velocity limit between
+    consecutive frames with a hand (true timestamps)."""
+    min_singular_value: float = 0.03
+    """SINGULAR when the smallest singular value of the arm's end-effector Jacobian (linear rows
+    [m/rad], angular rows [rad/rad]) falls below this: the arm loses a direction of motion.
+    Measured on the Panda: 0.13-0.15 on the sample clip's frames, 0.026 with the elbow
+    stretched to its limit (q4 = -0.07 rad) and the wrist bent (q6 = 1.5 rad)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_position_error", "max_orientation_error", "max_fingertip_error"):
+        for name in (
+            "max_position_error",
+            "max_orientation_error",
+            "max_fingertip_error",
+            "max_lift_error",
+            "joint_limit_margin",
+            "velocity_scale",
+        ):
             if not getattr(self, name) > 0:
                 raise InvalidInputError(f"FeasibilityConfig.{name} must be > 0")
+        if not 0 <= self.min_score <= 1 or self.min_singular_value < 0:
+            raise InvalidInputError(
+                "FeasibilityConfig.min_score must be within [0, 1] and min_singular_value >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -64,11 +91,16 @@ class Residual:
         position: End-effector position error [m], shape (T,).
         orientation: End-effector orientation error [rad], shape (T,).
         fingertip: Mean wrist-to-fingertip vector error, robot scale [m], shape (T,).
+        joint_speed: Largest joint speed over its velocity limit since the previous frame with
+            a hand, shape (T,) (1.0 = at the limit); NaN without timestamps.
+        singular_value: Smallest singular value of the arm's end-effector Jacobian, shape (T,).
     """
 
     position: NDArray[np.float64]
     orientation: NDArray[np.float64]
     fingertip: NDArray[np.float64]
+    joint_speed: NDArray[np.float64]
+    singular_value: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -127,6 +159,10 @@ class Retargeter:
         if robot.arm_joints:
             model = _locked_model(robot, robot.arm_joints)
             self._arm = ArmIK(model, description.ee_frame, self.config.ik)
+            # The same solve without joint limits tells a limit from the workspace's edge.
+            self._arm_free = ArmIK(model, description.ee_frame, self.config.ik)
+            self._arm_free.lower = np.full(model.nq, -np.inf)
+            self._arm_free.upper = np.full(model.nq, np.inf)
             self._arm_columns = robot.joint_indices(robot.arm_joints)
         if robot.hand_joints:
             tips = description.fingertips
@@ -141,8 +177,8 @@ class Retargeter:
             self._keypoint_of_point = np.array([WRIST] + [f.keypoint for f in tips])
             self._pairs = np.array(pairs)
             self._num_tip_vectors = len(tips)
-            self._hand = VectorRetargeter(
-                _locked_model(robot, robot.hand_joints),
+            hand_model = _locked_model(robot, robot.hand_joints)
+            arguments = (
                 description.ee_frame,
                 robot.transform_hand_to_ee[:3, 3],
                 tuple(f.frame for f in tips),
@@ -150,6 +186,10 @@ class Retargeter:
                 np.array(weights),
                 self.config.hand,
             )
+            self._hand = VectorRetargeter(hand_model, *arguments)
+            self._hand_free = VectorRetargeter(hand_model, *arguments)
+            self._hand_free.lower = np.full(hand_model.nq, -np.inf)
+            self._hand_free.upper = np.full(hand_model.nq, np.inf)
             self._hand_columns = robot.joint_indices(robot.hand_joints)
         if robot.gripper_joint is not None:
             self._gripper_column = robot.joint_names.index(robot.gripper_joint)
@@ -184,6 +224,9 @@ class Retargeter:
         *,
         present: NDArray[np.bool_] | None = None,
         side: HandSide | None = None,
+        timestamps: NDArray[np.floating] | None = None,
+        score: NDArray[np.floating] | None = None,
+        lift_error: NDArray[np.floating] | None = None,
     ) -> RetargetResult:
         """Retarget a trajectory frame by frame, each frame warm-started from the previous one.
 
@@ -197,6 +240,17 @@ class Retargeter:
                 previous frame's joints and get ``Flag.NO_HAND``. Default: all present.
             side: Which hand the keypoints are. Default: the robot's side (``"right"`` for
                 grippers). A dexterous hand only takes its own side.
+            timestamps: Shape (T,) [s], strictly increasing; enables ``Flag.VELOCITY_LIMIT``.
+            score: Shape (T,) detector confidence; enables ``Flag.LOW_CONFIDENCE``.
+            lift_error: Shape (T,) PnP reprojection error over the hand's image size; enables
+                ``Flag.LIFT_UNCERTAIN``.
+
+        Flags (thresholds in :class:`FeasibilityConfig`): ``NO_HAND`` where not present;
+        ``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN`` from the inputs above; ``JOINT_LIMIT`` where the
+        target is missed with a joint on its limit and the same solve without limits reaches it;
+        ``UNREACHABLE`` where the target is missed otherwise; ``VELOCITY_LIMIT`` where a joint
+        outruns its URDF velocity limit since the previous frame with a hand; ``SINGULAR`` where
+        the arm's Jacobian loses rank. ``feasible`` is "no flag".
 
         Returns:
             The joint trajectory with flags and residuals; one row per input frame.
@@ -226,6 +280,20 @@ class Retargeter:
                 f"keypoints have NaN/inf in present frames {np.flatnonzero(bad)[:10].tolist()}; "
                 "mark frames without a hand with present=False"
             )
+        extras = {}
+        for name, values in (
+            ("timestamps", timestamps),
+            ("score", score),
+            ("lift_error", lift_error),
+        ):
+            if values is None:
+                continue
+            array = np.asarray(values, dtype=np.float64)
+            if array.shape != (frames,):
+                raise InvalidInputError(f"{name} must have shape ({frames},), got {array.shape}")
+            extras[name] = array
+        if "timestamps" in extras and not np.all(np.diff(extras["timestamps"]) > 0):
+            raise InvalidInputError("timestamps must be finite and strictly increasing [s]")
         wrist = None
         if transform_wrist_to_base is not None:
             wrist = np.asarray(transform_wrist_to_base, dtype=np.float64)
@@ -258,6 +326,8 @@ class Retargeter:
         fingertip = np.full(frames, np.nan)
         ee_pose = np.full((frames, 4, 4), np.nan)
         iterations = np.zeros(frames, dtype=np.int64)
+        singular = np.full(frames, np.nan)
+        limited = np.zeros(frames, dtype=bool)
         feas = self.config.feasibility
         ee_to_hand = np.linalg.inv(robot.transform_hand_to_ee)
 
@@ -300,6 +370,10 @@ class Retargeter:
                             break
                 if self._arm.succeeded(result):
                     q_arm_good = result.q
+                elif self._on_limit(result.q, self._arm):
+                    free = self._arm_free.solve(arm_targets[t], result.q)
+                    limited[t] = self._arm_free.succeeded(free)
+                singular[t] = self._smallest_singular_value(result.q)
                 q[self._arm_columns] = result.q
                 position[t] = result.position_error
                 orientation[t] = result.orientation_error
@@ -311,6 +385,10 @@ class Retargeter:
                 q[self._hand_columns] = hand.q
                 tip = slice(0, self._num_tip_vectors)
                 fingertip[t] = np.linalg.norm(hand.vectors[tip] - targets[t, tip], axis=-1).mean()
+                if fingertip[t] > feas.max_fingertip_error and self._on_limit(hand.q, self._hand):
+                    free_hand = self._hand_free.solve(targets[t], hand.q)
+                    error = np.linalg.norm(free_hand.vectors[tip] - targets[t, tip], axis=-1)
+                    limited[t] |= bool(error.mean() <= feas.max_fingertip_error)
                 iterations[t] += hand.iterations
             if gripper is not None:
                 q[self._gripper_column] = gripper[t]
@@ -320,16 +398,49 @@ class Retargeter:
             | (orientation > feas.max_orientation_error)
             | (fingertip > feas.max_fingertip_error)
         )
-        flags[unreachable] |= Flag.UNREACHABLE
+        flags[unreachable & limited] |= Flag.JOINT_LIMIT
+        flags[unreachable & ~limited] |= Flag.UNREACHABLE
+        flags[mask & (singular < feas.min_singular_value)] |= Flag.SINGULAR
+        if "score" in extras:
+            flags[mask & ~(extras["score"] >= feas.min_score)] |= Flag.LOW_CONFIDENCE
+        if "lift_error" in extras:
+            flags[mask & ~(extras["lift_error"] <= feas.max_lift_error)] |= Flag.LIFT_UNCERTAIN
+        speed = np.full(frames, np.nan)
+        if "timestamps" in extras and len(valid) > 1:
+            limit = np.where(robot.velocity_limit > 0, robot.velocity_limit, np.inf)
+            step = (
+                np.abs(np.diff(q_all[valid], axis=0))
+                / np.diff(extras["timestamps"][valid])[:, None]
+            )
+            speed[valid[1:]] = (step / limit).max(axis=1)
+            flags[valid[1:][speed[valid[1:]] > feas.velocity_scale]] |= Flag.VELOCITY_LIMIT
         return RetargetResult(
             joint_names=robot.joint_names,
             q=_readonly(q_all),
             feasible=_readonly(flags == 0),
             flags=_readonly(flags),
-            residual=Residual(_readonly(position), _readonly(orientation), _readonly(fingertip)),
+            residual=Residual(
+                _readonly(position),
+                _readonly(orientation),
+                _readonly(fingertip),
+                _readonly(speed),
+                _readonly(singular),
+            ),
             transform_ee_to_base=_readonly(ee_pose),
             iterations=_readonly(iterations),
         )
+
+    def _on_limit(self, q: NDArray[np.float64], solver: ArmIK | VectorRetargeter) -> bool:
+        margin = self.config.feasibility.joint_limit_margin
+        return bool(np.any((q <= solver.lower + margin) | (q >= solver.upper - margin)))
+
+    def _smallest_singular_value(self, q_arm: NDArray[np.float64]) -> float:
+        assert self._arm is not None
+        arm = self._arm
+        jacobian = pin.computeFrameJacobian(
+            arm.model, arm.data, q_arm, arm.frame_id, pin.ReferenceFrame.LOCAL
+        )
+        return float(np.linalg.svd(jacobian, compute_uv=False)[-1])
 
     @property
     def kind(self) -> RobotKind:

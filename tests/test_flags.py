@@ -1,0 +1,108 @@
+"""Feasibility flags on constructed cases whose answers are known: each fires where it must."""
+
+import numpy as np
+import pytest
+
+import retarget
+from retarget import Flag
+from tests.synthetic import synthetic_keypoints
+
+
+@pytest.fixture(scope="module")
+def panda(robots_loaded):
+    return robots_loaded["panda"]
+
+
+def _targets(robot, q):
+    """Wrist poses and keypoints whose retargeting is exactly the robot at ``q`` (T, nq)."""
+    ee = np.stack([robot.frame_placements(qt, (robot.description.ee_frame,))[0] for qt in q])
+    return synthetic_keypoints(robot, q, "right"), ee @ robot.transform_hand_to_ee
+
+
+def _sequence(robot, frames):
+    # A slow, comfortable motion: joint 1 sweeps 0.5 rad over the clip.
+    q = np.tile([0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.8, 0.02], (frames, 1))
+    q[:, 0] = np.linspace(-0.25, 0.25, frames)
+    return q
+
+
+def test_each_flag_fires_on_its_frame_only(panda):
+    frames = 20
+    keypoints, wrist = _targets(panda, _sequence(panda, frames))
+    timestamps = np.arange(frames) / 30.0
+    present = np.ones(frames, dtype=bool)
+    score = np.full(frames, 0.95)
+    lift = np.full(frames, 0.05)
+    present[3] = False
+    keypoints[3] = np.nan
+    score[6] = 0.2
+    lift[9] = 0.4
+    wrist[12, :3, 3] += [2.0, 0.0, 0.0]  # 2 m further than the Panda reaches
+    result = retarget.Retargeter(panda).retarget_sequence(
+        keypoints, wrist, present=present, timestamps=timestamps, score=score, lift_error=lift
+    )
+    expected = np.zeros(frames, dtype=np.int64)
+    expected[3] = Flag.NO_HAND
+    expected[6] = Flag.LOW_CONFIDENCE
+    expected[9] = Flag.LIFT_UNCERTAIN
+    # Toward the far target and back at 30 fps, the arm also swings faster than its URDF
+    # velocity limits allow.
+    expected[12] = Flag.UNREACHABLE | Flag.VELOCITY_LIMIT
+    expected[13] = Flag.VELOCITY_LIMIT
+    np.testing.assert_array_equal(result.flags, expected)
+    np.testing.assert_array_equal(result.feasible, expected == 0)
+    assert result.residual.joint_speed[13] > 1.0 > np.nanmax(result.residual.joint_speed[:12])
+
+
+def test_jump_between_frames_is_a_velocity_flag(panda):
+    q = _sequence(panda, 10)
+    q[5:, 0] += 0.3  # 0.3 rad in 1/30 s = 9 rad/s against the URDF's 2.175 rad/s
+    keypoints, wrist = _targets(panda, q)
+    result = retarget.Retargeter(panda).retarget_sequence(
+        keypoints, wrist, timestamps=np.arange(10) / 30.0
+    )
+    np.testing.assert_array_equal(np.flatnonzero(result.flags), [5])
+    assert result.flags[5] == Flag.VELOCITY_LIMIT
+    # The redundant arm may spread the jump over several joints; it is still too fast.
+    assert result.residual.joint_speed[5] > 1.0
+    # Slow enough in true time (1 s per frame): the same jump is fine.
+    slow = retarget.Retargeter(panda).retarget_sequence(
+        keypoints, wrist, timestamps=np.arange(10.0)
+    )
+    assert not slow.flags.any()
+
+
+def test_pose_beyond_a_joint_limit_is_a_joint_limit_flag(robots_loaded):
+    hand = robots_loaded["allegro_right"]
+    q = np.tile((hand.lower + hand.upper) / 2, (3, 1))
+    # Frame 1: every finger's first flexion joint far past its upper limit.
+    beyond = [i for i, n in enumerate(hand.joint_names) if n.endswith(("_1.0", "_5.0", "_9.0"))]
+    q[1, beyond] = hand.upper[beyond] + 0.8
+    keypoints = synthetic_keypoints(hand, q, "right")
+    result = retarget.Retargeter(hand).retarget_sequence(keypoints)
+    np.testing.assert_array_equal(result.flags, [0, Flag.JOINT_LIMIT, 0])
+
+
+def test_near_singular_arm_is_flagged(panda):
+    import pinocchio as pin
+
+    q = _sequence(panda, 3)
+    q[1, :7] = [0.0, 0.0, 0.0, -0.0698, 0.0, 1.5, 0.0]  # elbow straight at its limit
+    keypoints, wrist = _targets(panda, q)
+    config = retarget.RetargetConfig(feasibility=retarget.FeasibilityConfig(min_singular_value=0.1))
+    result = retarget.Retargeter(panda, config).retarget_sequence(keypoints, wrist)
+    np.testing.assert_array_equal(result.flags, [0, Flag.SINGULAR, 0])
+    # The figure is the smallest singular value of the end-effector Jacobian at the solution.
+    model = panda.model
+    data = model.createData()
+    for t in range(3):
+        jacobian = pin.computeFrameJacobian(
+            model,
+            data,
+            panda.model_configuration(result.q[t]),
+            panda.ee_frame_id,
+            pin.ReferenceFrame.LOCAL,
+        )[:, :7]
+        smallest = np.linalg.svd(jacobian, compute_uv=False)[-1]
+        np.testing.assert_allclose(result.residual.singular_value[t], smallest, rtol=1e-9)
+    assert result.residual.singular_value[1] < 0.1 < result.residual.singular_value[0]
