@@ -185,17 +185,7 @@ def solve_wrist_pose(
     intrinsics: Intrinsics,
     side: str,
 ) -> tuple[NDArray[np.float64], float]:
-    """Metric pose of the hand frame H in the camera frame, by PnP, for one frame.
-
-    Args:
-        world_keypoints: Shape (21, 3) [m], the landmarker's hand-centred metric frame W.
-        image_keypoints: Shape (21, 2) [px], as observed (distorted) in the image.
-        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
-        side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
-
-    Returns:
-        ``transform_wrist_to_camera`` (4, 4) and the mean reprojection error [px].
-    """
+    """One frame of :func:`lift_wrist_poses`: shapes (21, 3) and (21, 2) in, (4, 4) and [px] out."""
     poses, errors = lift_wrist_poses(world_keypoints[None], image_keypoints[None], intrinsics, side)
     return poses[0], float(errors[0])
 
@@ -379,11 +369,21 @@ def extract_hands(
     """
     config = config or ExtractConfig()
     media = open_media(path)
+    info = ensure_model(model)
+    return _extract(media, intrinsics, config, info, content_sha256(media), progress)
+
+
+def _extract(
+    media: Media,
+    intrinsics: Intrinsics | str | Path | None,
+    config: ExtractConfig,
+    info: ModelInfo,
+    input_sha256: str,
+    progress: Callable[[int], None] | None,
+) -> HandTracks:
     if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
         if not Path(intrinsics).is_file():
             raise InputMediaError(f"{intrinsics}: intrinsics file not found")
-    info = ensure_model(model)
-    input_sha256 = content_sha256(media)
     detections, timestamps, camera = _run_landmarker(media, intrinsics, config, info, progress)
     hands, extra = build_tracks(detections, timestamps, camera, config)
     if media.kind == "images":
@@ -493,7 +493,8 @@ def extract_cached(
     config = config or ExtractConfig()
     media = open_media(path)
     info = ensure_model(model)
-    key = cache_key(media, intrinsics, config, info.sha256, content_sha256(media))
+    input_sha256 = content_sha256(media)
+    key = cache_key(media, intrinsics, config, info.sha256, input_sha256)
     if cache is None:
         target = cache_dir() / "tracks" / f"{key}.parquet"
     elif Path(cache).is_dir():
@@ -502,6 +503,6 @@ def extract_cached(
         target = Path(cache)
     if read_tracks_key(target) == key:
         return read_tracks(target), target, True
-    tracks = extract_hands(media.path, intrinsics, config=config, model=model, progress=progress)
+    tracks = _extract(media, intrinsics, config, info, input_sha256, progress)
     write_tracks(tracks, target)
     return tracks, target, False

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 import retarget
 from pipeline.placement import default_camera_to_base
+from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTracks
 from retarget import RetargetConfig, RetargetResult, Robot
 from retarget.exceptions import InvalidInputError
@@ -74,10 +75,7 @@ def retarget_tracks(
     present = hand.present & np.isfinite(wrist_to_base).all(axis=(1, 2))
     # PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure.
     size = np.full(tracks.num_frames, np.nan)
-    rows = np.flatnonzero(present)
-    if rows.size:
-        extent = np.ptp(hand.image_keypoints[rows], axis=1).max(axis=1)
-        size[rows] = np.maximum(extent, 1.0)
+    size[present] = hand_sizes(hand.image_keypoints[present])
     retargeter = retarget.Retargeter(robot, config)
     result = retargeter.retarget_sequence(
         hand.world_keypoints,

@@ -51,10 +51,22 @@ class Detection:
     world_keypoints: NDArray[np.float64]
 
 
+def hand_sizes(image_keypoints: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Size of hands in the image: the larger side of each keypoint bounding box [px].
+
+    Args:
+        image_keypoints: Shape (..., 21, 2) [px].
+
+    Returns:
+        Shape (...) [px], at least 1.
+    """
+    extent = np.ptp(image_keypoints, axis=-2).max(axis=-1)
+    return np.asarray(np.maximum(extent, 1.0), dtype=np.float64)
+
+
 def hand_size(image_keypoints: NDArray[np.float64]) -> float:
-    """Size of a hand in the image: the larger side of its keypoints' bounding box [px]."""
-    extent = image_keypoints.max(axis=0) - image_keypoints.min(axis=0)
-    return float(max(extent.max(), 1.0))
+    """Size of one hand in the image (shape (21, 2) [px]); see :func:`hand_sizes`."""
+    return float(hand_sizes(image_keypoints))
 
 
 def keypoint_distance(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:

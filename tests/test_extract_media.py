@@ -110,8 +110,8 @@ def test_egocentric_folder_with_calibration(shared_data):
     assert np.all((depth > 0.1) & (depth < 1.0))  # a hand in front of a head camera
     # The landmarker's 3D hand and its 2D points disagree a little (measured: 5-12% of the
     # hand's size here); a wrong intrinsics or side would give far more.
-    sizes = [pipeline.tracking.hand_size(k) for k in right.image_keypoints[right.present]]
-    relative = right.reprojection_error[right.present] / np.array(sizes)
+    sizes = pipeline.tracking.hand_sizes(right.image_keypoints[right.present])
+    relative = right.reprojection_error[right.present] / sizes
     assert np.median(relative) < 0.08 and relative.max() < 0.15
 
 
