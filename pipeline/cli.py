@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -20,10 +20,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import robots
+from pipeline.dataset import DatasetConfig
 from pipeline.exceptions import TrackFileError
 from pipeline.extract import ExtractConfig
 from pipeline.tracks import HandTracks
+from pipeline.video import VideoConfig
 from robots import Hand2RobotError
+
+if TYPE_CHECKING:
+    from retarget import Robot
 
 app = typer.Typer(
     help="Turn videos of human hands into surrogate-tagged robot episodes.",
@@ -189,6 +194,8 @@ def _config(
 
 
 _DEFAULTS = ExtractConfig()
+_DATASET = DatasetConfig()
+_VIDEO = VideoConfig()
 InputArgument = Annotated[
     Path,
     typer.Argument(
@@ -266,36 +273,82 @@ def retarget_command(
     smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
     max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
     one_person: OnePersonOption = _DEFAULTS.one_person,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="LeRobot v3.0 dataset folder to create or append to (surrogate-tagged). "
+            "Without it, only a summary is printed.",
+        ),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Task string of the episodes. Default: the input's name."),
+    ] = None,
+    split_gap: Annotated[
+        float | None,
+        typer.Option(
+            help="Split into episodes at --split-on stretches at least this long [s], "
+            "leaving them out. Default: keep the input whole, every frame flagged."
+        ),
+    ] = None,
+    split_on: Annotated[
+        str, typer.Option(help="What --split-gap cuts at: infeasible (any flag) or no_hand.")
+    ] = _DATASET.split_on,
+    video_size: Annotated[
+        int, typer.Option(help="Longer side of the stored video [px]; 0 keeps the source size.")
+    ] = _VIDEO.max_size or 0,
+    codec: Annotated[
+        str, typer.Option(help="Stored video codec: libx264 (fast) or libsvtav1 (AV1).")
+    ] = _VIDEO.codec,
+    crf: Annotated[int, typer.Option(help="Stored video quality (lower: better, larger).")] = (
+        _VIDEO.crf
+    ),
+    no_video: Annotated[
+        bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
+    ] = False,
+    camera: Annotated[
+        str, typer.Option(help="Video key: observation.images.<camera>.")
+    ] = _DATASET.camera,
 ) -> None:
-    """Retarget one input onto a robot and print a summary.
+    """Retarget one input onto a robot; print a summary, or append episodes to a dataset.
 
     Hand tracks of a media input are cached (by content, model and settings), so retargeting
-    the same video onto several robots extracts it once.
+    the same video onto several robots extracts it once. With --out, the episodes go into a
+    LeRobot v3.0 dataset (created if missing; appends are atomic) with per-frame feasibility
+    flags and a provenance file marking them as surrogate data from human video.
 
     Examples:
       hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
+      hand2robot retarget clip.mp4 --robot panda --out datasets/pour --task "pour water"
     """
     from pipeline.run import retarget_tracks
     from pipeline.tracks import read_tracks
     from retarget import Flag, load_robot
 
     loaded = load_robot(robot)
+    config = _config(
+        hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
+    )
+    if output is not None:
+        from pipeline.dataset import DatasetConfig
+        from pipeline.video import VideoConfig
+
+        dataset = DatasetConfig(
+            camera=camera,
+            task=task,
+            split_min_gap_s=split_gap,
+            split_on=split_on,
+            video=None
+            if no_video
+            else VideoConfig(max_size=video_size or None, codec=codec, crf=crf),
+        )
+        _write(input_path, loaded, output, config, dataset, hand, egocentric, intrinsics, model)
+        return
     if input_path.suffix == ".parquet":
         tracks = read_tracks(input_path)
     else:
-        config = _config(
-            hands,
-            fov,
-            selfie,
-            stride,
-            max_fps,
-            max_size,
-            folder_fps,
-            smoothing,
-            max_gap,
-            one_person,
-        )
         tracks = _extract(input_path, model, config, intrinsics)
     start = time.perf_counter()
     done = retarget_tracks(tracks, loaded, side=hand, egocentric=egocentric)
@@ -323,6 +376,56 @@ def retarget_command(
             )
     table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
     table.add_row("joints", ", ".join(res.joint_names))
+    out.print(table)
+
+
+def _write(
+    input_path: Path,
+    robot: Robot,
+    output: Path,
+    config: ExtractConfig,
+    dataset: DatasetConfig,
+    hand: str,
+    egocentric: bool,
+    intrinsics: Path | None,
+    model: Path | None,
+) -> None:
+    from pipeline.media import estimate_frame_count, open_media
+    from pipeline.run import convert
+
+    total = None
+    if input_path.suffix != ".parquet":
+        total = estimate_frame_count(open_media(input_path))
+        total = -(-total // config.stride) if total and config.max_fps is None else None
+    start = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"extract {input_path.name}", total=total, rate="")
+
+        def update(done: int) -> None:
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            progress.update(task, completed=done, rate=f"{rate:.1f} frames/s")
+
+        report = convert(
+            input_path,
+            robot,
+            output,
+            extract=config,
+            dataset=dataset,
+            side=hand,
+            egocentric=egocentric,
+            intrinsics=intrinsics,
+            model=model,
+            progress=update,
+        )
+    table = Table(title=f"{input_path.name} -> {output} ({robot.name})", show_header=False)
+    for episode, frames, fraction in zip(
+        report.episodes, report.frames, report.feasible_fraction, strict=True
+    ):
+        table.add_row(f"episode {episode}", f"{frames} frames, {fraction:.1%} feasible")
+    if report.dropped_frames:
+        table.add_row("left out by --split-gap", f"{report.dropped_frames} frames")
+    table.add_row("dataset now", f"{report.total_episodes} episodes, {report.total_frames} frames")
+    table.add_row("time", f"{time.perf_counter() - start:.1f} s")
     out.print(table)
 
 

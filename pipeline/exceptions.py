@@ -17,3 +17,7 @@ class InputMediaError(PipelineError):
 
 class TrackFileError(PipelineError):
     """A hand-track file is missing, unreadable, or of an unsupported version."""
+
+
+class DatasetError(PipelineError):
+    """A dataset cannot be written or appended to (the message says why and what to do)."""

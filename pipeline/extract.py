@@ -346,6 +346,7 @@ def extract_hands(
     config: ExtractConfig | None = None,
     model: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    sink: Callable[[NDArray[np.uint8]], None] | None = None,
 ) -> HandTracks:
     """Extract per-frame hand poses from a video, GIF, image folder or image.
 
@@ -358,6 +359,8 @@ def extract_hands(
         config: Extraction settings.
         model: Path of an official ``hand_landmarker.task``; default the cached PyPI-derived one.
         progress: Called with the number of frames done after each frame.
+        sink: Called with every kept frame at full resolution, in order (see
+            :func:`pipeline.media.iter_frames`); e.g. :meth:`pipeline.video.VideoEncoder.add`.
 
     Returns:
         One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
@@ -370,7 +373,7 @@ def extract_hands(
     config = config or ExtractConfig()
     media = open_media(path)
     info = ensure_model(model)
-    return _extract(media, intrinsics, config, info, content_sha256(media), progress)
+    return _extract(media, intrinsics, config, info, content_sha256(media), progress, sink)
 
 
 def _extract(
@@ -380,11 +383,14 @@ def _extract(
     info: ModelInfo,
     input_sha256: str,
     progress: Callable[[int], None] | None,
+    sink: Callable[[NDArray[np.uint8]], None] | None = None,
 ) -> HandTracks:
     if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
         if not Path(intrinsics).is_file():
             raise InputMediaError(f"{intrinsics}: intrinsics file not found")
-    detections, timestamps, camera = _run_landmarker(media, intrinsics, config, info, progress)
+    detections, timestamps, camera = _run_landmarker(
+        media, intrinsics, config, info, progress, sink
+    )
     hands, extra = build_tracks(detections, timestamps, camera, config)
     if media.kind == "images":
         _, stamps = folder_timestamps(media.files, config.folder_fps)
@@ -413,6 +419,7 @@ def _run_landmarker(
     config: ExtractConfig,
     info: ModelInfo,
     progress: Callable[[int], None] | None,
+    sink: Callable[[NDArray[np.uint8]], None] | None,
 ) -> tuple[list[list[tracking.Detection]], NDArray[np.float64], Intrinsics]:
     from mediapipe import Image, ImageFormat  # Heavy import, only where it is needed.
     from mediapipe.tasks.python import BaseOptions, vision
@@ -435,6 +442,7 @@ def _run_landmarker(
         max_fps=config.max_fps,
         max_size=config.max_size,
         folder_fps=config.folder_fps,
+        sink=sink,
     )
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         last_ms = -1
@@ -473,6 +481,7 @@ def extract_cached(
     model: str | Path | None = None,
     cache: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    sink: Callable[[NDArray[np.uint8]], None] | None = None,
 ) -> tuple[HandTracks, Path, bool]:
     """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
 
@@ -482,6 +491,7 @@ def extract_cached(
         config: As for :func:`extract_hands`.
         model: As for :func:`extract_hands`.
         progress: As for :func:`extract_hands`.
+        sink: As for :func:`extract_hands`; not called on a cache hit (nothing is decoded).
         cache: A hand-track file to reuse or write (``hand2robot extract --out``), or a folder
             that holds files named by key; default ``<cache dir>/tracks/``.
 
@@ -503,6 +513,6 @@ def extract_cached(
         target = Path(cache)
     if read_tracks_key(target) == key:
         return read_tracks(target), target, True
-    tracks = _extract(media, intrinsics, config, info, input_sha256, progress)
+    tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink)
     write_tracks(tracks, target)
     return tracks, target, False

@@ -16,7 +16,7 @@ import hashlib
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,7 @@ def iter_frames(
     max_size: int | None = None,
     folder_fps: float = 30.0,
     prefetch: int = 4,
+    sink: Callable[[NDArray[np.uint8]], None] | None = None,
 ) -> Iterator[Frame]:
     """Decode an input's frames.
 
@@ -234,6 +235,8 @@ def iter_frames(
             coordinates stay in full-resolution pixels).
         folder_fps: Frame rate for a folder whose names carry no times [Hz].
         prefetch: Frames decoded ahead in a background thread (0 decodes inline).
+        sink: Called with each kept frame at full resolution (upright RGB, shape (h, w, 3)),
+            in order, in the decoding thread (a video encoder runs there beside the model).
 
     Raises:
         InputMediaError: Unreadable file, not a video, no frames.
@@ -251,6 +254,8 @@ def iter_frames(
                 continue
             last = time
             height, width = rgb.shape[:2]
+            if sink is not None:
+                sink(rgb)
             yield Frame(kept, time, _downscale(rgb, max_size), width, height)
             kept += 1
         if kept == 0:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 import retarget
+from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, stored_video_size
+from pipeline.exceptions import DatasetError
+from pipeline.extract import ExtractConfig
+from pipeline.media import iter_frames, open_media
 from pipeline.placement import default_camera_to_base
 from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTracks
+from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 from retarget import RetargetConfig, RetargetResult, Robot
 from retarget.exceptions import InvalidInputError
 
@@ -87,3 +96,161 @@ def retarget_tracks(
         lift_error=hand.reprojection_error / size,
     )
     return RetargetedHand(side, result, transform_camera_to_base)
+
+
+def record_video(
+    media_path: str | Path,
+    root: Path,
+    fps: int,
+    extract: ExtractConfig,
+    config: DatasetConfig,
+    frames: int,
+) -> EpisodeVideo:
+    """Decode the input's kept frames again and encode them (for tracks read from a cache).
+
+    Raises:
+        DatasetError: The input now yields another number of frames than its tracks.
+    """
+    media = open_media(media_path)
+    assert config.video is not None
+    encoder = _temp_encoder(root, fps, config.video, config.camera)
+    with encoder:
+        for frame in iter_frames(
+            media, stride=extract.stride, max_fps=extract.max_fps, folder_fps=extract.folder_fps
+        ):
+            encoder.add(frame.rgb)
+    if encoder.frames != frames:
+        encoder.path.unlink(missing_ok=True)
+        raise DatasetError(
+            f"{media_path} now yields {encoder.frames} frames, its hand tracks {frames}: the "
+            "input changed since extraction"
+        )
+    return encoder.result()
+
+
+def _temp_encoder(root: Path, fps: int, config: VideoConfig, camera: str) -> VideoEncoder:
+    """An encoder writing beside the dataset, at the dataset's stored size if it has one."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".hand2robot-", suffix=".mp4", dir=root.parent)
+    os.close(handle)
+    return VideoEncoder(name, fps, config, frame_size=stored_video_size(root, camera))
+
+
+def convert(
+    input_path: str | Path,
+    robot: Robot,
+    root: str | Path,
+    *,
+    extract: ExtractConfig | None = None,
+    dataset: DatasetConfig | None = None,
+    retarget: RetargetConfig | None = None,
+    side: str = "auto",
+    egocentric: bool = False,
+    intrinsics: str | Path | None = None,
+    model: str | Path | None = None,
+    cache: str | Path | None = None,
+    source_url: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> WriteReport:
+    """One input (video, folder, image, or hand-track file) -> episodes appended to a dataset.
+
+    Extraction goes through the hand-track cache; on a miss the stored video is encoded in the
+    same decoding pass (in the decoding thread), on a hit (or for a hand-track file, whose
+    source media must still exist) the kept frames are decoded again.
+
+    Args:
+        input_path: The input.
+        robot: The robot to retarget onto.
+        root: The dataset folder (see :func:`pipeline.dataset.append_episodes`).
+        extract: Extraction settings (ignored for a hand-track file, which has its own).
+        dataset: Episode cutting and video settings.
+        retarget: Retargeting settings.
+        side: ``"left"``, ``"right"`` or ``"auto"``.
+        egocentric: Default placement for a head camera.
+        intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
+        model: An official ``hand_landmarker.task``.
+        cache: Hand-track cache (see :func:`pipeline.extract_cached`).
+        source_url: Recorded in the provenance when the input was downloaded.
+        progress: Called with frames extracted so far.
+
+    Raises:
+        Hand2RobotError: Bad input, model, or dataset (see the subclasses).
+    """
+    from pipeline.extract import extract_cached
+    from pipeline.tracks import read_tracks
+
+    dataset = dataset or DatasetConfig()
+    root = Path(root)
+    input_path = Path(input_path)
+    video: EpisodeVideo | None = None
+    encoder: VideoEncoder | None = None
+    try:
+        if input_path.suffix == ".parquet":
+            tracks = read_tracks(input_path)
+            media_path = Path(str(tracks.source.get("path", "")))
+            extract = ExtractConfig(**tracks.settings)
+            if media_path.exists():
+                fps = nominal_fps(
+                    open_media(media_path),
+                    stride=extract.stride,
+                    max_fps=extract.max_fps,
+                    folder_fps=extract.folder_fps,
+                )
+            elif dataset.video is not None:
+                raise DatasetError(
+                    f"{input_path}: its source {media_path} is not there to take the video "
+                    "frames from; put it back or pass --no-video"
+                )
+            else:
+                fps = _fps_from_timestamps(tracks.timestamps)
+        else:
+            extract = extract or ExtractConfig()
+            media_path = input_path
+            fps = nominal_fps(
+                open_media(media_path),
+                stride=extract.stride,
+                max_fps=extract.max_fps,
+                folder_fps=extract.folder_fps,
+            )
+            if dataset.video is not None:
+                encoder = _temp_encoder(root, fps, dataset.video, dataset.camera)
+            tracks, _, hit = extract_cached(
+                media_path,
+                intrinsics,
+                config=extract,
+                model=model,
+                cache=cache,
+                progress=progress,
+                sink=encoder.add if encoder is not None else None,
+            )
+            if encoder is not None and not hit:
+                encoder.close()
+                video = encoder.result()
+            elif encoder is not None:
+                encoder.abort()
+                encoder = None
+        if dataset.video is not None and video is None:
+            video = record_video(media_path, root, fps, extract, dataset, tracks.num_frames)
+        done = retarget_tracks(tracks, robot, side=side, config=retarget, egocentric=egocentric)
+        return append_episodes(
+            root,
+            tracks,
+            done,
+            robot,
+            video=video,
+            fps=fps,
+            config=dataset,
+            retarget_config=retarget,
+            placement="default egocentric" if egocentric else "default third-person",
+            source_url=source_url,
+        )
+    finally:
+        if encoder is not None:
+            encoder.abort()
+        if video is not None:
+            video.path.unlink(missing_ok=True)
+
+
+def _fps_from_timestamps(timestamps: NDArray[np.float64]) -> int:
+    steps = np.diff(timestamps)
+    return max(1, round(1.0 / float(np.median(steps)))) if len(steps) else 1

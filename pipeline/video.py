@@ -1,0 +1,271 @@
+"""Stored episode video: the frames hand2robot processed, resized and encoded for a dataset.
+
+The encoder receives every frame the hand extraction keeps (after stride and fps limits), in
+order, and writes frame ``k`` at presentation time ``k / fps`` exactly, which is what LeRobot
+readers expect (they look frames up by ``from_timestamp + k / fps`` within 1e-4 s).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.exceptions import DatasetError
+from pipeline.media import Media, folder_timestamps
+
+#: Encoders hand2robot writes with, and the pixel format each gets.
+CODECS = {"libx264": "yuv420p", "libsvtav1": "yuv420p"}
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """How episode videos are stored.
+
+    Defaults: H.264 at ``preset="veryfast"``, ``crf=23``, a keyframe every 2 frames (as LeRobot's
+    own encoder, for fast random access while training), longer side 480 px (policies train on
+    224-480 px images; full 720p costs about 4x the encoding time). Measured in
+    ``scripts/bench_dataset.py``.
+    """
+
+    max_size: int | None = 480
+    """Longer side of the stored frames [px]; None keeps the source resolution."""
+    codec: str = "libx264"
+    """``libx264`` (H.264) or ``libsvtav1`` (AV1, LeRobot's default; slower to encode)."""
+    crf: int = 23
+    """Constant rate factor: lower is better quality and larger files."""
+    preset: str = "veryfast"
+    """Encoder speed preset (libx264: ultrafast ... veryslow; libsvtav1: 0-13)."""
+    gop: int = 2
+    """Frames between keyframes."""
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise DatasetError(
+                f"unknown video codec {self.codec!r}; valid choices: {', '.join(CODECS)}"
+            )
+        if self.max_size is not None and self.max_size < 16:
+            raise DatasetError(f"video max_size must be >= 16 px or None, got {self.max_size}")
+        if self.gop < 1:
+            raise DatasetError(f"video gop must be >= 1, got {self.gop}")
+
+
+def stored_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(width, height) of stored frames: longer side at most ``max_size``, both even [px]."""
+    scale = 1.0 if max_size is None else min(1.0, max_size / max(width, height))
+    return (
+        max(2, 2 * round(width * scale / 2)),
+        max(2, 2 * round(height * scale / 2)),
+    )
+
+
+def nominal_fps(
+    media: Media, *, stride: int = 1, max_fps: float | None = None, folder_fps: float = 30.0
+) -> int:
+    """The integer frame rate a dataset gives the frames kept from ``media`` [Hz].
+
+    LeRobot datasets have one integer ``fps``: frame ``k`` of an episode is at ``k / fps``. This
+    is the input's rate (video header, or folder time stamps) after ``stride`` and the
+    ``max_fps`` rule of :func:`pipeline.media.iter_frames`, rounded (29.97 -> 30). The true
+    time of each frame is kept in the dataset's ``source_timestamp`` column.
+
+    Raises:
+        DatasetError: The rate cannot be known from the input.
+    """
+    if media.kind == "image":
+        return 1
+    if media.kind == "images":
+        times, _ = folder_timestamps(media.files, folder_fps)
+        steps = np.diff(times)
+        rate = 1.0 / float(np.median(steps)) if len(steps) else folder_fps
+    else:
+        import av
+
+        with av.open(str(media.path)) as container:
+            stream = container.streams.video[0]
+            guess = stream.average_rate or stream.guessed_rate or stream.base_rate
+            rate = float(guess) if guess else 0.0
+        if not rate > 0:
+            raise DatasetError(f"{media.path}: the video header gives no frame rate")
+    rate /= stride
+    if max_fps is not None:
+        # iter_frames keeps a frame when it is at least 1/max_fps after the last kept one.
+        keep_every = max(1, math.ceil((1.0 / max_fps - 1e-6) * rate))
+        rate /= keep_every
+    return max(1, round(rate))
+
+
+@dataclass(frozen=True)
+class EpisodeVideo:
+    """An MP4 of the input's kept frames, frame ``k`` at ``k / fps`` (a ``VideoEncoder``'s).
+
+    Attributes:
+        path: The file (moved into the dataset).
+        frames: Frames it holds (must equal the tracks' frames).
+        info: The LeRobot video ``info`` block (:meth:`pipeline.video.VideoEncoder.info`).
+        channel_stats: Per-frame RGB statistics in [0, 1], shape (T, 4, 3): min, max, mean,
+            mean of squares.
+        letterboxed: Frames were padded to fit a dataset's stored size of another aspect.
+    """
+
+    path: Path
+    frames: int
+    info: dict[str, Any]
+    channel_stats: NDArray[np.float64]
+    letterboxed: bool = False
+
+
+class VideoEncoder:
+    """Encode RGB frames into an MP4, frame ``k`` at time ``k / fps``.
+
+    Args:
+        path: MP4 file to write.
+        fps: Frame rate [Hz] (integer, the dataset's).
+        config: Codec settings.
+        frame_size: Stored (width, height) [px] to fit every frame into, keeping its aspect
+            and padding with black (an existing dataset's size); default from the first frame
+            (:func:`stored_size`).
+
+    Every frame must have the first frame's size. Use as a context manager, or call
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: int,
+        config: VideoConfig | None = None,
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fps = int(fps)
+        self.config = config or VideoConfig()
+        self.frames = 0
+        self.frame_size = frame_size
+        self.letterboxed = False
+        self.width = 0
+        self.height = 0
+        self._source_size: tuple[int, int] | None = None
+        self._container: Any = None
+        self._stream: Any = None
+        self._channel_stats: list[NDArray[np.float64]] = []
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        config = self.config
+        self._source_size = (width, height)
+        if self.frame_size is None:
+            self.width, self.height = stored_size(width, height, config.max_size)
+        else:
+            self.width, self.height = self.frame_size
+        self._container = av.open(str(self.path), mode="w", format="mp4")
+        options = {"crf": str(config.crf), "g": str(config.gop), "preset": config.preset}
+        if config.codec == "libx264":
+            options["bf"] = "0"  # no B-frames: decode order is presentation order
+        stream = self._container.add_stream(config.codec, rate=Fraction(self.fps), options=options)
+        stream.width, stream.height = self.width, self.height
+        stream.pix_fmt = CODECS[config.codec]
+        stream.time_base = Fraction(1, self.fps)
+        stream.codec_context.time_base = Fraction(1, self.fps)
+        self._stream = stream
+
+    def add(self, rgb: NDArray[np.uint8]) -> None:
+        """Append one frame, shape (h, w, 3) uint8 RGB, at the source resolution."""
+        import av
+
+        height, width = rgb.shape[:2]
+        if self._container is None:
+            self._open(width, height)
+        elif (width, height) != self._source_size:
+            raise DatasetError(
+                f"{self.path}: frame {self.frames} is {width}x{height}, the first was "
+                f"{self._source_size[0]}x{self._source_size[1]}"  # type: ignore[index]
+            )
+        if (width, height) != (self.width, self.height):
+            rgb = self._fit(rgb)
+        sample = rgb[::4, ::4].reshape(-1, 3).astype(np.float64) / 255.0
+        self._channel_stats.append(
+            np.stack([sample.min(0), sample.max(0), sample.mean(0), (sample**2).mean(0)])
+        )
+        # OpenCV's RGB -> I420 is several times faster than swscale's (see pipeline.media).
+        planes = np.asarray(
+            cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), dtype=np.uint8
+        )
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        frame.pts = self.frames
+        frame.time_base = Fraction(1, self.fps)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def _fit(self, rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """Resize to the stored size; letterbox when the aspect differs."""
+        height, width = rgb.shape[:2]
+        scale = min(self.width / width, self.height / height)
+        size = (min(self.width, round(width * scale)), min(self.height, round(height * scale)))
+        resized = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        if size == (self.width, self.height):
+            return resized
+        self.letterboxed = True
+        canvas = np.zeros((self.height, self.width, 3), dtype=np.uint8)
+        top, left = (self.height - size[1]) // 2, (self.width - size[0]) // 2
+        canvas[top : top + size[1], left : left + size[0]] = resized
+        return canvas
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        if self._container is None:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def result(self) -> EpisodeVideo:
+        """The finished file as an :class:`EpisodeVideo` (call after :meth:`close`)."""
+        if self._container is not None:
+            raise DatasetError(f"{self.path}: close the encoder first")
+        if not self.frames:
+            raise DatasetError(f"{self.path}: no frame was encoded")
+        return EpisodeVideo(
+            self.path, self.frames, self.info(), np.stack(self._channel_stats), self.letterboxed
+        )
+
+    def abort(self) -> None:
+        """Close without flushing and delete the file."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - the file is deleted anyway
+                pass
+            self._container = None
+        self.path.unlink(missing_ok=True)
+
+    def info(self) -> dict[str, Any]:
+        """The ``info`` block of a LeRobot video feature."""
+        return {
+            "video.height": self.height,
+            "video.width": self.width,
+            "video.codec": "h264" if self.config.codec == "libx264" else "av1",
+            "video.pix_fmt": CODECS[self.config.codec],
+            "video.is_depth_map": False,
+            "video.fps": self.fps,
+            "video.channels": 3,
+            "has_audio": False,
+        }
+
+    def __enter__(self) -> VideoEncoder:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,507 @@
+"""LeRobot v3.0 dataset writer: real clips written, read back row by row, appended, crashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import pipeline
+import retarget
+from pipeline import dataset as ds
+from pipeline.dataset import DatasetConfig, split_segments
+from pipeline.exceptions import DatasetError
+from pipeline.extract import ExtractConfig
+from pipeline.media import iter_frames, open_media
+from pipeline.run import convert
+from pipeline.video import VideoConfig, nominal_fps, stored_size
+
+STOVE = "videos/stove_stir_egocentric.mp4"  # 384x288, 30 fps, 60 frames, one hand
+SAMPLE_TRACKS = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
+KETTLE = "videos/kettle_pour_third_person.mp4"  # 1280x720, 29.97 fps, 287 frames
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def read_rows(root: Path) -> dict[str, np.ndarray]:
+    table = pq.read_table(sorted(root.glob("data/*/*.parquet")))
+    columns = {}
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        columns[name] = np.asarray(values)
+    return columns
+
+
+def decode_all(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+@pytest.fixture(scope="module")
+def panda(robots_loaded: dict[str, retarget.Robot]) -> retarget.Robot:
+    return robots_loaded["panda"]
+
+
+@pytest.fixture(scope="module")
+def stove_dataset(
+    shared_data: Path, panda: retarget.Robot, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The stove clip written once through the cache miss path (video encoded while extracting)."""
+    base = tmp_path_factory.mktemp("stove")
+    root = base / "dataset"
+    convert(
+        shared_data / STOVE,
+        panda,
+        root,
+        extract=ExtractConfig(num_hands=1),
+        egocentric=True,
+        cache=base / "cache",
+    )
+    return root, base / "cache"
+
+
+def test_written_dataset_reads_back_row_by_row(
+    stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot
+) -> None:
+    root, cache = stove_dataset
+    info = json.loads((root / "meta/info.json").read_text())
+    rows = read_rows(root)
+    frames = 60
+    assert info["codebase_version"] == "v3.0"
+    assert info["fps"] == 30 and info["total_frames"] == frames and info["total_episodes"] == 1
+    # Exactly one column per non-video feature, and nothing else.
+    declared = {k for k, v in info["features"].items() if v["dtype"] != "video"}
+    assert set(rows) == declared
+    np.testing.assert_array_equal(rows["index"], np.arange(frames))
+    np.testing.assert_array_equal(rows["frame_index"], np.arange(frames))
+    np.testing.assert_array_equal(rows["episode_index"], np.zeros(frames))
+    np.testing.assert_allclose(rows["timestamp"], np.arange(frames) / 30, atol=1e-6)
+
+    # State and action are the retargeted trajectory, action = next state, never NaN.
+    tracks, _, hit = pipeline.extract_cached(
+        shared_data / STOVE, config=ExtractConfig(num_hands=1), cache=cache
+    )
+    assert hit
+    done = pipeline.retarget_tracks(tracks, panda, egocentric=True)
+    np.testing.assert_allclose(rows["observation.state"], done.result.q, atol=1e-6)
+    np.testing.assert_allclose(rows["action"][:-1], done.result.q[1:], atol=1e-6)
+    np.testing.assert_allclose(rows["action"][-1], done.result.q[-1], atol=1e-6)
+    assert np.isfinite(rows["observation.state"]).all() and np.isfinite(rows["action"]).all()
+    np.testing.assert_array_equal(rows["flags"], done.result.flags)
+    np.testing.assert_array_equal(rows["feasible"], done.result.feasible)
+    np.testing.assert_allclose(rows["source_timestamp"], tracks.timestamps, atol=1e-9)
+    np.testing.assert_allclose(
+        rows["residual.position"], done.result.residual.position, atol=1e-6, equal_nan=True
+    )
+    names = info["features"]["observation.state"]["names"]
+    assert names == list(panda.joint_names)
+
+    # Every row's video frame is the source frame it came from (within codec tolerance) and
+    # closer to it than to the neighbouring source frames.
+    episode = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()[0]
+    key = "observation.images.camera"
+    assert (episode["dataset_from_index"], episode["dataset_to_index"]) == (0, frames)
+    stored = decode_all(root / f"videos/{key}/chunk-000/file-000.mp4").astype(np.float32)
+    assert len(stored) == frames
+    size = stored_size(384, 288, 480)
+    assert info["features"][key]["shape"] == [size[1], size[0], 3]
+    source = np.stack([f.rgb for f in iter_frames(open_media(shared_data / STOVE))])
+    source = source.astype(np.float32)
+    start = round(episode[f"videos/{key}/from_timestamp"] * 30)
+    for row in range(frames):
+        k = start + int(rows["frame_index"][row])
+        errors = {
+            j: np.abs(stored[k] - source[j]).mean()
+            for j in (row - 1, row, row + 1)
+            if 0 <= j < frames
+        }
+        assert min(errors, key=errors.__getitem__) == rows["source_frame_index"][row] == row
+        assert errors[row] < 4.0, (row, errors)  # mean absolute error in 0-255 levels
+
+
+def test_meta_tasks_stats_and_provenance(
+    stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot
+) -> None:
+    root, _ = stove_dataset
+    rows = read_rows(root)
+    tasks = pd.read_parquet(root / "meta/tasks.parquet")
+    assert list(tasks.index) == ["stove stir egocentric"] and tasks.index.name == "task"
+    assert tasks["task_index"].tolist() == [0]
+
+    stats = json.loads((root / "meta/stats.json").read_text())
+    state = rows["observation.state"]
+    np.testing.assert_allclose(stats["observation.state"]["mean"], state.mean(0), atol=1e-5)
+    np.testing.assert_allclose(stats["observation.state"]["std"], state.std(0), atol=1e-5)
+    np.testing.assert_allclose(stats["observation.state"]["min"], state.min(0), atol=1e-6)
+    assert stats["observation.state"]["count"] == [60]
+    image = stats["observation.images.camera"]
+    assert np.shape(image["mean"]) == (3, 1, 1)
+    assert 0.0 <= np.min(image["min"]) <= np.max(image["max"]) <= 1.0
+
+    provenance = json.loads((root / "meta/hand2robot.json").read_text())
+    assert provenance["surrogate"] is True and provenance["data_source"] == "human video"
+    record = provenance["inputs"][0]
+    digest = hashlib.sha256((shared_data / STOVE).read_bytes()).hexdigest()
+    assert record["source"]["sha256"] == digest
+    assert record["hand_model"]["sha256"] and record["intrinsics"]["source"].startswith("fov:")
+    assert provenance["robot"]["urdf_sha256"] == panda.urdf_sha256
+    assert record["camera_placement"] == "default egocentric"
+    episode = provenance["episodes"][0]
+    assert episode["feasible_fraction"] == pytest.approx(rows["feasible"].mean())
+    assert episode["flag_counts"]["NO_HAND"] == int((rows["flags"] & 1).sum())
+    card = (root / "README.md").read_text()
+    assert "surrogate data" in card and "feasible" in card
+
+
+def test_append_continues_indices_and_keeps_old_files(
+    stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot, tmp_path: Path
+) -> None:
+    original, cache = stove_dataset
+    root = tmp_path / "dataset"
+    shutil.copytree(original, root)
+    before = tree_digest(root)
+    # Same clip again: a cache hit, so the stored video comes from a second decoding pass.
+    report = convert(
+        shared_data / STOVE,
+        panda,
+        root,
+        extract=ExtractConfig(num_hands=1),
+        egocentric=True,
+        cache=cache,
+        dataset=DatasetConfig(task="stir the pot"),
+    )
+    assert report.episodes == [1] and report.total_frames == 120
+    after = tree_digest(root)
+    for path in ("data/chunk-000/file-000.parquet",):
+        assert after[path] == before[path]
+    rows = read_rows(root)
+    np.testing.assert_array_equal(rows["index"], np.arange(120))
+    np.testing.assert_array_equal(rows["episode_index"], np.repeat([0, 1], 60))
+    np.testing.assert_array_equal(rows["frame_index"], np.tile(np.arange(60), 2))
+    np.testing.assert_array_equal(rows["task_index"], np.repeat([0, 1], 60))
+    np.testing.assert_allclose(
+        rows["observation.state"][60:], rows["observation.state"][:60], atol=1e-6
+    )
+    key = "observation.images.camera"
+    first = decode_all(root / f"videos/{key}/chunk-000/file-000.mp4").astype(np.float32)
+    second = decode_all(root / f"videos/{key}/chunk-000/file-001.mp4").astype(np.float32)
+    assert np.abs(first - second).mean() < 0.5  # same frames, same encoder settings
+    episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["dataset_from_index"] for e in episodes] == [0, 60]
+    assert [e[f"videos/{key}/file_index"] for e in episodes] == [0, 1]
+    assert list(pd.read_parquet(root / "meta/tasks.parquet").index) == [
+        "stove stir egocentric",
+        "stir the pot",
+    ]
+    stats = json.loads((root / "meta/stats.json").read_text())
+    state = rows["observation.state"]
+    np.testing.assert_allclose(stats["observation.state"]["mean"], state.mean(0), atol=1e-5)
+    np.testing.assert_allclose(stats["observation.state"]["std"], state.std(0), atol=1e-5)
+    assert stats["observation.state"]["count"] == [120]
+    assert not list(tmp_path.glob(".dataset.hand2robot-staging*"))
+    assert not list(tmp_path.glob(".hand2robot-*.mp4"))  # temporary videos removed
+
+    # Another aspect ratio is letterboxed into the dataset's stored size.
+    convert(
+        shared_data / KETTLE,
+        panda,
+        root,
+        extract=ExtractConfig(num_hands=1),
+        cache=cache,
+        dataset=DatasetConfig(split_min_gap_s=0.5),
+    )
+    info = json.loads((root / "meta/info.json").read_text())
+    provenance = json.loads((root / "meta/hand2robot.json").read_text())
+    assert provenance["inputs"][2]["video"]["letterboxed"] is True
+    kettle = decode_all(root / f"videos/{key}/chunk-000/file-002.mp4")
+    assert kettle.shape[1:] == tuple(info["features"][key]["shape"])
+    assert kettle[:, :20].mean() < 3 and kettle[:, 40:-40].mean() > 30  # black bars, then image
+    rows = read_rows(root)
+    assert len(rows["index"]) == info["total_frames"]
+    np.testing.assert_array_equal(rows["index"], np.arange(info["total_frames"]))
+
+
+def test_split_segments_known_answers() -> None:
+    bad = np.zeros(20, dtype=bool)
+    bad[3:5] = True  # 2 frames: kept
+    bad[8:13] = True  # 5 frames: cut
+    bad[17:] = True  # 3 frames at the end: cut
+    assert split_segments(bad, None, 1) == [(0, 20)]
+    assert split_segments(bad, 3, 1) == [(0, 8), (13, 17)]
+    assert split_segments(bad, 3, 5) == [(0, 8)]
+    assert split_segments(bad, 6, 1) == [(0, 20)]
+    assert split_segments(np.ones(5, dtype=bool), 2, 1) == []
+
+
+def test_split_episodes_have_no_long_unusable_stretch(
+    shared_data: Path, panda: retarget.Robot, tmp_path: Path
+) -> None:
+    root = tmp_path / "split"
+    config = DatasetConfig(split_min_gap_s=0.2, split_on="infeasible", video=None)
+    report = convert(
+        SAMPLE_TRACKS,
+        panda,
+        root,
+        dataset=config,
+    )
+    rows = read_rows(root)
+    gap = 6  # 0.2 s at 30 fps
+    done = pipeline.retarget_tracks(pipeline.read_tracks(SAMPLE_TRACKS), panda)
+    expected = split_segments(~done.result.feasible, gap, 2)
+    assert report.frames == [b - a for a, b in expected if done.result.feasible[a:b].any()]
+    assert report.dropped_frames == 287 - sum(report.frames) > 0
+    for episode in report.episodes:
+        feasible = rows["feasible"][rows["episode_index"] == episode]
+        run = longest = 0
+        for ok in feasible:
+            run = 0 if ok else run + 1
+            longest = max(longest, run)
+        assert longest < gap
+        frames = rows["frame_index"][rows["episode_index"] == episode]
+        np.testing.assert_array_equal(frames, np.arange(len(frames)))
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["video_path"] is None
+    assert not any(v["dtype"] == "video" for v in info["features"].values())
+
+
+def test_bad_appends_are_refused_with_reasons(
+    stove_dataset: tuple[Path, Path], shared_data: Path, robots_loaded: dict, tmp_path: Path
+) -> None:
+    root, cache = stove_dataset
+    before = tree_digest(root)
+    sample = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
+    with pytest.raises(DatasetError, match="robot 'panda', this input 'so101'"):
+        convert(sample, robots_loaded["so101"], root, dataset=DatasetConfig(video=None))
+    with pytest.raises(DatasetError, match="not there to take the video frames"):
+        convert(sample, robots_loaded["panda"], root)
+    with pytest.raises(DatasetError, match="fps 30, this input 10"):
+        convert(shared_data / "videos/cutting_loaf.gif", robots_loaded["panda"], root, cache=cache)
+    assert tree_digest(root) == before
+    foreign = tmp_path / "foreign"
+    (foreign / "meta").mkdir(parents=True)
+    (foreign / "meta/info.json").write_text("{}")
+    with pytest.raises(DatasetError, match="hand2robot did not write"):
+        convert(sample, robots_loaded["panda"], foreign, dataset=DatasetConfig(video=None))
+    with pytest.raises(DatasetError, match="valid choices: infeasible, no_hand"):
+        DatasetConfig(split_on="sometimes")
+    with pytest.raises(DatasetError, match="valid choices: libx264, libsvtav1"):
+        VideoConfig(codec="mpeg2")
+    gloves = shared_data / "images/gloved_hands_pruning.jpg"  # the detector finds no hand
+    with pytest.raises(retarget.Hand2RobotError, match="no frame has a hand"):
+        convert(gloves, robots_loaded["panda"], tmp_path / "empty", cache=cache)
+    assert not (tmp_path / "empty").exists()
+
+
+def test_crash_before_commit_leaves_previous_dataset(
+    stove_dataset: tuple[Path, Path],
+    shared_data: Path,
+    panda: retarget.Robot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original, cache = stove_dataset
+    root = tmp_path / "dataset"
+    shutil.copytree(original, root)
+    before = tree_digest(root)
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(ds, "_commit", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        convert(
+            shared_data / STOVE,
+            panda,
+            root,
+            egocentric=True,
+            cache=cache,
+            extract=ExtractConfig(num_hands=1),
+        )
+    assert tree_digest(root) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dataset.hand2robot-lock", "dataset"]
+
+
+def _append_and_die(root: str, cache: str, shared: str) -> None:
+    """Child process: append, and exit hard (no cleanup) right after writing the new data file."""
+    import pyarrow.parquet as pq_child
+
+    real = pq_child.write_table
+
+    def write_then_die(table: object, where: object, *args: object, **kwargs: object) -> None:
+        real(table, where, *args, **kwargs)
+        if "/data/" in str(where):
+            os._exit(3)
+
+    pq_child.write_table = write_then_die
+    robot = retarget.load_robot("panda")
+    convert(
+        Path(shared) / STOVE,
+        robot,
+        root,
+        egocentric=True,
+        cache=cache,
+        extract=ExtractConfig(num_hands=1),
+    )
+
+
+def test_hard_kill_mid_write_leaves_previous_dataset_then_recovers(
+    stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot, tmp_path: Path
+) -> None:
+    original, cache = stove_dataset
+    root = tmp_path / "dataset"
+    shutil.copytree(original, root)
+    before = tree_digest(root)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_append_and_die, args=(str(root), str(cache), str(shared_data))
+    )
+    child.start()
+    child.join(120)
+    assert child.exitcode == 3
+    assert tree_digest(root) == before  # the dataset itself was never touched
+    assert (tmp_path / ".dataset.hand2robot-staging").is_dir()  # the crash's leftovers
+    report = convert(
+        shared_data / STOVE,
+        panda,
+        root,
+        egocentric=True,
+        cache=cache,
+        extract=ExtractConfig(num_hands=1),
+    )
+    assert report.total_episodes == 2
+    assert not (tmp_path / ".dataset.hand2robot-staging").exists()
+
+
+def test_commit_without_atomic_exchange_falls_back_to_renames(
+    stove_dataset: tuple[Path, Path],
+    shared_data: Path,
+    panda: retarget.Robot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original, cache = stove_dataset
+    root = tmp_path / "dataset"
+    shutil.copytree(original, root)
+
+    def no_exchange(*_: object) -> None:
+        raise OSError(38, "renameat2 is not available")
+
+    monkeypatch.setattr(ds, "_exchange", no_exchange)
+    report = convert(
+        shared_data / STOVE,
+        panda,
+        root,
+        egocentric=True,
+        cache=cache,
+        extract=ExtractConfig(num_hands=1),
+    )
+    assert report.total_frames == 120
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dataset.hand2robot-lock", "dataset"]
+
+
+def test_nominal_fps(shared_data: Path) -> None:
+    kettle = open_media(shared_data / KETTLE)  # 29.97 fps
+    assert nominal_fps(kettle) == 30
+    assert nominal_fps(kettle, stride=2) == 15
+    assert nominal_fps(kettle, max_fps=10) == 10
+    assert nominal_fps(open_media(shared_data / "videos/juggle_small_hands.mp4")) == 24
+
+
+LEROBOT_PYTHON = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
+
+
+@pytest.mark.skipif(
+    not LEROBOT_PYTHON,
+    reason="HAND2ROBOT_LEROBOT_PYTHON is not set: it names a Python with the real lerobot, "
+    "which hand2robot does not depend on (build one with bash scripts/lerobot_env.sh; CI does)",
+)
+@pytest.mark.parametrize("codec", ["libx264", "libsvtav1"])
+def test_real_lerobot_loads_every_row(
+    codec: str, shared_data: Path, panda: retarget.Robot, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "dataset"
+    video = VideoConfig(codec=codec, preset="veryfast" if codec == "libx264" else "10")
+    for split in (None, 0.1):  # the split episodes start inside a shared video file
+        convert(
+            shared_data / STOVE,
+            panda,
+            root,
+            extract=ExtractConfig(num_hands=1),
+            egocentric=True,
+            cache=tmp_path / "cache",
+            dataset=DatasetConfig(video=video, split_min_gap_s=split),
+        )
+    episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert len(episodes) >= 3
+    assert max(e["videos/observation.images.camera/from_timestamp"] for e in episodes) > 0
+    script = Path(__file__).parents[1] / "scripts/check_lerobot.py"
+    assert LEROBOT_PYTHON is not None and sys.executable != LEROBOT_PYTHON
+    done = subprocess.run(
+        [LEROBOT_PYTHON, str(script), str(root)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    info = json.loads((root / "meta/info.json").read_text())
+    assert report["ok"] and report["rows"] == info["total_frames"]
+    assert report["episodes"] == len(episodes)
+
+
+def test_cli_writes_and_appends_a_dataset(shared_data: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "cli dataset"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", "from pipeline.cli import main; main()", *args]
+        environment = os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")}
+        return subprocess.run(command, capture_output=True, text=True, env=environment)
+
+    clip = str(shared_data / STOVE)
+    done = cli(
+        "retarget",
+        clip,
+        "--egocentric",
+        "--hands",
+        "1",
+        "--out",
+        str(root),
+        "--task",
+        "stir",
+        "--video-size",
+        "256",
+        "--crf",
+        "30",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "episode 0" in done.stdout and "60 frames" in done.stdout
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["features"]["observation.images.camera"]["shape"] == [192, 256, 3]
+    done = cli(
+        "retarget", clip, "--egocentric", "--hands", "1", "--out", str(root), "--robot", "so101"
+    )
+    assert done.returncode == 2 and "robot 'panda', this input 'so101'" in done.stderr
+    done = cli("retarget", clip, "--out", str(root), "--split-on", "never")
+    assert done.returncode == 2 and "valid choices: infeasible, no_hand" in done.stderr
+    done = cli(
+        "retarget", clip, "--egocentric", "--hands", "1", "--out", str(root), "--split-gap", "0.1"
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((root / "meta/info.json").read_text())["total_episodes"] >= 2
