@@ -6,10 +6,18 @@ The same functions serve the CLI and the Python API::
     tracks = pipeline.extract_hands("clip.mp4")              # or pipeline.read_tracks(path)
     done = pipeline.retarget_tracks(tracks, retarget.load_robot("panda"))
     done.result.q, done.result.feasible
+    pipeline.convert("clip.mp4", robot, "datasets/x")          # -> LeRobot v3.0 dataset
 """
 
 from pipeline.calibration import find_sidecar, load_intrinsics
-from pipeline.exceptions import InputMediaError, ModelError, PipelineError, TrackFileError
+from pipeline.dataset import DatasetConfig, WriteReport, append_episodes
+from pipeline.exceptions import (
+    DatasetError,
+    InputMediaError,
+    ModelError,
+    PipelineError,
+    TrackFileError,
+)
 from pipeline.extract import ExtractConfig, extract_cached, extract_hands, solve_wrist_pose
 from pipeline.model import ModelInfo, ensure_model
 from pipeline.placement import (
@@ -17,10 +25,17 @@ from pipeline.placement import (
     ROTATION_EGOCENTRIC_CAMERA_TO_BASE,
     default_camera_to_base,
 )
-from pipeline.run import RetargetedHand, choose_side, retarget_tracks
+from pipeline.run import RetargetedHand, choose_side, convert, retarget_tracks
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
+from pipeline.video import VideoConfig
 
 __all__ = [
+    "DatasetConfig",
+    "DatasetError",
+    "VideoConfig",
+    "WriteReport",
+    "append_episodes",
+    "convert",
     "ROTATION_CAMERA_TO_BASE",
     "ROTATION_EGOCENTRIC_CAMERA_TO_BASE",
     "ExtractConfig",
