@@ -90,7 +90,14 @@ KEYPOINT_NAMES = (
     "pinky_dip",
     "pinky_tip",
 )
-RESIDUALS = ("position", "orientation", "fingertip", "joint_speed", "singular_value")
+RESIDUALS = (
+    "position",
+    "orientation",
+    "fingertip",
+    "joint_speed",
+    "singular_value",
+    "collisions",
+)
 LIFTING_METHOD = (
     "MediaPipe hand landmarker world landmarks (metric, hand-centred) placed in the camera "
     "frame by PnP (OpenCV SQPnP) against the image landmarks and the camera intrinsics"

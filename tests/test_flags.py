@@ -75,8 +75,12 @@ def test_jump_between_frames_is_a_velocity_flag(panda):
 def test_pose_beyond_a_joint_limit_is_a_joint_limit_flag(robots_loaded):
     hand = robots_loaded["allegro_right"]
     q = np.tile((hand.lower + hand.upper) / 2, (3, 1))
-    # Frame 1: every finger's first flexion joint far past its upper limit.
-    beyond = [i for i, n in enumerate(hand.joint_names) if n.endswith(("_1.0", "_5.0", "_9.0"))]
+    # Frame 1: the middle and ring fingers' first two flexion joints far past their upper
+    # limits (the index finger would also run into the opposed thumb: see the self-collision
+    # test).
+    beyond = [
+        i for i, n in enumerate(hand.joint_names) if n.endswith(("_5.0", "_6.0", "_9.0", "_10.0"))
+    ]
     q[1, beyond] = hand.upper[beyond] + 0.8
     keypoints = synthetic_keypoints(hand, q, "right")
     result = retarget.Retargeter(hand).retarget_sequence(keypoints)
@@ -106,3 +110,43 @@ def test_near_singular_arm_is_flagged(panda):
         smallest = np.linalg.svd(jacobian, compute_uv=False)[-1]
         np.testing.assert_allclose(result.residual.singular_value[t], smallest, rtol=1e-9)
     assert result.residual.singular_value[1] < 0.1 < result.residual.singular_value[0]
+
+
+def test_fingers_driven_through_each_other_are_a_self_collision(robots_loaded):
+    hand = robots_loaded["allegro_right"]
+    q = np.tile((hand.lower + hand.upper) / 2, (3, 1))  # collision-free (checked below)
+    index = hand.joint_names.index("joint_1.0")
+    # Frame 1: the index finger flexed (within its limits) into the opposed thumb.
+    q[1, index] = hand.upper[index] - 0.05
+    keypoints = synthetic_keypoints(hand, q, "right")
+    retargeter = retarget.Retargeter(hand)
+    result = retargeter.retarget_sequence(keypoints)
+    np.testing.assert_allclose(result.q[1, index], q[1, index], atol=0.1)  # temporal term
+    np.testing.assert_array_equal(result.flags, [0, Flag.SELF_COLLISION, 0])
+    assert result.residual.collisions[0] == result.residual.collisions[2] == 0
+    assert result.residual.collisions[1] >= 1
+    pairs = retargeter.collision.colliding(hand.model_configuration(result.q[1]))
+    assert all("link_15.0" in a + b for a, b in pairs)  # index links against the thumb tip
+    # Adjacent links are never checked; the check can be turned off.
+    assert retargeter.collision.excluded["adjacent"] > 0
+    off = retarget.RetargetConfig(
+        feasibility=retarget.FeasibilityConfig(check_self_collision=False)
+    )
+    unchecked = retarget.Retargeter(hand, off).retarget_sequence(keypoints)
+    assert not unchecked.flags.any() and np.isnan(unchecked.residual.collisions).all()
+
+
+def test_panda_srdf_pairs_are_excluded(panda):
+    from retarget.collision import SelfCollision, find_srdf
+
+    srdf = find_srdf(panda.description.urdf.resolve())
+    assert srdf is not None and srdf.name == "panda.srdf"
+    checker = SelfCollision(panda)
+    assert checker.excluded["srdf"] > 0
+    assert not checker.colliding(panda.model_configuration(panda.rest))
+    # Folded: the hand pushed down onto the base (shoulder and elbow bent far), a pose the
+    # Panda's own geometry forbids.
+    folded = panda.rest.copy()
+    folded[:7] = [0.0, 1.7, 0.0, -3.0, 0.0, 0.0, 0.0]
+    pairs = checker.colliding(panda.model_configuration(folded))
+    assert pairs, "a folded Panda must collide with itself"

@@ -61,7 +61,15 @@ def test_round_trip_reproduces_fingertips(robots_loaded, name):
     assert np.percentile(error[1:], 95) < 2e-3, np.percentile(error[1:], 95)
     assert np.max(error[1:]) < 5e-3, np.max(error[1:])
     assert np.all(res.residual.fingertip[1:] < 5e-3)
-    assert res.feasible.all()
+    # Random joint trajectories drive fingers into each other now and then: the only flag is
+    # SELF_COLLISION, and it follows the true configuration's own collisions (known answer;
+    # the solution matches fingertips to about 2 mm, not every joint, so frames at the edge of
+    # a contact may differ: 92% agreement measured on allegro_right).
+    assert not (res.flags & ~Flag.SELF_COLLISION).any()
+    truth = np.array([bool(rt.collision.colliding(robot.model_configuration(qt))) for qt in q])
+    flagged = (res.flags & Flag.SELF_COLLISION) != 0
+    assert (flagged[1:] == truth[1:]).mean() >= 0.9, (flagged.sum(), truth.sum())
+    assert truth.any()
 
 
 def test_result_does_not_depend_on_input_frame(robots_loaded):
@@ -98,7 +106,11 @@ def test_absent_frames_hold_last_solution_and_are_flagged(robots_loaded):
     present = np.ones(10, dtype=bool)
     present[[4, 5]] = False
     keypoints[[4, 5]] = np.nan
-    res = retarget.Retargeter(robot).retarget_sequence(keypoints, present=present)
+    # Only NO_HAND is under test: the random poses may also collide (test_flags covers that).
+    config = retarget.RetargetConfig(
+        feasibility=retarget.FeasibilityConfig(check_self_collision=False)
+    )
+    res = retarget.Retargeter(robot, config).retarget_sequence(keypoints, present=present)
     np.testing.assert_array_equal(res.flags[[4, 5]], [Flag.NO_HAND, Flag.NO_HAND])
     np.testing.assert_array_equal(res.q[4], res.q[3])
     np.testing.assert_array_equal(res.q[5], res.q[3])
