@@ -610,53 +610,10 @@ def append_episodes(
         _recover(root)
         existing = _read_existing(root)
         info: dict[str, Any]
+        provenance: dict[str, Any]
         if existing is None:
-            info = {
-                "codebase_version": CODEBASE_VERSION,
-                "robot_type": robot.name,
-                "total_episodes": 0,
-                "total_frames": 0,
-                "total_tasks": 0,
-                "chunks_size": CHUNKS_SIZE,
-                "data_files_size_in_mb": 100,
-                "video_files_size_in_mb": 200,
-                "fps": int(fps),
-                "splits": {},
-                "data_path": DATA_PATH,
-                "video_path": VIDEO_PATH if video is not None else None,
-                "features": features,
-            }
-            provenance: dict[str, Any] = {
-                "provenance_format": PROVENANCE_FORMAT,
-                "surrogate": True,
-                "data_source": "human video",
-                "summary": (
-                    "Surrogate robot episodes retargeted from videos of human hands by "
-                    "hand2robot. They are not robot experience: use them as auxiliary data "
-                    "beside real robot data, and filter frames on `feasible` (or on `flags`)."
-                ),
-                "hand2robot_version": _version(),
-                "robot": {
-                    "name": robot.name,
-                    "kind": robot.description.kind.value,
-                    "urdf_sha256": robot.urdf_sha256,
-                    "urdf_files": [p.name for p in robot.urdf_paths],
-                    "joint_names": list(robot.joint_names),
-                },
-                "conventions": {
-                    "action": "the next frame's observation.state; the last frame of an "
-                    "episode repeats its own state",
-                    "masked_frames": "frames without a hand hold the last valid state and "
-                    "human values and carry Flag NO_HAND",
-                    "timestamp": "frame_index / fps; the true time in the source is "
-                    "source_timestamp [s]",
-                    "flags": {f.name: int(f) for f in Flag},
-                    "wrist_pose": "hand frame H in the camera frame (x right, y down, z "
-                    "forward): x, y, z [m], quaternion qx, qy, qz, qw",
-                },
-                "inputs": [],
-                "episodes": [],
-            }
+            info = _new_info(robot, fps, features, video is not None)
+            provenance = _new_provenance(robot)
             tasks: list[str] = []
             episodes_table = None
             stats_parts: dict[str, list[dict[str, list[Any]]]] = {}
@@ -738,19 +695,8 @@ def append_episodes(
                 new_episode_rows.setdefault(key, []).append(value)
             start_row += length
             piece = table.slice(int(np.searchsorted(episode_of_row, first_episode + i)), length)
-            episode_stats = {}
-            for name, spec in info["features"].items():
-                if spec["dtype"] == "video":
-                    assert video is not None
-                    episode_stats[name] = _image_stats(video.channel_stats[a:b])
-                    continue
-                values = piece.column(name).combine_chunks()
-                if isinstance(values.type, pa.FixedSizeListType):
-                    array = np.asarray(values.flatten().to_numpy(zero_copy_only=False))
-                    array = array.reshape(length, -1)
-                else:
-                    array = np.asarray(values.to_numpy(zero_copy_only=False)).reshape(length, 1)
-                episode_stats[name] = _stats(array.astype(np.float64))
+            video_stats = video.channel_stats[a:b] if video is not None else None
+            episode_stats = _episode_stats(piece, info["features"], video_stats)
             for name, value in episode_stats.items():
                 new_stats.setdefault(name, []).append(value)
             flags = np.asarray(result.flags)[a:b]
@@ -869,6 +815,79 @@ def append_episodes(
         total_episodes=int(info["total_episodes"]),
         total_frames=int(info["total_frames"]),
     )
+
+
+def _episode_stats(
+    piece: pa.Table, features: dict[str, Any], video_stats: NDArray[np.float64] | None
+) -> dict[str, dict[str, list[Any]]]:
+    """Per-feature statistics of one episode's rows (video: from the encoder's figures)."""
+    stats = {}
+    for name, spec in features.items():
+        if spec["dtype"] == "video":
+            if video_stats is None:
+                raise DatasetError(f"feature {name} has no video statistics")
+            stats[name] = _image_stats(video_stats)
+            continue
+        values = piece.column(name).combine_chunks()
+        if isinstance(values.type, pa.FixedSizeListType):
+            array = np.asarray(values.flatten().to_numpy(zero_copy_only=False))
+        else:
+            array = np.asarray(values.to_numpy(zero_copy_only=False))
+        stats[name] = _stats(array.reshape(piece.num_rows, -1).astype(np.float64))
+    return stats
+
+
+def _new_info(robot: Robot, fps: int, features: dict[str, Any], video: bool) -> dict[str, Any]:
+    """``meta/info.json`` of an empty dataset."""
+    return {
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": robot.name,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": CHUNKS_SIZE,
+        "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200,
+        "fps": int(fps),
+        "splits": {},
+        "data_path": DATA_PATH,
+        "video_path": VIDEO_PATH if video else None,
+        "features": features,
+    }
+
+
+def _new_provenance(robot: Robot) -> dict[str, Any]:
+    """``meta/hand2robot.json`` of an empty dataset: the surrogate tag and the conventions."""
+    return {
+        "provenance_format": PROVENANCE_FORMAT,
+        "surrogate": True,
+        "data_source": "human video",
+        "summary": (
+            "Surrogate robot episodes retargeted from videos of human hands by hand2robot. "
+            "They are not robot experience: use them as auxiliary data beside real robot "
+            "data, and filter frames on `feasible` (or on `flags`)."
+        ),
+        "hand2robot_version": _version(),
+        "robot": {
+            "name": robot.name,
+            "kind": robot.description.kind.value,
+            "urdf_sha256": robot.urdf_sha256,
+            "urdf_files": [p.name for p in robot.urdf_paths],
+            "joint_names": list(robot.joint_names),
+        },
+        "conventions": {
+            "action": "the next frame's observation.state; the last frame of an episode "
+            "repeats its own state",
+            "masked_frames": "frames without a hand hold the last valid state and human values "
+            "and carry Flag NO_HAND",
+            "timestamp": "frame_index / fps; the true time in the source is source_timestamp [s]",
+            "flags": {f.name: int(f) for f in Flag},
+            "wrist_pose": "hand frame H in the camera frame (x right, y down, z forward): "
+            "x, y, z [m], quaternion qx, qy, qz, qw",
+        },
+        "inputs": [],
+        "episodes": [],
+    }
 
 
 def _feasible_fraction(episodes: list[dict[str, Any]]) -> float:
