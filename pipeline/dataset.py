@@ -382,8 +382,9 @@ def stored_video_size(root: str | Path, camera: str) -> tuple[int, int] | None:
     if not info_path.is_file():
         return None
     try:
-        feature = json.loads(info_path.read_text())["features"].get(f"observation.images.{camera}")
-    except (OSError, ValueError, KeyError) as err:
+        features = json.loads(info_path.read_text()).get("features", {})
+        feature = features.get(f"observation.images.{camera}")
+    except (OSError, ValueError, AttributeError) as err:
         raise DatasetError(f"{info_path}: unreadable ({err})") from None
     if feature is None:
         return None

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 import retarget
 from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, stored_video_size
+from pipeline.download import DownloadConfig
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
@@ -98,13 +99,39 @@ def retarget_tracks(
     return RetargetedHand(side, result, transform_camera_to_base)
 
 
+@dataclass(frozen=True)
+class ExtractedInput:
+    """One input, extracted and ready to retarget and write.
+
+    Attributes:
+        tracks: The hand tracks (one row per kept frame).
+        video: The kept frames encoded for a dataset (a temporary file the caller removes), or
+            None when no video is stored.
+        fps: The dataset frame rate of the kept frames (:func:`pipeline.video.nominal_fps`).
+        source_url: The URL the input was downloaded from, if it was.
+        cache_hit: The tracks came from the hand-track cache.
+    """
+
+    tracks: HandTracks
+    video: EpisodeVideo | None
+    fps: int
+    source_url: str | None = None
+    cache_hit: bool = False
+
+    def discard(self) -> None:
+        """Remove the temporary video file."""
+        if self.video is not None:
+            self.video.path.unlink(missing_ok=True)
+
+
 def record_video(
     media_path: str | Path,
-    root: Path,
+    temp_dir: Path,
     fps: int,
     extract: ExtractConfig,
-    config: DatasetConfig,
+    config: VideoConfig,
     frames: int,
+    frame_size: tuple[int, int] | None = None,
 ) -> EpisodeVideo:
     """Decode the input's kept frames again and encode them (for tracks read from a cache).
 
@@ -112,8 +139,7 @@ def record_video(
         DatasetError: The input now yields another number of frames than its tracks.
     """
     media = open_media(media_path)
-    assert config.video is not None
-    encoder = _temp_encoder(root, fps, config.video, config.camera)
+    encoder = _temp_encoder(temp_dir, fps, config, frame_size)
     with encoder:
         for frame in iter_frames(
             media, stride=extract.stride, max_fps=extract.max_fps, folder_fps=extract.folder_fps
@@ -128,62 +154,64 @@ def record_video(
     return encoder.result()
 
 
-def _temp_encoder(root: Path, fps: int, config: VideoConfig, camera: str) -> VideoEncoder:
-    """An encoder writing beside the dataset, at the dataset's stored size if it has one."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=".hand2robot-", suffix=".mp4", dir=root.parent)
+def _temp_encoder(
+    temp_dir: Path, fps: int, config: VideoConfig, frame_size: tuple[int, int] | None
+) -> VideoEncoder:
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".hand2robot-", suffix=".mp4", dir=temp_dir)
     os.close(handle)
-    return VideoEncoder(name, fps, config, frame_size=stored_video_size(root, camera))
+    return VideoEncoder(name, fps, config, frame_size=frame_size)
 
 
-def convert(
+def extract_input(
     input_path: str | Path,
-    robot: Robot,
-    root: str | Path,
     *,
     extract: ExtractConfig | None = None,
-    dataset: DatasetConfig | None = None,
-    retarget: RetargetConfig | None = None,
-    side: str = "auto",
-    egocentric: bool = False,
+    video: VideoConfig | None = None,
+    temp_dir: str | Path,
+    frame_size: tuple[int, int] | None = None,
     intrinsics: str | Path | None = None,
     model: str | Path | None = None,
     cache: str | Path | None = None,
-    source_url: str | None = None,
+    download: DownloadConfig | None = None,
     progress: Callable[[int], None] | None = None,
-) -> WriteReport:
-    """One input (video, folder, image, or hand-track file) -> episodes appended to a dataset.
+) -> ExtractedInput:
+    """Step 1 of the chain, shared by the CLI, the API and the batch stages.
 
     Extraction goes through the hand-track cache; on a miss the stored video is encoded in the
     same decoding pass (in the decoding thread), on a hit (or for a hand-track file, whose
     source media must still exist) the kept frames are decoded again.
 
     Args:
-        input_path: The input.
-        robot: The robot to retarget onto.
-        root: The dataset folder (see :func:`pipeline.dataset.append_episodes`).
-        extract: Extraction settings (ignored for a hand-track file, which has its own).
-        dataset: Episode cutting and video settings.
-        retarget: Retargeting settings.
-        side: ``"left"``, ``"right"`` or ``"auto"``.
-        egocentric: Default placement for a head camera.
+        input_path: Video, GIF, image folder, image, hand-track file (``.parquet``), or an
+            http(s) URL of one (downloaded into ``<cache dir>/downloads``).
+        extract: Extraction settings (a hand-track file keeps its own).
+        video: Stored video settings; None stores none.
+        temp_dir: Where the temporary video is written (beside the dataset, same filesystem).
+        frame_size: Stored (width, height) to fit frames into (an existing dataset's).
         intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
         model: An official ``hand_landmarker.task``.
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
-        source_url: Recorded in the provenance when the input was downloaded.
+        download: URL download limits.
         progress: Called with frames extracted so far.
 
     Raises:
-        Hand2RobotError: Bad input, model, or dataset (see the subclasses).
+        Hand2RobotError: Bad input, model, URL or video (see the subclasses).
     """
+    from pipeline.download import fetch, is_url
     from pipeline.extract import extract_cached
+    from pipeline.model import cache_dir
     from pipeline.tracks import read_tracks
 
-    dataset = dataset or DatasetConfig()
-    root = Path(root)
+    temp_dir = Path(temp_dir)
+    source_url = None
+    if is_url(input_path):
+        source_url = str(input_path)
+        input_path = fetch(source_url, cache_dir(), download)
     input_path = Path(input_path)
-    video: EpisodeVideo | None = None
     encoder: VideoEncoder | None = None
+    episode_video: EpisodeVideo | None = None
+    hit = True
     try:
         if input_path.suffix == ".parquet":
             tracks = read_tracks(input_path)
@@ -196,7 +224,7 @@ def convert(
                     max_fps=extract.max_fps,
                     folder_fps=extract.folder_fps,
                 )
-            elif dataset.video is not None:
+            elif video is not None:
                 raise DatasetError(
                     f"{input_path}: its source {media_path} is not there to take the video "
                     "frames from; put it back or pass --no-video"
@@ -212,8 +240,8 @@ def convert(
                 max_fps=extract.max_fps,
                 folder_fps=extract.folder_fps,
             )
-            if dataset.video is not None:
-                encoder = _temp_encoder(root, fps, dataset.video, dataset.camera)
+            if video is not None:
+                encoder = _temp_encoder(temp_dir, fps, video, frame_size)
             tracks, _, hit = extract_cached(
                 media_path,
                 intrinsics,
@@ -225,30 +253,93 @@ def convert(
             )
             if encoder is not None and not hit:
                 encoder.close()
-                video = encoder.result()
-            elif encoder is not None:
-                encoder.abort()
+                episode_video = encoder.result()
                 encoder = None
-        if dataset.video is not None and video is None:
-            video = record_video(media_path, root, fps, extract, dataset, tracks.num_frames)
-        done = retarget_tracks(tracks, robot, side=side, config=retarget, egocentric=egocentric)
-        return append_episodes(
-            root,
-            tracks,
-            done,
-            robot,
-            video=video,
-            fps=fps,
-            config=dataset,
-            retarget_config=retarget,
-            placement="default egocentric" if egocentric else "default third-person",
-            source_url=source_url,
-        )
+        if video is not None and episode_video is None:
+            episode_video = record_video(
+                media_path, temp_dir, fps, extract, video, tracks.num_frames, frame_size
+            )
+        return ExtractedInput(tracks, episode_video, fps, source_url, hit)
+    except BaseException:
+        if episode_video is not None:
+            episode_video.path.unlink(missing_ok=True)
+        raise
     finally:
         if encoder is not None:
             encoder.abort()
-        if video is not None:
-            video.path.unlink(missing_ok=True)
+
+
+def convert(
+    input_path: str | Path,
+    robot: Robot,
+    root: str | Path,
+    *,
+    extract: ExtractConfig | None = None,
+    dataset: DatasetConfig | None = None,
+    retarget: RetargetConfig | None = None,
+    side: str = "auto",
+    egocentric: bool = False,
+    intrinsics: str | Path | None = None,
+    model: str | Path | None = None,
+    cache: str | Path | None = None,
+    download: DownloadConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> WriteReport:
+    """One input -> episodes appended to a dataset (what ``hand2robot retarget --out`` runs).
+
+    :func:`extract_input`, then :func:`retarget_tracks`, then
+    :func:`pipeline.dataset.append_episodes`: the same steps the batch stages run.
+
+    Args:
+        input_path: Video, GIF, image folder, image, hand-track file, or http(s) URL.
+        robot: The robot to retarget onto.
+        root: The dataset folder (see :func:`pipeline.dataset.append_episodes`).
+        extract: Extraction settings (ignored for a hand-track file, which has its own).
+        dataset: Episode cutting and video settings.
+        retarget: Retargeting settings.
+        side: ``"left"``, ``"right"`` or ``"auto"``.
+        egocentric: Default placement for a head camera.
+        intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
+        model: An official ``hand_landmarker.task``.
+        cache: Hand-track cache (see :func:`pipeline.extract_cached`).
+        download: URL download limits.
+        progress: Called with frames extracted so far.
+
+    Raises:
+        Hand2RobotError: Bad input, model, or dataset (see the subclasses).
+    """
+    dataset = dataset or DatasetConfig()
+    root = Path(root)
+    done = extract_input(
+        input_path,
+        extract=extract,
+        video=dataset.video,
+        temp_dir=root.parent,
+        frame_size=stored_video_size(root, dataset.camera),
+        intrinsics=intrinsics,
+        model=model,
+        cache=cache,
+        download=download,
+        progress=progress,
+    )
+    try:
+        retargeted = retarget_tracks(
+            done.tracks, robot, side=side, config=retarget, egocentric=egocentric
+        )
+        return append_episodes(
+            root,
+            done.tracks,
+            retargeted,
+            robot,
+            video=done.video,
+            fps=done.fps,
+            config=dataset,
+            retarget_config=retarget,
+            placement="default egocentric" if egocentric else "default third-person",
+            source_url=done.source_url,
+        )
+    finally:
+        done.discard()
 
 
 def _fps_from_timestamps(timestamps: NDArray[np.float64]) -> int:

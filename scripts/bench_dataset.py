@@ -105,12 +105,8 @@ def main() -> None:
                         root, tracks, done, robot, video=video, fps=fps, placement="bench"
                     )
                     keep("append", (time.perf_counter() - start) / frames)
-                    from pipeline.dataset import DatasetConfig
-
                     start = time.perf_counter()
-                    again = record_video(
-                        args.video, work / "again", fps, config, DatasetConfig(), frames
-                    )
+                    again = record_video(args.video, work, fps, config, VideoConfig(), frames)
                     keep("decode again + encode", (time.perf_counter() - start) / frames)
                     again.path.unlink()
                 encoder.path.unlink()
