@@ -167,6 +167,52 @@ OnePersonOption = Annotated[
 ]
 
 
+TaskOption = Annotated[
+    str | None, typer.Option(help="Task string of the episodes. Default: the input's name.")
+]
+SplitGapOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Split into episodes at --split-on stretches at least this long [s], leaving them "
+        "out. Default: keep the input whole, every frame flagged."
+    ),
+]
+SplitOnOption = Annotated[
+    str, typer.Option(help="What --split-gap cuts at: infeasible (any flag) or no_hand.")
+]
+VideoSizeOption = Annotated[
+    int, typer.Option(help="Longer side of the stored video [px]; 0 keeps the source size.")
+]
+CodecOption = Annotated[
+    str, typer.Option(help="Stored video codec: libx264 (fast) or libsvtav1 (AV1).")
+]
+CrfOption = Annotated[int, typer.Option(help="Stored video quality (lower: better, larger).")]
+NoVideoOption = Annotated[
+    bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
+]
+CameraOption = Annotated[str, typer.Option(help="Video key: observation.images.<camera>.")]
+HandOption = Annotated[str, typer.Option(help="auto, left or right.")]
+EgocentricOption = Annotated[
+    bool, typer.Option(help="The camera is a head camera (default: third-person).")
+]
+
+
+def _dataset_config(
+    camera: str,
+    task: str | None,
+    split_gap: float | None,
+    split_on: str,
+    no_video: bool,
+    video_size: int,
+    codec: str,
+    crf: int,
+) -> DatasetConfig:
+    video = None if no_video else VideoConfig(max_size=video_size or None, codec=codec, crf=crf)
+    return DatasetConfig(
+        camera=camera, task=task, split_min_gap_s=split_gap, split_on=split_on, video=video
+    )
+
+
 def _config(
     hands: int,
     fov: float,
@@ -257,10 +303,8 @@ def retarget_command(
     robot: Annotated[
         str, typer.Option(help="Registry name or robot config (.toml).")
     ] = robots.DEFAULT_ROBOT,
-    hand: Annotated[str, typer.Option(help="auto, left or right.")] = "auto",
-    egocentric: Annotated[
-        bool, typer.Option(help="The camera is a head camera (default: third-person).")
-    ] = False,
+    hand: HandOption = "auto",
+    egocentric: EgocentricOption = False,
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
     fov: FovOption = _DEFAULTS.horizontal_fov_deg,
@@ -281,35 +325,14 @@ def retarget_command(
             "Without it, only a summary is printed.",
         ),
     ] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(help="Task string of the episodes. Default: the input's name."),
-    ] = None,
-    split_gap: Annotated[
-        float | None,
-        typer.Option(
-            help="Split into episodes at --split-on stretches at least this long [s], "
-            "leaving them out. Default: keep the input whole, every frame flagged."
-        ),
-    ] = None,
-    split_on: Annotated[
-        str, typer.Option(help="What --split-gap cuts at: infeasible (any flag) or no_hand.")
-    ] = _DATASET.split_on,
-    video_size: Annotated[
-        int, typer.Option(help="Longer side of the stored video [px]; 0 keeps the source size.")
-    ] = _VIDEO.max_size or 0,
-    codec: Annotated[
-        str, typer.Option(help="Stored video codec: libx264 (fast) or libsvtav1 (AV1).")
-    ] = _VIDEO.codec,
-    crf: Annotated[int, typer.Option(help="Stored video quality (lower: better, larger).")] = (
-        _VIDEO.crf
-    ),
-    no_video: Annotated[
-        bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
-    ] = False,
-    camera: Annotated[
-        str, typer.Option(help="Video key: observation.images.<camera>.")
-    ] = _DATASET.camera,
+    task: TaskOption = None,
+    split_gap: SplitGapOption = None,
+    split_on: SplitOnOption = _DATASET.split_on,
+    video_size: VideoSizeOption = _VIDEO.max_size or 0,
+    codec: CodecOption = _VIDEO.codec,
+    crf: CrfOption = _VIDEO.crf,
+    no_video: NoVideoOption = False,
+    camera: CameraOption = _DATASET.camera,
 ) -> None:
     """Retarget one input onto a robot; print a summary, or append episodes to a dataset.
 
@@ -332,17 +355,8 @@ def retarget_command(
         hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
     )
     if output is not None:
-        from pipeline.dataset import DatasetConfig
-        from pipeline.video import VideoConfig
-
-        dataset = DatasetConfig(
-            camera=camera,
-            task=task,
-            split_min_gap_s=split_gap,
-            split_on=split_on,
-            video=None
-            if no_video
-            else VideoConfig(max_size=video_size or None, codec=codec, crf=crf),
+        dataset = _dataset_config(
+            camera, task, split_gap, split_on, no_video, video_size, codec, crf
         )
         _write(input_path, loaded, output, config, dataset, hand, egocentric, intrinsics, model)
         return
@@ -376,6 +390,169 @@ def retarget_command(
             )
     table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
     table.add_row("joints", ", ".join(res.joint_names))
+    out.print(table)
+
+
+@app.command()
+def batch(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="INPUTS...",
+            help="Files, folders, globs, .txt lists of paths/URLs, http(s) URLs.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Dataset folder (one robot), or the parent of one folder per robot.",
+        ),
+    ],
+    robot: Annotated[
+        str, typer.Option(help="Robot(s), comma-separated: each gets its own dataset.")
+    ] = robots.DEFAULT_ROBOT,
+    workers: Annotated[int, typer.Option(help="Extraction actors (one CPU each).")] = 2,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join (also RAY_ADDRESS). Default: embedded local Ray."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Run report (JSON). Default: <out>.report.json.")
+    ] = None,
+    hand: HandOption = "auto",
+    egocentric: EgocentricOption = False,
+    model: ModelOption = None,
+    fov: FovOption = _DEFAULTS.horizontal_fov_deg,
+    hands: HandsOption = _DEFAULTS.num_hands,
+    selfie: SelfieOption = _DEFAULTS.selfie,
+    stride: StrideOption = _DEFAULTS.stride,
+    max_fps: MaxFpsOption = _DEFAULTS.max_fps,
+    max_size: MaxSizeOption = _DEFAULTS.max_size,
+    folder_fps: FolderFpsOption = _DEFAULTS.folder_fps,
+    smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
+    max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
+    one_person: OnePersonOption = _DEFAULTS.one_person,
+    task: TaskOption = None,
+    split_gap: SplitGapOption = None,
+    split_on: SplitOnOption = _DATASET.split_on,
+    video_size: VideoSizeOption = _VIDEO.max_size or 0,
+    codec: CodecOption = _VIDEO.codec,
+    crf: CrfOption = _VIDEO.crf,
+    no_video: NoVideoOption = False,
+    camera: CameraOption = _DATASET.camera,
+) -> None:
+    """Run many inputs as a Ray Data job: extraction once per input, every robot, one report.
+
+    Bad inputs become records in the run report and the job goes on. Running the same command
+    again resumes: inputs already in every robot's dataset are skipped, nothing is duplicated.
+    Exit code: 0 every input done, 3 some inputs failed (partial), 4 every input failed.
+
+    Examples:
+      hand2robot batch videos/ --robot panda --out datasets/pour
+      hand2robot batch clips.txt "more/*.mp4" --robot panda,allegro_right --out datasets/all
+      hand2robot batch videos/ --out datasets/pour --address ray://head:10001 --workers 16
+    """
+    from pipeline.batch import BatchConfig, run_batch
+
+    names = tuple(name.strip() for name in robot.split(",") if name.strip())
+    for name in names:
+        robots.get_description(name)  # an unknown name fails here, listing the valid ones
+    config = BatchConfig(
+        robots=names,
+        workers=workers,
+        address=address,
+        side=hand,
+        egocentric=egocentric,
+        extract=_config(
+            hands,
+            fov,
+            selfie,
+            stride,
+            max_fps,
+            max_size,
+            folder_fps,
+            smoothing,
+            max_gap,
+            one_person,
+        ),
+        dataset=_dataset_config(
+            camera, task, split_gap, split_on, no_video, video_size, codec, crf
+        ),
+        model=str(model) if model else None,
+    )
+    start = time.perf_counter()
+    with _progress() as progress:
+        bar = progress.add_task("batch", total=None, rate="")
+
+        def update(done: int, total: int, item: str) -> None:
+            rate = done / max(time.perf_counter() - start, 1e-9) * 60
+            progress.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
+
+        result = run_batch(inputs, output, config, report_path=report, progress=update)
+    table = Table(title=f"batch -> {output} ({result.status})", show_header=False)
+    table.add_row("inputs", str(len(result.inputs)))
+    table.add_row("written (input x robot)", str(len(result.written)))
+    table.add_row("skipped, already there", str(len(result.skipped)))
+    table.add_row("errors", str(len(result.errors)))
+    for error in result.errors[:10]:
+        where = f"{Path(error['input']).name} [{error['stage']}"
+        where += f", {error['robot']}]" if error["robot"] else "]"
+        table.add_row(escape(where), escape(error["error"].splitlines()[0][:120]))
+    table.add_row("time", f"{result.seconds:.1f} s")
+    report_file = report or output.with_name(output.name + ".report.json")
+    table.add_row("report", str(report_file))
+    out.print(table)
+    if result.status != "ok":
+        raise typer.Exit(3 if result.status == "partial" else 4)
+
+
+@app.command()
+def inspect(
+    dataset: Annotated[Path, typer.Argument(metavar="DATASET_DIR", help="A hand2robot dataset.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Show a dataset: episodes, frames, feasible fraction, flag counts by reason, provenance.
+
+    Examples:
+      hand2robot inspect datasets/pour
+      hand2robot inspect datasets/pour --json | jq .flag_counts
+    """
+    from pipeline.dataset import describe_dataset
+
+    summary = describe_dataset(dataset)
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    head = Table(
+        title=f"{dataset} (surrogate data from {summary['data_source']})", show_header=False
+    )
+    head.add_row("robot", summary["robot"])
+    head.add_row(
+        "episodes / frames / fps",
+        f"{summary['total_episodes']} / {summary['total_frames']} / {summary['fps']}",
+    )
+    head.add_row("feasible frames", f"{summary['feasible_fraction']:.1%}")
+    head.add_row("inputs", str(summary["inputs"]))
+    for key, video in summary["video"].items():
+        head.add_row(key, f"{video['shape'][1]}x{video['shape'][0]} {video['codec']}")
+    flags = ", ".join(f"{name} {count}" for name, count in summary["flag_counts"].items() if count)
+    head.add_row("flags (frames)", flags or "none")
+    head.add_row("hand2robot", summary["hand2robot_version"])
+    out.print(head)
+    table = Table(title="episodes")
+    for column in ("episode", "frames", "feasible", "task", "source", "frames in source"):
+        table.add_column(column)
+    for episode in summary["episodes"]:
+        start, stop = episode["source_frame_range"]
+        table.add_row(
+            str(episode["episode_index"]),
+            str(episode["frames"]),
+            f"{episode['feasible_fraction']:.1%}",
+            episode["task"],
+            Path(str(episode["source"])).name,
+            f"{start}-{stop}",
+        )
     out.print(table)
 
 

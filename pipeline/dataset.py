@@ -534,6 +534,7 @@ def append_episodes(
     retarget_config: RetargetConfig | None = None,
     placement: str = "default third-person",
     source_url: str | None = None,
+    hand_requested: str = "auto",
 ) -> WriteReport:
     """Append one retargeted input to a LeRobot v3.0 dataset (created if missing), atomically.
 
@@ -549,6 +550,8 @@ def append_episodes(
         retarget_config: The settings ``retargeted`` was made with (recorded).
         placement: How the camera-to-robot placement was chosen (recorded).
         source_url: Where the input was downloaded from, if it was (recorded).
+        hand_requested: The hand asked for (``auto``, ``left``, ``right``; recorded, and with
+            the tracks' key what a resumed batch job compares).
 
     Returns:
         What was written.
@@ -718,13 +721,14 @@ def append_episodes(
         measured = np.diff(tracks.timestamps)
         input_record = {
             "input_index": data_files,
-            "source": dict(tracks.source) | ({"url": source_url} if source_url else {}),
+            "source": _source_record(tracks.source, source_url),
             "hand_model": tracks.model,
             "intrinsics": tracks.intrinsics.to_json(),
             "lifting": LIFTING_METHOD,
             "extraction_settings": tracks.settings,
             "tracks_key": tracks.key,
             "hand": retargeted.side,
+            "hand_requested": hand_requested,
             "camera_placement": placement,
             "transform_camera_to_base": retargeted.transform_camera_to_base.tolist(),
             "retarget_settings": asdict(retarget_config or RetargetConfig()),
@@ -838,6 +842,17 @@ def _episode_stats(
     return stats
 
 
+def _source_record(source: dict[str, Any], url: str | None) -> dict[str, Any]:
+    """The tracks' source record, with an absolute path where the file is here, and the URL."""
+    record = dict(source)
+    path = Path(str(record.get("path", "")))
+    if record.get("path") and path.exists():
+        record["path"] = str(path.resolve())
+    if url:
+        record["url"] = url
+    return record
+
+
 def _new_info(robot: Robot, fps: int, features: dict[str, Any], video: bool) -> dict[str, Any]:
     """``meta/info.json`` of an empty dataset."""
     return {
@@ -933,6 +948,58 @@ def _version() -> str:
     from pipeline.extract import _package_version
 
     return _package_version()
+
+
+def describe_dataset(root: str | Path) -> dict[str, Any]:
+    """What ``hand2robot inspect`` shows: totals, flag counts by reason, episodes, provenance.
+
+    Raises:
+        DatasetError: Not a dataset hand2robot wrote.
+    """
+    root = Path(root)
+    existing = _read_existing(root) if root.is_dir() else None
+    if existing is None:
+        raise DatasetError(f"{root}: no dataset here (no meta/info.json)")
+    info, provenance = existing.info, existing.provenance
+    inputs = {record["input_index"]: record for record in provenance["inputs"]}
+    flags = {f.name: 0 for f in Flag if f.name}
+    episodes = []
+    rows = existing.episodes.to_pylist()
+    for record, row in zip(provenance["episodes"], rows, strict=True):
+        for name, count in record["flag_counts"].items():
+            flags[name] = flags.get(name, 0) + count
+        source = inputs[record["input_index"]]["source"]
+        episodes.append(
+            {
+                "episode_index": record["episode_index"],
+                "frames": record["frames"],
+                "feasible_fraction": record["feasible_fraction"],
+                "task": row["tasks"][0],
+                "source": source.get("url") or source.get("path"),
+                "source_frame_range": record["source_frame_range"],
+                "flag_counts": record["flag_counts"],
+            }
+        )
+    return {
+        "root": str(root),
+        "surrogate": provenance["surrogate"],
+        "data_source": provenance["data_source"],
+        "robot": provenance["robot"]["name"],
+        "fps": info["fps"],
+        "total_episodes": info["total_episodes"],
+        "total_frames": info["total_frames"],
+        "feasible_fraction": provenance["feasible_fraction"],
+        "flag_counts": flags,
+        "tasks": existing.tasks,
+        "inputs": len(provenance["inputs"]),
+        "hand2robot_version": provenance["hand2robot_version"],
+        "video": {
+            key: {"shape": spec["shape"], "codec": spec["info"]["video.codec"]}
+            for key, spec in info["features"].items()
+            if spec["dtype"] == "video"
+        },
+        "episodes": episodes,
+    }
 
 
 def dataset_card(info: dict[str, Any], provenance: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ in the camera frame by PnP (SQPnP, with the lens distortion modelled).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -512,7 +513,10 @@ def extract_cached(
     else:
         target = Path(cache)
     if read_tracks_key(target) == key:
-        return read_tracks(target), target, True
+        tracks = read_tracks(target)
+        # Same content under another name: the tracks describe this input.
+        source = dict(tracks.source) | {"path": str(media.path)}
+        return dataclasses.replace(tracks, source=source), target, True
     tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink)
     write_tracks(tracks, target)
     return tracks, target, False

@@ -337,6 +337,7 @@ def convert(
             retarget_config=retarget,
             placement="default egocentric" if egocentric else "default third-person",
             source_url=done.source_url,
+            hand_requested=side,
         )
     finally:
         done.discard()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.exceptions import DatasetError
+from pipeline.exceptions import DatasetError, InputMediaError
 from pipeline.media import Media, folder_timestamps
 
 #: Encoders hand2robot writes with, and the pixel format each gets.
@@ -79,6 +79,7 @@ def nominal_fps(
 
     Raises:
         DatasetError: The rate cannot be known from the input.
+        InputMediaError: The file is not a readable video.
     """
     if media.kind == "image":
         return 1
@@ -89,10 +90,15 @@ def nominal_fps(
     else:
         import av
 
-        with av.open(str(media.path)) as container:
-            stream = container.streams.video[0]
-            guess = stream.average_rate or stream.guessed_rate or stream.base_rate
-            rate = float(guess) if guess else 0.0
+        try:
+            with av.open(str(media.path)) as container:
+                if not container.streams.video:
+                    raise InputMediaError(f"{media.path}: holds no video stream")
+                stream = container.streams.video[0]
+                guess = stream.average_rate or stream.guessed_rate or stream.base_rate
+                rate = float(guess) if guess else 0.0
+        except (av.error.FFmpegError, OSError) as err:
+            raise InputMediaError(f"{media.path}: not a readable video ({err})") from None
         if not rate > 0:
             raise DatasetError(f"{media.path}: the video header gives no frame rate")
     rate /= stride
@@ -302,3 +308,24 @@ class VideoEncoder:
             self.close()
         else:
             self.abort()
+
+
+def refit_video(
+    video: EpisodeVideo, frame_size: tuple[int, int], config: VideoConfig
+) -> EpisodeVideo:
+    """Re-encode a stored episode video into another (width, height), letterboxed if needed.
+
+    Used when a batch job encoded an input before the dataset's stored size was known (another
+    input, written first, set it). Decodes the small stored video, not the source.
+    """
+    import av
+
+    target = video.path.with_name(video.path.stem + f"-{frame_size[0]}x{frame_size[1]}.mp4")
+    encoder = VideoEncoder(target, int(video.info["video.fps"]), config, frame_size=frame_size)
+    with encoder, av.open(str(video.path)) as container:
+        for frame in container.decode(video=0):
+            encoder.add(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8))
+    if encoder.frames != video.frames:
+        target.unlink(missing_ok=True)
+        raise DatasetError(f"{video.path}: decoded {encoder.frames} of {video.frames} frames")
+    return encoder.result()

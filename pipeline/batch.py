@@ -1,0 +1,504 @@
+"""Many inputs, one or more robots, as a Ray Data job: the same steps as ``hand2robot retarget``.
+
+Stages (Ray Data operators), each calling the functions the CLI calls:
+
+1. the driver lists the inputs (:func:`expand_inputs`) and leaves out those every robot's
+   dataset already holds (resume);
+2. :class:`ExtractStage`, an actor pool (the model resolved once per actor):
+   :func:`pipeline.run.extract_input` (URL download, extraction through the hand-track cache,
+   stored video encoded in the same decoding pass);
+3. :class:`RetargetStage`, an actor pool (robots loaded once per actor):
+   :func:`pipeline.run.retarget_tracks` for every robot;
+4. the driver appends each result to its robot's dataset with
+   :func:`pipeline.dataset.append_episodes` (atomic per input, so an interrupted job leaves only
+   whole inputs behind, and running it again resumes).
+
+A bad input becomes an error record (input, robot, stage, error) in the run report and the job
+goes on; a crashed actor is restarted by Ray and its task retried.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pickle
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.dataset import DatasetConfig, append_episodes, stored_video_size
+from pipeline.download import DownloadConfig, is_url
+from pipeline.exceptions import InputMediaError, PipelineError
+from pipeline.extract import ExtractConfig, cache_key
+from pipeline.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, content_sha256, open_media
+from pipeline.video import refit_video
+from retarget import RetargetConfig
+
+REPORT_FORMAT = 1
+
+
+class BatchError(PipelineError):
+    """A batch job cannot start (no inputs, bad robot list, unreachable cluster)."""
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How a batch job runs; the per-input settings are those of ``hand2robot retarget``."""
+
+    robots: tuple[str, ...] = ("panda",)
+    """Robots to retarget onto; with more than one, each gets ``<out>/<robot>/``."""
+    workers: int = 2
+    """Extraction actors (one CPU each)."""
+    address: str | None = None
+    """Ray cluster to join (``ray://...`` or ``host:port``); None reads ``RAY_ADDRESS``, else
+    starts an embedded local Ray."""
+    side: str = "auto"
+    """Hand to retarget: ``auto``, ``left`` or ``right``."""
+    egocentric: bool = False
+    """Default placement for head cameras."""
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    """Extraction settings."""
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    """Episode and video settings."""
+    retarget: RetargetConfig = field(default_factory=RetargetConfig)
+    """Retargeting settings."""
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    """URL download limits."""
+    model: str | None = None
+    """An official ``hand_landmarker.task``; default the cached one."""
+    cache: str | None = None
+    """Hand-track cache folder; default ``<cache dir>/tracks``."""
+
+    def __post_init__(self) -> None:
+        if not self.robots:
+            raise BatchError("give at least one robot")
+        if len(set(self.robots)) != len(self.robots):
+            raise BatchError(f"robots repeat: {', '.join(self.robots)}")
+        if self.workers < 1:
+            raise BatchError(f"workers must be >= 1, got {self.workers}")
+
+
+@dataclass
+class BatchReport:
+    """What a batch job did; written as JSON beside the output.
+
+    Attributes:
+        inputs: Every input, as listed.
+        written: One record per (input, robot) appended: episodes, frames, feasible fraction.
+        skipped: (input, robot) already in the dataset (resume).
+        errors: One record per failure: input, robot (None for extraction), stage, error.
+        seconds: Wall time of the job [s].
+    """
+
+    inputs: list[str]
+    written: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """``ok`` (nothing failed), ``partial`` (some failed) or ``failed`` (all failed)."""
+        if not self.errors:
+            return "ok"
+        return "partial" if (self.written or self.skipped) else "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {"report_format": REPORT_FORMAT, "status": self.status} | asdict(self)
+
+
+def dataset_roots(out: str | Path, robots: Sequence[str]) -> dict[str, Path]:
+    """Dataset folder per robot: ``out`` itself for one robot, ``out/<robot>`` for several."""
+    out = Path(out)
+    if len(robots) == 1:
+        return {robots[0]: out}
+    return {robot: out / robot for robot in robots}
+
+
+def _is_media_folder(folder: Path) -> bool:
+    """An image sequence: images (and sidecar files such as calibration.json), no videos."""
+    suffixes = [p.suffix.lower() for p in folder.iterdir() if p.is_file()]
+    has_images = any(suffix in IMAGE_SUFFIXES for suffix in suffixes)
+    return has_images and not any(suffix in VIDEO_SUFFIXES for suffix in suffixes)
+
+
+def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
+    """The inputs named by files, folders, globs, text files of paths/URLs, and URLs.
+
+    - a URL is one input;
+    - a ``.txt`` file lists inputs, one per line (``#`` comments and blank lines skipped; paths
+      relative to the file);
+    - a folder that holds images and no videos is one image-sequence input (sidecars such as
+      ``calibration.json`` may sit beside them); any other folder gives each visible file and
+      image-sequence subfolder inside as an input (so a corrupt or non-video file becomes an
+      error record, not a silent skip);
+    - a glob gives every match.
+
+    Order is kept; repeats are dropped.
+
+    Raises:
+        BatchError: A name that matches nothing.
+    """
+    found: list[str] = []
+    for spec in specs:
+        text = str(spec)
+        if is_url(text):
+            found.append(text)
+            continue
+        path = Path(text)
+        if path.suffix == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            listed = [line for line in lines if line and not line.startswith("#")]
+            found.extend(
+                entry if is_url(entry) else str((path.parent / entry).resolve()) for entry in listed
+            )
+        elif path.is_dir():
+            if _is_media_folder(path):
+                found.append(str(path))
+            else:
+                for child in sorted(path.iterdir()):
+                    if child.name.startswith("."):
+                        continue
+                    if child.is_file() or (child.is_dir() and _is_media_folder(child)):
+                        found.append(str(child))
+        elif path.exists():
+            found.append(str(path))
+        else:
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise BatchError(f"{text}: no such file, folder, list or URL, and no glob match")
+            found.extend(matches)
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise BatchError("no inputs found in " + ", ".join(map(str, specs)))
+    return unique
+
+
+def _done_keys(root: Path) -> set[tuple[str, str]]:
+    """(tracks key, requested hand) of every input a dataset already holds."""
+    path = root / "meta" / "hand2robot.json"
+    if not path.is_file():
+        return set()
+    provenance = json.loads(path.read_text())
+    return {
+        (str(record.get("tracks_key")), str(record.get("hand_requested", record.get("hand"))))
+        for record in provenance.get("inputs", [])
+    }
+
+
+def _local_key(item: str, config: BatchConfig, model_sha256: str) -> str | None:
+    """The hand-track key of a local media input (None for URLs, track files, bad inputs)."""
+    if is_url(item) or item.endswith(".parquet"):
+        return None
+    try:
+        media = open_media(item)
+        return cache_key(media, None, config.extract, model_sha256, content_sha256(media))
+    except (InputMediaError, OSError):
+        return None
+
+
+class ExtractStage:
+    """Ray actor: input path/URL -> hand tracks (cached file) and stored video (temp file)."""
+
+    def __init__(self, config: BatchConfig, temp_dir: str, frame_size: tuple[int, int] | None):
+        from pipeline.model import ensure_model
+
+        self.config = config
+        self.temp_dir = Path(temp_dir)
+        self.frame_size = frame_size
+        self.model = ensure_model(config.model)  # fetched and verified once per actor
+        if config.cache is not None:
+            Path(config.cache).mkdir(parents=True, exist_ok=True)  # a folder, not a file name
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Extract each input of the batch; a failure is an ``error`` string, not a raise."""
+        from pipeline.run import extract_input
+        from pipeline.tracks import write_tracks
+
+        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
+        for item in batch["input"]:
+            item = str(item)
+            try:
+                done = extract_input(
+                    item,
+                    extract=self.config.extract,
+                    video=self.config.dataset.video,
+                    temp_dir=self.temp_dir,
+                    frame_size=self.frame_size,
+                    model=self.model.path,
+                    cache=self.config.cache,
+                    download=self.config.download,
+                )
+                tracks_path = self.temp_dir / f"{os.getpid()}-{time.monotonic_ns()}.parquet"
+                write_tracks(done.tracks, tracks_path)
+                payload = pickle.dumps(
+                    {
+                        "tracks": str(tracks_path),
+                        "video": done.video,
+                        "fps": done.fps,
+                        "url": done.source_url,
+                    }
+                )
+                out["payload"].append(payload)
+                out["error"].append("")
+            except Exception as err:  # noqa: BLE001 - every failure becomes a report record
+                out["payload"].append(b"")
+                out["error"].append(_describe(err))
+            out["input"].append(item)
+        return {key: np.asarray(value, dtype=object) for key, value in out.items()}
+
+
+class RetargetStage:
+    """Ray actor: hand tracks -> one retargeted trajectory per robot."""
+
+    def __init__(self, config: BatchConfig) -> None:
+        import retarget
+
+        self.config = config
+        self.robots = {name: retarget.load_robot(name) for name in config.robots}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Retarget each extracted input onto every robot (a failure becomes a string)."""
+        from pipeline.run import retarget_tracks
+        from pipeline.tracks import read_tracks
+
+        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
+        for item, payload, error in zip(
+            batch["input"], batch["payload"], batch["error"], strict=True
+        ):
+            results: dict[str, Any] = {}
+            if not error:
+                extracted = pickle.loads(payload)
+                tracks = read_tracks(extracted["tracks"])
+                for name, robot in self.robots.items():
+                    try:
+                        results[name] = retarget_tracks(
+                            tracks,
+                            robot,
+                            side=self.config.side,
+                            config=self.config.retarget,
+                            egocentric=self.config.egocentric,
+                        )
+                    except Exception as err:  # noqa: BLE001 - a report record per robot
+                        results[name] = _describe(err)
+                extracted["retargeted"] = results
+                payload = pickle.dumps(extracted)
+            out["input"].append(item)
+            out["payload"].append(payload)
+            out["error"].append(error)
+        return {key: np.asarray(value, dtype=object) for key, value in out.items()}
+
+
+def _describe(err: BaseException) -> str:
+    from robots import Hand2RobotError
+
+    if isinstance(err, Hand2RobotError):
+        return f"{type(err).__name__}: {err}"
+    # An unexpected error: keep where it happened.
+    return f"{type(err).__name__}: {err}\n" + "".join(traceback.format_tb(err.__traceback__))
+
+
+def _init_ray(config: BatchConfig) -> None:
+    import ray
+
+    address = config.address or os.environ.get("RAY_ADDRESS")
+    if ray.is_initialized():
+        return
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
+    if address:
+        ray.init(address=address, **options)
+    else:
+        # Logical CPUs: one per extraction actor, plus room for the retargeting actor.
+        ray.init(num_cpus=config.workers + 1, **options)
+
+
+def run_batch(
+    specs: Sequence[str | Path],
+    out: str | Path,
+    config: BatchConfig | None = None,
+    *,
+    report_path: str | Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> BatchReport:
+    """Run the chain on many inputs with Ray Data; append every result to its robot's dataset.
+
+    Args:
+        specs: Files, folders, globs, ``.txt`` lists, URLs (see :func:`expand_inputs`).
+        out: Dataset folder (one robot) or parent of one folder per robot.
+        config: Robots, workers, cluster and per-input settings.
+        report_path: Run report (JSON); default ``<out>.report.json`` beside ``out``.
+        progress: Called with (inputs finished, inputs to run, last input) as results arrive.
+
+    Returns:
+        The run report (also written to ``report_path``).
+
+    Raises:
+        BatchError: No inputs, or Ray cannot start or join the cluster.
+    """
+    import ray.data
+
+    import retarget
+    from pipeline.model import ensure_model
+
+    config = config or BatchConfig()
+    start = time.perf_counter()
+    inputs = expand_inputs(specs)
+    roots = dataset_roots(out, config.robots)
+    report = BatchReport(inputs=inputs)
+    out = Path(out)
+    report_file = Path(report_path) if report_path else out.with_name(out.name + ".report.json")
+
+    # Resume: leave out local inputs that every robot's dataset already holds.
+    model_sha256 = ensure_model(config.model).sha256
+    done_keys = {robot: _done_keys(root) for robot, root in roots.items()}
+    todo = []
+    for item in inputs:
+        key = _local_key(item, config, model_sha256)
+        if key is not None and all((key, config.side) in done_keys[r] for r in roots):
+            report.skipped.extend(
+                {"input": item, "robot": robot, "reason": "already in the dataset"}
+                for robot in roots
+            )
+        else:
+            todo.append(item)
+
+    temp_dir = out.parent / f".{out.name}.hand2robot-batch"
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    frame_size = next(
+        (s for s in (stored_video_size(r, config.dataset.camera) for r in roots.values()) if s),
+        None,
+    )
+    robots = {name: retarget.load_robot(name) for name in config.robots}
+    try:
+        if todo:
+            _init_ray(config)
+            context = ray.data.DataContext.get_current()
+            context.enable_progress_bars = False
+            context.execution_options.preserve_order = False
+            # One block per input, so that the extraction actors share the inputs evenly.
+            dataset = ray.data.from_items(
+                [{"input": item} for item in todo], override_num_blocks=len(todo)
+            ).map_batches(
+                ExtractStage,
+                fn_constructor_args=(config, str(temp_dir), frame_size),
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=config.workers),
+                num_cpus=1,
+            )
+            # Ray Data restarts a crashed actor and retries its task (max_restarts=-1,
+            # max_task_retries=-1 for actor pools).
+            dataset = dataset.map_batches(
+                RetargetStage,
+                fn_constructor_args=(config,),
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=1),
+                num_cpus=0.5,
+            )
+            finished = 0
+            for row in dataset.iter_rows():
+                item = str(row["input"])
+                _commit_row(item, row, roots, robots, config, report, done_keys)
+                finished += 1
+                if progress is not None:
+                    progress(finished, len(todo), item)
+                _write_report(report, report_file, start)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    _write_report(report, report_file, start)
+    return report
+
+
+def _commit_row(
+    item: str,
+    row: dict[str, Any],
+    roots: dict[str, Path],
+    robots: dict[str, Any],
+    config: BatchConfig,
+    report: BatchReport,
+    done_keys: dict[str, set[tuple[str, str]]],
+) -> None:
+    """Append one input's results to every robot's dataset (the driver's commit)."""
+    from pipeline.tracks import read_tracks
+
+    if row["error"]:
+        report.errors.append(
+            {"input": item, "robot": None, "stage": "extract", "error": row["error"]}
+        )
+        return
+    extracted = pickle.loads(row["payload"])
+    tracks_path = Path(extracted["tracks"])
+    video = extracted["video"]
+    try:
+        tracks = read_tracks(tracks_path)
+        for name, result in extracted["retargeted"].items():
+            if isinstance(result, str):
+                report.errors.append(
+                    {"input": item, "robot": name, "stage": "retarget", "error": result}
+                )
+                continue
+            if (str(tracks.key), config.side) in done_keys[name]:
+                report.skipped.append(
+                    {"input": item, "robot": name, "reason": "already in the dataset"}
+                )
+                continue
+            try:
+                size = stored_video_size(roots[name], config.dataset.camera)
+                shape = (video.info["video.width"], video.info["video.height"]) if video else None
+                if video is not None and size is not None and size != shape:
+                    assert config.dataset.video is not None
+                    refitted = refit_video(video, size, config.dataset.video)
+                    video.path.unlink(missing_ok=True)
+                    video = refitted
+                written = append_episodes(
+                    roots[name],
+                    tracks,
+                    result,
+                    robots[name],
+                    video=video,
+                    fps=extracted["fps"],
+                    config=config.dataset,
+                    retarget_config=config.retarget,
+                    placement="default egocentric" if config.egocentric else "default third-person",
+                    source_url=extracted["url"],
+                    hand_requested=config.side,
+                )
+            except Exception as err:  # noqa: BLE001 - a report record, the job goes on
+                report.errors.append(
+                    {"input": item, "robot": name, "stage": "write", "error": _describe(err)}
+                )
+                continue
+            done_keys[name].add((str(tracks.key), config.side))
+            report.written.append(
+                {
+                    "input": item,
+                    "robot": name,
+                    "dataset": str(roots[name]),
+                    "episodes": written.episodes,
+                    "frames": written.frames,
+                    "feasible_fraction": written.feasible_fraction,
+                }
+            )
+    finally:
+        tracks_path.unlink(missing_ok=True)
+        if video is not None:
+            video.path.unlink(missing_ok=True)
+
+
+def _write_report(report: BatchReport, path: Path, start: float) -> None:
+    report.seconds = round(time.perf_counter() - start, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".part")
+    temp.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    os.replace(temp, path)

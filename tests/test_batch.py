@@ -1,0 +1,215 @@
+"""Batch jobs on Ray (folders with bad files, several robots, resume after a kill) and URLs."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.batch import BatchConfig, BatchError, expand_inputs, run_batch
+from pipeline.dataset import describe_dataset
+from pipeline.download import DownloadConfig, fetch
+from pipeline.exceptions import InputMediaError
+from pipeline.extract import ExtractConfig
+from pipeline.run import convert
+
+STOVE = "videos/stove_stir_egocentric.mp4"  # 30 fps, 60 frames
+KETTLE = "videos/kettle_pour_third_person.mp4"  # 29.97 fps, 287 frames
+CUPS = "videos/cups_shuffle_third_person.mp4"  # 29.97 fps, 300 frames
+
+
+def provenance(root: Path) -> dict:
+    return json.loads((root / "meta/hand2robot.json").read_text())
+
+
+@pytest.fixture()
+def mixed_folder(shared_data: Path, tmp_path: Path) -> Path:
+    """Two real clips, a truncated (corrupt) video and a text file."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    shutil.copy(shared_data / STOVE, folder / "stove.mp4")
+    shutil.copy(shared_data / KETTLE, folder / "kettle.mp4")
+    (folder / "corrupt.mp4").write_bytes((shared_data / KETTLE).read_bytes()[:6000])
+    (folder / "notes.md").write_text("not a video\n")
+    return folder
+
+
+def test_expand_inputs(mixed_folder: Path, shared_data: Path, tmp_path: Path) -> None:
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"# clips\n{shared_data / STOVE}\n\nhttp://example.invalid/a.mp4\n")
+    frames = shared_data / "frames/pour_water_egocentric_zed"
+    found = expand_inputs([mixed_folder, listed, str(mixed_folder / "*.mp4"), frames])
+    names = [Path(f).name for f in found]
+    assert names == [
+        "corrupt.mp4",
+        "kettle.mp4",
+        "notes.md",
+        "stove.mp4",
+        "stove_stir_egocentric.mp4",
+        "a.mp4",
+        "pour_water_egocentric_zed",  # a folder of images is one input
+    ]
+    with pytest.raises(BatchError, match="no such file, folder, list or URL"):
+        expand_inputs([tmp_path / "missing*.mp4"])
+
+
+def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dataset"
+    config = BatchConfig(
+        robots=("panda",),
+        workers=2,
+        extract=ExtractConfig(num_hands=1),
+        cache=str(tmp_path / "cache"),
+    )
+    report = run_batch([mixed_folder], out, config)
+    assert report.status == "partial"
+    written = sorted(Path(w["input"]).name for w in report.written)
+    assert written == ["kettle.mp4", "stove.mp4"]
+    errors = {Path(e["input"]).name: e for e in report.errors}
+    assert set(errors) == {"corrupt.mp4", "notes.md"}
+    assert errors["corrupt.mp4"]["stage"] == "extract"
+    assert "not a readable video" in errors["corrupt.mp4"]["error"]
+    assert "not a readable video" in errors["notes.md"]["error"]
+    on_disk = json.loads(out.with_name("dataset.report.json").read_text())
+    assert on_disk["status"] == "partial" and len(on_disk["errors"]) == 2
+    summary = describe_dataset(out)
+    assert summary["total_episodes"] == 2 and summary["total_frames"] == 60 + 287
+    sources = sorted(Path(e["source"]).name for e in summary["episodes"])
+    assert sources == ["kettle.mp4", "stove.mp4"]
+    assert not list(tmp_path.glob(".dataset.hand2robot-batch*"))  # temporary files removed
+
+    # The same command again: nothing new, nothing duplicated.
+    again = run_batch([mixed_folder], out, config)
+    assert sorted(Path(s["input"]).name for s in again.skipped) == ["kettle.mp4", "stove.mp4"]
+    assert not again.written and describe_dataset(out)["total_episodes"] == 2
+
+
+def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "datasets"
+    clip = tmp_path / "stove.mp4"
+    shutil.copy(shared_data / STOVE, clip)
+    cache = tmp_path / "cache"
+    config = BatchConfig(
+        robots=("panda", "allegro_right"),
+        workers=1,
+        extract=ExtractConfig(num_hands=1),
+        cache=str(cache),
+    )
+    report = run_batch([clip], out, config)
+    assert report.status == "ok", report.errors
+    assert sorted(w["robot"] for w in report.written) == ["allegro_right", "panda"]
+    assert len(list(cache.glob("*.parquet"))) == 1  # one extraction for both robots
+    for robot in ("panda", "allegro_right"):
+        summary = describe_dataset(out / robot)
+        assert summary["robot"] == robot and summary["total_frames"] == 60
+
+
+def _batch_command(inputs: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "from pipeline.cli import main; main()",
+        "batch",
+        str(inputs),
+        "--out",
+        str(out),
+        "--hands",
+        "1",
+        *extra,
+    ]
+
+
+def test_resume_after_killed_job_writes_every_input_once(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name in (STOVE, KETTLE, CUPS):
+        shutil.copy(shared_data / name, folder / Path(name).name)
+    out = tmp_path / "dataset"
+    environment = os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")}
+    job = subprocess.Popen(
+        _batch_command(folder, out, "--workers", "1"),
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and job.poll() is None:
+            if (out / "meta/hand2robot.json").is_file() and provenance(out)["inputs"]:
+                break
+            time.sleep(0.2)
+        assert job.poll() is None, "the job finished before it could be interrupted"
+        os.killpg(job.pid, signal.SIGKILL)  # the driver and its Ray processes, at once
+        job.wait(30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    first = [Path(r["source"]["path"]).name for r in provenance(out)["inputs"]]
+    assert 1 <= len(first) < 3
+    describe_dataset(out)  # the interrupted dataset is whole
+    done = subprocess.run(
+        _batch_command(folder, out, "--workers", "1"),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    names = sorted(Path(r["source"]["path"]).name for r in provenance(out)["inputs"])
+    assert names == sorted(Path(n).name for n in (STOVE, KETTLE, CUPS))  # each exactly once
+    report = json.loads(out.with_name("dataset.report.json").read_text())
+    assert sorted(Path(s["input"]).name for s in report["skipped"]) == sorted(first)
+
+
+@pytest.fixture()
+def http_server(shared_data: Path) -> Iterator[str]:
+    """The shared media over HTTP on 127.0.0.1."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shared_data))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_url_input_is_downloaded_once_and_recorded(
+    http_server: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import retarget
+
+    monkeypatch.setenv("HAND2ROBOT_CACHE", str(tmp_path / "cache"))
+    url = f"{http_server}/{STOVE}"
+    root = tmp_path / "dataset"
+    convert(url, retarget.load_robot("panda"), root, extract=ExtractConfig(num_hands=1))
+    record = provenance(root)["inputs"][0]
+    assert record["source"]["url"] == url
+    digest = hashlib.sha256((shared_data / STOVE).read_bytes()).hexdigest()
+    assert record["source"]["sha256"] == digest
+    downloads = list((tmp_path / "cache/downloads").iterdir())
+    assert (
+        len(downloads) == 1 and downloads[0].stat().st_size == (shared_data / STOVE).stat().st_size
+    )
+    assert fetch(url, tmp_path / "cache") == downloads[0]  # cached: no second download
+
+    with pytest.raises(InputMediaError, match="HTTP 404"):
+        fetch(f"{http_server}/videos/missing.mp4", tmp_path / "cache")
+    with pytest.raises(InputMediaError, match="over the download limit of 1000 bytes"):
+        fetch(f"{http_server}/{KETTLE}", tmp_path / "cache", DownloadConfig(max_bytes=1000))
+    assert len(list((tmp_path / "cache/downloads").iterdir())) == 1  # nothing half-written
+    with pytest.raises(InputMediaError, match="download failed"):
+        fetch("http://127.0.0.1:9/clip.mp4", tmp_path / "cache", DownloadConfig(timeout_s=2))
