@@ -63,6 +63,11 @@ class BatchConfig:
     """Hand to retarget: ``auto``, ``left`` or ``right``."""
     egocentric: bool = False
     """Default placement for head cameras."""
+    camera_pose: tuple[float, ...] | None = None
+    """Camera pose in the robot base frame (x, y, z [m], roll, pitch, yaw [rad]) for every
+    input; None uses the default placement."""
+    workspace_scale: float = 1.0
+    """Scale of the wrist motion about its median."""
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     """Extraction settings."""
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -286,6 +291,8 @@ class RetargetStage:
                             side=self.config.side,
                             config=self.config.retarget,
                             egocentric=self.config.egocentric,
+                            camera_pose=self.config.camera_pose,
+                            workspace_scale=self.config.workspace_scale,
                         )
                     except Exception as err:  # noqa: BLE001 - a report record per robot
                         results[name] = _describe(err)
@@ -470,7 +477,6 @@ def _commit_row(
                     fps=extracted["fps"],
                     config=config.dataset,
                     retarget_config=config.retarget,
-                    placement="default egocentric" if config.egocentric else "default third-person",
                     source_url=extracted["url"],
                     hand_requested=config.side,
                 )

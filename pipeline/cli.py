@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -28,7 +28,7 @@ from pipeline.video import VideoConfig
 from robots import Hand2RobotError
 
 if TYPE_CHECKING:
-    from retarget import Robot
+    from retarget import RetargetConfig, Robot
 
 app = typer.Typer(
     help="Turn videos of human hands into surrogate-tagged robot episodes.",
@@ -192,6 +192,67 @@ NoVideoOption = Annotated[
 ]
 CameraOption = Annotated[str, typer.Option(help="Video key: observation.images.<camera>.")]
 HandOption = Annotated[str, typer.Option(help="auto, left or right.")]
+CameraPoseOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Camera pose in the robot base frame: x,y,z [m],roll,pitch,yaw [rad] of the camera "
+        "body (x forward, z up). Default: the third-person (or --egocentric) placement."
+    ),
+]
+WorkspaceScaleOption = Annotated[
+    float, typer.Option(help="Scale the wrist motion about its median (1 keeps it).")
+]
+ThresholdOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--threshold",
+        help="Flag threshold KEY=VALUE, repeatable (retarget.FeasibilityConfig), e.g. "
+        "max_position_error=0.02 or check_self_collision=false.",
+    ),
+]
+
+
+def _camera_pose(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 6:
+        raise typer.BadParameter(
+            f"--camera-pose takes six comma-separated numbers x,y,z,roll,pitch,yaw; got {text!r}"
+        )
+    return values
+
+
+def _retarget_config(thresholds: list[str] | None) -> RetargetConfig:
+    """``RetargetConfig`` with ``--threshold KEY=VALUE`` applied to its feasibility settings."""
+    import dataclasses
+
+    from retarget import FeasibilityConfig, RetargetConfig
+
+    fields = {f.name: f for f in dataclasses.fields(FeasibilityConfig)}
+    values: dict[str, object] = {}
+    for item in thresholds or []:
+        key, _, text = item.partition("=")
+        if key not in fields or not text:
+            raise typer.BadParameter(
+                f"--threshold {item!r}: give KEY=VALUE with KEY one of {', '.join(fields)}"
+            )
+        kind = type(getattr(FeasibilityConfig(), key))
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise typer.BadParameter(f"--threshold {item!r}: {key} takes true or false")
+            values[key] = text.lower() in ("true", "1")
+        else:
+            try:
+                values[key] = kind(text)
+            except ValueError:
+                raise typer.BadParameter(f"--threshold {item!r}: {key} takes a number") from None
+    return RetargetConfig(feasibility=FeasibilityConfig(**values))  # type: ignore[arg-type]
+
+
 EgocentricOption = Annotated[
     bool, typer.Option(help="The camera is a head camera (default: third-person).")
 ]
@@ -305,6 +366,9 @@ def retarget_command(
     ] = robots.DEFAULT_ROBOT,
     hand: HandOption = "auto",
     egocentric: EgocentricOption = False,
+    camera_pose: CameraPoseOption = None,
+    workspace_scale: WorkspaceScaleOption = 1.0,
+    threshold: ThresholdOption = None,
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
     fov: FovOption = _DEFAULTS.horizontal_fov_deg,
@@ -351,6 +415,8 @@ def retarget_command(
     from retarget import Flag, load_robot
 
     loaded = load_robot(robot)
+    pose = _camera_pose(camera_pose)
+    retarget_config = _retarget_config(threshold)
     config = _config(
         hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
     )
@@ -358,14 +424,35 @@ def retarget_command(
         dataset = _dataset_config(
             camera, task, split_gap, split_on, no_video, video_size, codec, crf
         )
-        _write(input_path, loaded, output, config, dataset, hand, egocentric, intrinsics, model)
+        _write(
+            input_path,
+            loaded,
+            output,
+            config,
+            dataset,
+            intrinsics,
+            model,
+            side=hand,
+            egocentric=egocentric,
+            camera_pose=pose,
+            workspace_scale=workspace_scale,
+            retarget=retarget_config,
+        )
         return
     if input_path.suffix == ".parquet":
         tracks = read_tracks(input_path)
     else:
         tracks = _extract(input_path, model, config, intrinsics)
     start = time.perf_counter()
-    done = retarget_tracks(tracks, loaded, side=hand, egocentric=egocentric)
+    done = retarget_tracks(
+        tracks,
+        loaded,
+        side=hand,
+        config=retarget_config,
+        egocentric=egocentric,
+        camera_pose=pose,
+        workspace_scale=workspace_scale,
+    )
     elapsed = time.perf_counter() - start
     res = done.result
     present = ~(res.flags & Flag.NO_HAND).astype(bool)
@@ -422,6 +509,9 @@ def batch(
     ] = None,
     hand: HandOption = "auto",
     egocentric: EgocentricOption = False,
+    camera_pose: CameraPoseOption = None,
+    workspace_scale: WorkspaceScaleOption = 1.0,
+    threshold: ThresholdOption = None,
     model: ModelOption = None,
     fov: FovOption = _DEFAULTS.horizontal_fov_deg,
     hands: HandsOption = _DEFAULTS.num_hands,
@@ -464,6 +554,9 @@ def batch(
         address=address,
         side=hand,
         egocentric=egocentric,
+        camera_pose=_camera_pose(camera_pose),
+        workspace_scale=workspace_scale,
+        retarget=_retarget_config(threshold),
         extract=_config(
             hands,
             fov,
@@ -562,10 +655,9 @@ def _write(
     output: Path,
     config: ExtractConfig,
     dataset: DatasetConfig,
-    hand: str,
-    egocentric: bool,
     intrinsics: Path | None,
     model: Path | None,
+    **chain: Any,
 ) -> None:
     from pipeline.media import estimate_frame_count, open_media
     from pipeline.run import convert
@@ -588,11 +680,10 @@ def _write(
             output,
             extract=config,
             dataset=dataset,
-            side=hand,
-            egocentric=egocentric,
             intrinsics=intrinsics,
             model=model,
             progress=update,
+            **chain,
         )
     table = Table(title=f"{input_path.name} -> {output} ({robot.name})", show_header=False)
     for episode, frames, fraction in zip(
@@ -618,10 +709,11 @@ def main() -> None:
     except typer.Abort:
         console.print("aborted")
         sys.exit(1)
-    except Exception as err:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
+    except Exception as err:
+        # Usage errors (click's, or the click that newer typer releases vendor) show themselves
+        # and carry their exit code (2).
+        show, code = getattr(err, "show", None), getattr(err, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise

@@ -532,7 +532,6 @@ def append_episodes(
     fps: int,
     config: DatasetConfig | None = None,
     retarget_config: RetargetConfig | None = None,
-    placement: str = "default third-person",
     source_url: str | None = None,
     hand_requested: str = "auto",
 ) -> WriteReport:
@@ -548,7 +547,6 @@ def append_episodes(
         fps: The dataset's integer frame rate (:func:`pipeline.video.nominal_fps`).
         config: Episode cutting and video settings.
         retarget_config: The settings ``retargeted`` was made with (recorded).
-        placement: How the camera-to-robot placement was chosen (recorded).
         source_url: Where the input was downloaded from, if it was (recorded).
         hand_requested: The hand asked for (``auto``, ``left``, ``right``; recorded, and with
             the tracks' key what a resumed batch job compares).
@@ -729,7 +727,7 @@ def append_episodes(
             "tracks_key": tracks.key,
             "hand": retargeted.side,
             "hand_requested": hand_requested,
-            "camera_placement": placement,
+            "camera_placement": retargeted.placement,
             "transform_camera_to_base": retargeted.transform_camera_to_base.tolist(),
             "retarget_settings": asdict(retarget_config or RetargetConfig()),
             "hand2robot_version": _version(),

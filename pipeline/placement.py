@@ -11,6 +11,8 @@ z forward):
 
 In both, the camera is translated so that the clip's median end-effector target lands on the robot's
 nominal reachable point (``RobotDescription.nominal_ee_position``).
+
+An explicit camera pose (:func:`camera_pose_to_base`, CLI ``--camera-pose``) replaces both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,58 @@ from retarget.exceptions import InvalidInputError
 ROTATION_CAMERA_TO_BASE = np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 #: Egocentric rotation (head camera looking forward, the way the robot looks).
 ROTATION_EGOCENTRIC_CAMERA_TO_BASE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+#: The optical frame (x right, y down, z forward) in the camera body frame (x forward, y left,
+#: z up; ROS ``camera_link``). With zero roll, pitch and yaw the camera looks along base +x:
+#: the egocentric convention; yaw = pi gives the third-person one.
+ROTATION_OPTICAL_TO_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def camera_pose_to_base(pose: tuple[float, ...] | list[float]) -> NDArray[np.float64]:
+    """``transform_camera_to_base`` (4, 4) from a camera pose in the robot base frame.
+
+    Args:
+        pose: ``x, y, z`` [m] of the camera and ``roll, pitch, yaw`` [rad] of its body frame
+            (x forward, y left, z up), fixed axes X then Y then Z (Pinocchio's ``rpyToMatrix``).
+
+    Raises:
+        InvalidInputError: Not six finite numbers.
+    """
+    import pinocchio as pin
+
+    values = np.asarray(pose, dtype=np.float64)
+    if values.shape != (6,) or not np.isfinite(values).all():
+        raise InvalidInputError(
+            f"a camera pose is six numbers x,y,z [m],roll,pitch,yaw [rad]; got {list(pose)}"
+        )
+    transform = np.eye(4)
+    transform[:3, :3] = pin.rpy.rpyToMatrix(*values[3:]) @ ROTATION_OPTICAL_TO_BODY
+    transform[:3, 3] = values[:3]
+    return transform
+
+
+def scale_workspace(
+    transform_wrist_to_base: NDArray[np.float64], present: NDArray[np.bool_], scale: float
+) -> NDArray[np.float64]:
+    """Scale the wrist positions about their median (orientations unchanged).
+
+    Args:
+        transform_wrist_to_base: Shape (T, 4, 4) [m].
+        present: Shape (T,), frames with a hand.
+        scale: Factor (1 keeps the human's motion; 0.5 halves its extent).
+
+    Raises:
+        InvalidInputError: A scale that is not positive.
+    """
+    if not scale > 0:
+        raise InvalidInputError(f"workspace scale must be > 0, got {scale}")
+    out = np.array(transform_wrist_to_base, dtype=np.float64)
+    if scale == 1.0 or not np.any(present):
+        return out
+    median = np.median(out[present, :3, 3], axis=0)
+    out[present, :3, 3] = median + scale * (out[present, :3, 3] - median)
+    return out
 
 
 def default_camera_to_base(

@@ -17,7 +17,7 @@ from pipeline.download import DownloadConfig
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
-from pipeline.placement import default_camera_to_base
+from pipeline.placement import camera_pose_to_base, default_camera_to_base, scale_workspace
 from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTracks
 from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
@@ -33,11 +33,14 @@ class RetargetedHand:
         side: The human hand used.
         result: The robot trajectory with flags and residuals.
         transform_camera_to_base: The camera placement used, (4, 4).
+        placement: How it was chosen (``default third-person``, ``default egocentric``,
+            ``camera pose x,y,z,roll,pitch,yaw``, ``given``), with the workspace scale.
     """
 
     side: str
     result: RetargetResult
     transform_camera_to_base: NDArray[np.float64]
+    placement: str = "default third-person"
 
 
 def choose_side(tracks: HandTracks, side: str) -> str:
@@ -57,6 +60,8 @@ def retarget_tracks(
     config: RetargetConfig | None = None,
     transform_camera_to_base: NDArray[np.float64] | None = None,
     egocentric: bool = False,
+    camera_pose: tuple[float, ...] | None = None,
+    workspace_scale: float = 1.0,
 ) -> RetargetedHand:
     """Retarget one hand of ``tracks`` onto ``robot``.
 
@@ -68,12 +73,21 @@ def retarget_tracks(
         transform_camera_to_base: Camera placement (4, 4); default
             :func:`pipeline.placement.default_camera_to_base`.
         egocentric: For the default placement: the camera is a head camera.
+        camera_pose: Camera pose in the base frame, ``x, y, z`` [m], ``roll, pitch, yaw``
+            [rad] (:func:`pipeline.placement.camera_pose_to_base`); replaces the default.
+        workspace_scale: Scale the wrist motion about its median (1 keeps it).
     """
     if side == "auto" and robot.description.side.value in SIDES:
         side = robot.description.side.value  # A dexterous hand takes its own side.
     side = choose_side(tracks, side)
     hand = tracks.hands[side]
-    if transform_camera_to_base is None:
+    if transform_camera_to_base is not None:
+        placement = "given"
+    elif camera_pose is not None:
+        transform_camera_to_base = camera_pose_to_base(camera_pose)
+        placement = "camera pose " + ",".join(f"{v:g}" for v in camera_pose)
+    else:
+        placement = "default egocentric" if egocentric else "default third-person"
         transform_camera_to_base = default_camera_to_base(
             hand.transform_wrist_to_camera,
             hand.present,
@@ -83,6 +97,9 @@ def retarget_tracks(
         )
     wrist_to_base = transform_camera_to_base @ hand.transform_wrist_to_camera
     present = hand.present & np.isfinite(wrist_to_base).all(axis=(1, 2))
+    if workspace_scale != 1.0:
+        wrist_to_base = scale_workspace(wrist_to_base, present, workspace_scale)
+        placement += f", workspace scale {workspace_scale:g}"
     # PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure.
     size = np.full(tracks.num_frames, np.nan)
     size[present] = hand_sizes(hand.image_keypoints[present])
@@ -96,7 +113,7 @@ def retarget_tracks(
         score=hand.score,
         lift_error=hand.reprojection_error / size,
     )
-    return RetargetedHand(side, result, transform_camera_to_base)
+    return RetargetedHand(side, result, transform_camera_to_base, placement)
 
 
 @dataclass(frozen=True)
@@ -279,6 +296,8 @@ def convert(
     retarget: RetargetConfig | None = None,
     side: str = "auto",
     egocentric: bool = False,
+    camera_pose: tuple[float, ...] | None = None,
+    workspace_scale: float = 1.0,
     intrinsics: str | Path | None = None,
     model: str | Path | None = None,
     cache: str | Path | None = None,
@@ -299,6 +318,8 @@ def convert(
         retarget: Retargeting settings.
         side: ``"left"``, ``"right"`` or ``"auto"``.
         egocentric: Default placement for a head camera.
+        camera_pose: Explicit camera pose (see :func:`retarget_tracks`).
+        workspace_scale: Scale of the wrist motion about its median.
         intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
         model: An official ``hand_landmarker.task``.
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
@@ -324,7 +345,13 @@ def convert(
     )
     try:
         retargeted = retarget_tracks(
-            done.tracks, robot, side=side, config=retarget, egocentric=egocentric
+            done.tracks,
+            robot,
+            side=side,
+            config=retarget,
+            egocentric=egocentric,
+            camera_pose=camera_pose,
+            workspace_scale=workspace_scale,
         )
         return append_episodes(
             root,
@@ -335,7 +362,6 @@ def convert(
             fps=done.fps,
             config=dataset,
             retarget_config=retarget,
-            placement="default egocentric" if egocentric else "default third-person",
             source_url=done.source_url,
             hand_requested=side,
         )

@@ -101,9 +101,7 @@ def main() -> None:
                     root = work / "dataset"
                     shutil.rmtree(root, ignore_errors=True)
                     start = time.perf_counter()
-                    append_episodes(
-                        root, tracks, done, robot, video=video, fps=fps, placement="bench"
-                    )
+                    append_episodes(root, tracks, done, robot, video=video, fps=fps)
                     keep("append", (time.perf_counter() - start) / frames)
                     start = time.perf_counter()
                     again = record_video(args.video, work, fps, config, VideoConfig(), frames)

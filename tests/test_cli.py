@@ -1,0 +1,121 @@
+"""The per-video command line end to end on a shared real video, and the placement options."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.placement import (
+    ROTATION_CAMERA_TO_BASE,
+    ROTATION_EGOCENTRIC_CAMERA_TO_BASE,
+    camera_pose_to_base,
+    scale_workspace,
+)
+from retarget.exceptions import InvalidInputError
+
+KETTLE = "videos/kettle_pour_third_person.mp4"  # right hand lifts the kettle, left holds a mug
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory):
+    cache = tmp_path_factory.mktemp("cache")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", "from pipeline.cli import main; main()", *args]
+        environment = os.environ | {"HAND2ROBOT_CACHE": str(cache)}
+        return subprocess.run(command, capture_output=True, text=True, env=environment)
+
+    return run
+
+
+def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_path: Path) -> None:
+    clip = str(shared_data / KETTLE)
+    hand_dataset = tmp_path / "allegro"
+    done = cli("retarget", clip, "--robot", "allegro_right", "--out", str(hand_dataset))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(cli("inspect", str(hand_dataset), "--json").stdout)
+    assert summary["robot"] == "allegro_right" and summary["total_frames"] == 287
+    assert summary["surrogate"] is True
+    # The right hand (holding the kettle) is in about a quarter of the frames.
+    assert 50 < summary["total_frames"] - summary["flag_counts"]["NO_HAND"] < 120
+    provenance = json.loads((hand_dataset / "meta/hand2robot.json").read_text())
+    assert provenance["inputs"][0]["hand"] == "right"
+
+    arm_dataset = tmp_path / "panda"
+    pose = "1.2,0,0.5,0,0.4,3.14159"
+    done = cli(
+        "retarget", clip, "--robot", "panda", "--hand", "left", "--out", str(arm_dataset),
+        "--camera-pose", pose, "--workspace-scale", "0.5", "--threshold", "max_lift_error=0.3",
+        "--threshold", "check_self_collision=false",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads((arm_dataset / "meta/hand2robot.json").read_text())["inputs"][0]
+    assert record["camera_placement"] == "camera pose 1.2,0,0.5,0,0.4,3.14159, workspace scale 0.5"
+    np.testing.assert_allclose(
+        record["transform_camera_to_base"],
+        camera_pose_to_base([1.2, 0, 0.5, 0, 0.4, 3.14159]),
+        atol=1e-12,
+    )
+    feasibility = record["retarget_settings"]["feasibility"]
+    assert feasibility["max_lift_error"] == 0.3 and feasibility["check_self_collision"] is False
+    summary = json.loads(cli("inspect", str(arm_dataset), "--json").stdout)
+    assert summary["flag_counts"]["SELF_COLLISION"] == 0 and summary["total_frames"] == 287
+    table = cli("inspect", str(arm_dataset)).stdout
+    assert "panda" in table and "287" in table
+
+
+def test_usage_errors_exit_2_with_a_message(cli, tmp_path: Path) -> None:
+    sample = str(Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet")
+    for args, message in (
+        (("retarget",), "Missing argument 'INPUT'"),
+        (("retarget", sample, "--threshold", "speed=1"), "KEY one of max_position_error"),
+        (("retarget", sample, "--threshold", "min_score=high"), "min_score takes a number"),
+        (("retarget", sample, "--camera-pose", "1,2,3"), "six comma-separated numbers"),
+        (("inspect", str(tmp_path)), "no dataset here"),
+        (("batch", str(tmp_path / "none*.mp4"), "--out", str(tmp_path / "d")), "no glob match"),
+        (("batch", sample, "--out", str(tmp_path / "d"), "--robot", "panda,r2d2"), "r2d2"),
+    ):
+        done = cli(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_camera_pose_conventions() -> None:
+    # Zero angles: the camera looks along base +x, as the egocentric default; yaw pi: the
+    # third-person default (the camera faces the robot).
+    np.testing.assert_allclose(
+        camera_pose_to_base([0, 0, 0, 0, 0, 0])[:3, :3], ROTATION_EGOCENTRIC_CAMERA_TO_BASE
+    )
+    turned = camera_pose_to_base([1.0, 0.0, 0.3, 0.0, 0.0, np.pi])
+    np.testing.assert_allclose(turned[:3, :3], ROTATION_CAMERA_TO_BASE, atol=1e-12)
+    np.testing.assert_allclose(turned[:3, 3], [1.0, 0.0, 0.3])
+    # Pitching down by 0.5 rad tilts the optical axis (camera z) towards base -z.
+    pitched = camera_pose_to_base([0, 0, 0, 0, 0.5, 0])
+    np.testing.assert_allclose(pitched[:3, 2], [np.cos(0.5), 0.0, -np.sin(0.5)], atol=1e-12)
+    with pytest.raises(InvalidInputError, match="six numbers"):
+        camera_pose_to_base([0, 0, 0])
+
+
+def test_workspace_scale_about_the_median() -> None:
+    rng = np.random.default_rng(0)
+    poses = np.tile(np.eye(4), (50, 1, 1))
+    poses[:, :3, 3] = rng.normal([0.5, 0.0, 0.3], 0.1, size=(50, 3))
+    present = np.ones(50, dtype=bool)
+    present[10] = False
+    poses[10] = np.nan
+    scaled = scale_workspace(poses, present, 0.5)
+    median = np.median(poses[present, :3, 3], axis=0)
+    np.testing.assert_allclose(
+        scaled[present, :3, 3] - median, 0.5 * (poses[present, :3, 3] - median)
+    )
+    np.testing.assert_array_equal(scaled[present, :3, :3], poses[present, :3, :3])
+    assert np.isnan(scaled[10]).all()
+    with pytest.raises(InvalidInputError, match="must be > 0"):
+        scale_workspace(poses, present, 0.0)
