@@ -7,10 +7,12 @@ The same functions serve the CLI and the Python API::
     done = pipeline.retarget_tracks(tracks, retarget.load_robot("panda"))
     done.result.q, done.result.feasible
     pipeline.convert("clip.mp4", robot, "datasets/x")          # -> LeRobot v3.0 dataset
+    pipeline.run_batch(["videos/"], "datasets/x")                # many inputs, on Ray
 """
 
+from pipeline.batch import BatchConfig, BatchError, BatchReport, expand_inputs, run_batch
 from pipeline.calibration import find_sidecar, load_intrinsics
-from pipeline.dataset import DatasetConfig, WriteReport, append_episodes
+from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, describe_dataset
 from pipeline.exceptions import (
     DatasetError,
     InputMediaError,
@@ -23,13 +25,30 @@ from pipeline.model import ModelInfo, ensure_model
 from pipeline.placement import (
     ROTATION_CAMERA_TO_BASE,
     ROTATION_EGOCENTRIC_CAMERA_TO_BASE,
+    camera_pose_to_base,
     default_camera_to_base,
 )
-from pipeline.run import RetargetedHand, choose_side, convert, retarget_tracks
+from pipeline.run import (
+    ExtractedInput,
+    RetargetedHand,
+    choose_side,
+    convert,
+    extract_input,
+    retarget_tracks,
+)
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
 from pipeline.video import VideoConfig
 
 __all__ = [
+    "BatchConfig",
+    "BatchError",
+    "BatchReport",
+    "ExtractedInput",
+    "camera_pose_to_base",
+    "describe_dataset",
+    "expand_inputs",
+    "extract_input",
+    "run_batch",
     "DatasetConfig",
     "DatasetError",
     "VideoConfig",

@@ -60,7 +60,7 @@ class BatchConfig:
     """Ray cluster to join (``ray://...`` or ``host:port``); None reads ``RAY_ADDRESS``, else
     starts an embedded local Ray."""
     side: str = "auto"
-    """Hand to retarget: ``auto``, ``left`` or ``right``."""
+    """Hand to retarget: ``auto``, ``left``, ``right``, or ``both`` (one episode per hand)."""
     egocentric: bool = False
     """Default placement for head cameras."""
     camera_pose: tuple[float, ...] | None = None
@@ -231,6 +231,7 @@ class ExtractStage:
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
         for item in batch["input"]:
             item = str(item)
+            began = time.perf_counter()
             try:
                 done = extract_input(
                     item,
@@ -250,6 +251,8 @@ class ExtractStage:
                         "video": done.video,
                         "fps": done.fps,
                         "url": done.source_url,
+                        "extract_s": round(time.perf_counter() - began, 3),
+                        "frames": done.tracks.num_frames,
                     }
                 )
                 out["payload"].append(payload)
@@ -272,7 +275,7 @@ class RetargetStage:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Retarget each extracted input onto every robot (a failure becomes a string)."""
-        from pipeline.run import retarget_tracks
+        from pipeline.run import retarget_sides
         from pipeline.tracks import read_tracks
 
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
@@ -285,7 +288,7 @@ class RetargetStage:
                 tracks = read_tracks(extracted["tracks"])
                 for name, robot in self.robots.items():
                     try:
-                        results[name] = retarget_tracks(
+                        results[name] = retarget_sides(
                             tracks,
                             robot,
                             side=self.config.side,
@@ -460,6 +463,7 @@ def _commit_row(
                     {"input": item, "robot": name, "reason": "already in the dataset"}
                 )
                 continue
+            began = time.perf_counter()
             try:
                 size = stored_video_size(roots[name], config.dataset.camera)
                 shape = (video.info["video.width"], video.info["video.height"]) if video else None
@@ -468,18 +472,21 @@ def _commit_row(
                     refitted = refit_video(video, size, config.dataset.video)
                     video.path.unlink(missing_ok=True)
                     video = refitted
-                written = append_episodes(
-                    roots[name],
-                    tracks,
-                    result,
-                    robots[name],
-                    video=video,
-                    fps=extracted["fps"],
-                    config=config.dataset,
-                    retarget_config=config.retarget,
-                    source_url=extracted["url"],
-                    hand_requested=config.side,
-                )
+                written = [
+                    append_episodes(
+                        roots[name],
+                        tracks,
+                        hand,
+                        robots[name],
+                        video=video,
+                        fps=extracted["fps"],
+                        config=config.dataset,
+                        retarget_config=config.retarget,
+                        source_url=extracted["url"],
+                        hand_requested=config.side,
+                    )
+                    for hand in result
+                ]
             except Exception as err:  # noqa: BLE001 - a report record, the job goes on
                 report.errors.append(
                     {"input": item, "robot": name, "stage": "write", "error": _describe(err)}
@@ -491,9 +498,12 @@ def _commit_row(
                     "input": item,
                     "robot": name,
                     "dataset": str(roots[name]),
-                    "episodes": written.episodes,
-                    "frames": written.frames,
-                    "feasible_fraction": written.feasible_fraction,
+                    "episodes": [e for w in written for e in w.episodes],
+                    "frames": [f for w in written for f in w.frames],
+                    "feasible_fraction": [f for w in written for f in w.feasible_fraction],
+                    "input_frames": extracted["frames"],
+                    "extract_s": extracted["extract_s"],
+                    "write_s": round(time.perf_counter() - began, 3),
                 }
             )
     finally:

@@ -28,6 +28,7 @@ from pipeline.video import VideoConfig
 from robots import Hand2RobotError
 
 if TYPE_CHECKING:
+    from pipeline.run import RetargetedHand
     from retarget import RetargetConfig, Robot
 
 app = typer.Typer(
@@ -191,7 +192,13 @@ NoVideoOption = Annotated[
     bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
 ]
 CameraOption = Annotated[str, typer.Option(help="Video key: observation.images.<camera>.")]
-HandOption = Annotated[str, typer.Option(help="auto, left or right.")]
+HandOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (the hand seen most; a dexterous hand takes its own), left, right, or both "
+        "(one episode per hand, for robots that take either hand)."
+    ),
+]
 CameraPoseOption = Annotated[
     str | None,
     typer.Option(
@@ -410,9 +417,9 @@ def retarget_command(
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
       hand2robot retarget clip.mp4 --robot panda --out datasets/pour --task "pour water"
     """
-    from pipeline.run import retarget_tracks
+    from pipeline.run import retarget_sides
     from pipeline.tracks import read_tracks
-    from retarget import Flag, load_robot
+    from retarget import load_robot
 
     loaded = load_robot(robot)
     pose = _camera_pose(camera_pose)
@@ -444,7 +451,7 @@ def retarget_command(
     else:
         tracks = _extract(input_path, model, config, intrinsics)
     start = time.perf_counter()
-    done = retarget_tracks(
+    hands_done = retarget_sides(
         tracks,
         loaded,
         side=hand,
@@ -453,10 +460,17 @@ def retarget_command(
         camera_pose=pose,
         workspace_scale=workspace_scale,
     )
-    elapsed = time.perf_counter() - start
+    elapsed = (time.perf_counter() - start) / len(hands_done)
+    for done in hands_done:
+        _print_summary(input_path, loaded, done, elapsed)
+
+
+def _print_summary(input_path: Path, robot: Robot, done: RetargetedHand, elapsed: float) -> None:
+    from retarget import Flag
+
     res = done.result
     present = ~(res.flags & Flag.NO_HAND).astype(bool)
-    table = Table(title=f"{input_path.name} -> {loaded.name} ({done.side} hand)", show_header=False)
+    table = Table(title=f"{input_path.name} -> {robot.name} ({done.side} hand)", show_header=False)
     table.add_row("frames", f"{len(res.q)} ({present.sum()} with a hand)")
     table.add_row("feasible", f"{res.feasible.sum()} ({res.feasible.mean():.1%})")
     for flag in Flag:
@@ -476,6 +490,7 @@ def retarget_command(
                 f"{np.median(finite) * scale:.1f} / {np.percentile(finite, 95) * scale:.1f} {unit}",
             )
     table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
+    table.add_row("camera placement", done.placement)
     table.add_row("joints", ", ".join(res.joint_names))
     out.print(table)
 

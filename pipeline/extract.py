@@ -61,7 +61,8 @@ class ExtractConfig:
     stride: int = 1
     """Keep every stride-th input frame."""
     max_fps: float | None = None
-    """Keep at most this many frames per second of input [Hz]; None keeps all."""
+    """Resample faster inputs to this rate [Hz] (the frame nearest to each 1/max_fps slot);
+    None keeps all. An integer rate gives every input of a dataset the same ``fps``."""
     max_size: int | None = None
     """Downscale frames so that the longer side is at most this before the model [px]."""
     folder_fps: float = 30.0
@@ -235,6 +236,7 @@ def cache_key(
         "settings": asdict(config),
         "intrinsics": camera,
         "format": FORMAT_VERSION,
+        "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
         "hand2robot": _package_version(),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()

@@ -214,6 +214,65 @@ def _raw_frames(media: Media, fps: float) -> Iterator[tuple[float, NDArray[np.ui
         yield float(time), _read_image(path)
 
 
+def source_rate(media: Media, folder_fps: float = 30.0) -> float:
+    """Frame rate of an input [Hz]: the video header's, or a folder's from its time stamps.
+
+    Returns 0 when a video header gives none (and 1 for a single image).
+    """
+    if media.kind == "image":
+        return 1.0
+    if media.kind == "images":
+        times, _ = folder_timestamps(media.files, folder_fps)
+        steps = np.diff(times)
+        return 1.0 / float(np.median(steps)) if len(steps) else folder_fps
+    import av
+
+    try:
+        with av.open(str(media.path)) as container:
+            if not container.streams.video:
+                raise InputMediaError(f"{media.path}: holds no video stream")
+            stream = container.streams.video[0]
+            guess = stream.average_rate or stream.guessed_rate or stream.base_rate
+            return float(guess) if guess else 0.0
+    except (av.error.FFmpegError, OSError) as err:
+        raise InputMediaError(f"{media.path}: not a readable video ({err})") from None
+
+
+def resamples(rate: float, stride: int, max_fps: float | None) -> bool:
+    """Whether ``max_fps`` thins a ``rate`` [Hz] input after ``stride`` (5% margin)."""
+    return max_fps is not None and (rate <= 0 or max_fps < 0.95 * rate / stride)
+
+
+def _nearest_to_slots(
+    items: Iterator[tuple[float, NDArray[np.uint8]]], fps: float
+) -> Iterator[tuple[float, NDArray[np.uint8]]]:
+    """The frame nearest to each time slot ``t0 + k / fps``, each frame at most once.
+
+    A slot whose nearest frame already filled the slot before (a gap in the input) stays
+    empty; no frame is repeated. Slots after the last frame are not filled.
+    """
+    period = 1.0 / fps
+    slot: float | None = None
+    previous: tuple[float, NDArray[np.uint8], bool] | None = None  # (time, rgb, used)
+    for time, rgb in items:
+        if slot is None:
+            slot = time + period
+            previous = (time, rgb, True)
+            yield time, rgb
+            continue
+        used = False
+        while time >= slot:
+            if previous is not None and slot - previous[0] <= time - slot:
+                if not previous[2]:
+                    yield previous[0], previous[1]
+                    previous = (previous[0], previous[1], True)
+            elif not used:
+                yield time, rgb
+                used = True
+            slot += period
+        previous = (time, rgb, used)
+
+
 def iter_frames(
     media: Media,
     *,
@@ -229,8 +288,9 @@ def iter_frames(
     Args:
         media: From :func:`open_media`.
         stride: Keep every ``stride``-th frame.
-        max_fps: Keep a frame only if it is at least ``1 / max_fps`` after the last kept one
-            (applied after ``stride``).
+        max_fps: Resample to this rate [Hz] when the input (after ``stride``) is faster: the
+            frame nearest to each slot ``t0 + k / max_fps`` is kept, so inputs of 24, 28 and
+            30 fps all give ``max_fps`` frames per second. Inputs no faster are kept whole.
         max_size: Downscale so that the longer side is at most this [px] (the model input only;
             coordinates stay in full-resolution pixels).
         folder_fps: Frame rate for a folder whose names carry no times [Hz].
@@ -241,18 +301,16 @@ def iter_frames(
     Raises:
         InputMediaError: Unreadable file, not a video, no frames.
     """
-    period = 0.0 if max_fps is None else 1.0 / max_fps
+    thin = resamples(source_rate(media, folder_fps), stride, max_fps) if max_fps else False
 
     def frames() -> Iterator[Frame]:
+        strided = (
+            item
+            for number, item in enumerate(_raw_frames(media, folder_fps))
+            if number % stride == 0
+        )
         kept = 0
-        last: float | None = None
-        for number, (time, rgb) in enumerate(_raw_frames(media, folder_fps)):
-            if number % stride:
-                continue
-            # A small tolerance keeps 30 fps frames at 1/30 s spacing for max_fps=30.
-            if last is not None and time - last < period - 1e-6:
-                continue
-            last = time
+        for time, rgb in _nearest_to_slots(strided, max_fps) if thin else strided:  # type: ignore[arg-type]
             height, width = rgb.shape[:2]
             if sink is not None:
                 sink(rgb)

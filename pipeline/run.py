@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,8 +49,34 @@ def choose_side(tracks: HandTracks, side: str) -> str:
     if side == "auto":
         return max(SIDES, key=lambda s: int(tracks.hands[s].present.sum()))
     if side not in SIDES:
-        raise InvalidInputError(f"unknown hand {side!r}; valid choices: 'auto', 'left', 'right'")
+        raise InvalidInputError(
+            f"unknown hand {side!r}; valid choices: 'auto', 'left', 'right', 'both'"
+        )
     return side
+
+
+def retarget_sides(
+    tracks: HandTracks, robot: Robot, *, side: str = "auto", **options: Any
+) -> list[RetargetedHand]:
+    """:func:`retarget_tracks` for one hand, or for each hand seen with ``side="both"``.
+
+    hand2robot has no bimanual robot yet, so ``both`` gives one trajectory (one episode) per
+    hand, each on the same single-arm robot.
+
+    Raises:
+        InvalidInputError: ``both`` for a dexterous hand of one side, or no hand at all.
+    """
+    if side != "both":
+        return [retarget_tracks(tracks, robot, side=side, **options)]
+    if robot.description.side.value in SIDES:
+        raise InvalidInputError(
+            f"robot {robot.name!r} is a {robot.description.side.value} hand: --hand both needs "
+            "a robot that takes either hand (an arm with a gripper), or choose left or right"
+        )
+    seen = [s for s in SIDES if tracks.hands[s].present.any()]
+    if not seen:
+        raise InvalidInputError("cannot place the camera: no frame has a hand")
+    return [retarget_tracks(tracks, robot, side=s, **options) for s in seen]
 
 
 def retarget_tracks(
@@ -316,7 +343,7 @@ def convert(
         extract: Extraction settings (ignored for a hand-track file, which has its own).
         dataset: Episode cutting and video settings.
         retarget: Retargeting settings.
-        side: ``"left"``, ``"right"`` or ``"auto"``.
+        side: ``"left"``, ``"right"``, ``"auto"``, or ``"both"`` (one episode per hand).
         egocentric: Default placement for a head camera.
         camera_pose: Explicit camera pose (see :func:`retarget_tracks`).
         workspace_scale: Scale of the wrist motion about its median.
@@ -344,7 +371,7 @@ def convert(
         progress=progress,
     )
     try:
-        retargeted = retarget_tracks(
+        hands = retarget_sides(
             done.tracks,
             robot,
             side=side,
@@ -353,20 +380,38 @@ def convert(
             camera_pose=camera_pose,
             workspace_scale=workspace_scale,
         )
-        return append_episodes(
-            root,
-            done.tracks,
-            retargeted,
-            robot,
-            video=done.video,
-            fps=done.fps,
-            config=dataset,
-            retarget_config=retarget,
-            source_url=done.source_url,
-            hand_requested=side,
-        )
+        reports = [
+            append_episodes(
+                root,
+                done.tracks,
+                retargeted,
+                robot,
+                video=done.video,
+                fps=done.fps,
+                config=dataset,
+                retarget_config=retarget,
+                source_url=done.source_url,
+                hand_requested=side,
+            )
+            for retargeted in hands
+        ]
+        return _merge_reports(reports)
     finally:
         done.discard()
+
+
+def _merge_reports(reports: list[WriteReport]) -> WriteReport:
+    """One report for the appends of one input (one per hand with ``side="both"``)."""
+    last = reports[-1]
+    return WriteReport(
+        root=last.root,
+        episodes=[e for r in reports for e in r.episodes],
+        frames=[f for r in reports for f in r.frames],
+        feasible_fraction=[f for r in reports for f in r.feasible_fraction],
+        dropped_frames=sum(r.dropped_frames for r in reports),
+        total_episodes=last.total_episodes,
+        total_frames=last.total_frames,
+    )
 
 
 def _fps_from_timestamps(timestamps: NDArray[np.float64]) -> int:

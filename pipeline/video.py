@@ -7,7 +7,6 @@ readers expect (they look frames up by ``from_timestamp + k / fps`` within 1e-4 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,8 +16,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.exceptions import DatasetError, InputMediaError
-from pipeline.media import Media, folder_timestamps
+from pipeline.exceptions import DatasetError
+from pipeline.media import Media, resamples, source_rate
 
 #: Encoders hand2robot writes with, and the pixel format each gets.
 CODECS = {"libx264": "yuv420p", "libsvtav1": "yuv420p"}
@@ -73,40 +72,21 @@ def nominal_fps(
     """The integer frame rate a dataset gives the frames kept from ``media`` [Hz].
 
     LeRobot datasets have one integer ``fps``: frame ``k`` of an episode is at ``k / fps``. This
-    is the input's rate (video header, or folder time stamps) after ``stride`` and the
-    ``max_fps`` rule of :func:`pipeline.media.iter_frames`, rounded (29.97 -> 30). The true
+    is the input's rate (video header, or folder time stamps) after ``stride``, or ``max_fps``
+    where :func:`pipeline.media.iter_frames` resamples to it, rounded (29.97 -> 30). The true
     time of each frame is kept in the dataset's ``source_timestamp`` column.
 
     Raises:
         DatasetError: The rate cannot be known from the input.
         InputMediaError: The file is not a readable video.
     """
-    if media.kind == "image":
-        return 1
-    if media.kind == "images":
-        times, _ = folder_timestamps(media.files, folder_fps)
-        steps = np.diff(times)
-        rate = 1.0 / float(np.median(steps)) if len(steps) else folder_fps
-    else:
-        import av
-
-        try:
-            with av.open(str(media.path)) as container:
-                if not container.streams.video:
-                    raise InputMediaError(f"{media.path}: holds no video stream")
-                stream = container.streams.video[0]
-                guess = stream.average_rate or stream.guessed_rate or stream.base_rate
-                rate = float(guess) if guess else 0.0
-        except (av.error.FFmpegError, OSError) as err:
-            raise InputMediaError(f"{media.path}: not a readable video ({err})") from None
-        if not rate > 0:
-            raise DatasetError(f"{media.path}: the video header gives no frame rate")
-    rate /= stride
-    if max_fps is not None:
-        # iter_frames keeps a frame when it is at least 1/max_fps after the last kept one.
-        keep_every = max(1, math.ceil((1.0 / max_fps - 1e-6) * rate))
-        rate /= keep_every
-    return max(1, round(rate))
+    rate = source_rate(media, folder_fps)
+    if resamples(rate, stride, max_fps):
+        assert max_fps is not None
+        return max(1, round(max_fps))
+    if not rate > 0:
+        raise DatasetError(f"{media.path}: the video header gives no frame rate")
+    return max(1, round(rate / stride))
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,35 @@ def test_workspace_scale_about_the_median() -> None:
     assert np.isnan(scaled[10]).all()
     with pytest.raises(InvalidInputError, match="must be > 0"):
         scale_workspace(poses, present, 0.0)
+
+
+def test_readme_api_example_runs(shared_data: Path, tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    try:
+        import example_api
+    finally:
+        sys.path.pop(0)
+    summary = example_api.main(tmp_path)
+    assert summary["robot"] == "panda" and summary["total_frames"] == 60
+    assert summary["video"]["observation.images.camera"]["shape"] == [240, 320, 3]
+    assert not list(tmp_path.glob(".hand2robot-*.mp4"))  # the temporary video was removed
+
+
+def test_both_hands_give_one_episode_each(cli, tmp_path: Path) -> None:
+    import retarget
+    from pipeline.dataset import DatasetConfig
+    from pipeline.run import convert
+
+    sample = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
+    panda = retarget.load_robot("panda")
+    report = convert(sample, panda, tmp_path / "d", side="both", dataset=DatasetConfig(video=None))
+    assert len(report.episodes) == 2 and report.frames == [287, 287]
+    records = json.loads((tmp_path / "d/meta/hand2robot.json").read_text())["inputs"]
+    assert [r["hand"] for r in records] == ["left", "right"]
+    assert {r["hand_requested"] for r in records} == {"both"}
+    with pytest.raises(InvalidInputError, match="is a right hand: --hand both"):
+        convert(sample, retarget.load_robot("allegro_right"), tmp_path / "e", side="both",
+                dataset=DatasetConfig(video=None))  # fmt: skip
+    done = cli("retarget", str(sample), "--hand", "both")
+    assert done.returncode == 0, done.stderr
+    assert "(left hand)" in done.stdout and "(right hand)" in done.stdout

@@ -276,3 +276,43 @@ def test_pnp_with_lens_distortion_recovers_known_pose():
         cos = (np.trace(estimate[:3, :3].T @ expected[:3, :3]) - 1) / 2
         assert np.degrees(np.arccos(np.clip(cos, -1, 1))) < 0.1
         assert error < 0.1  # [px]; SQPnP solves on undistorted points
+
+
+def test_max_fps_resamples_to_nearest_frames():
+    from pipeline.media import _nearest_to_slots
+
+    for rate in (24.0, 28.0, 29.97, 30.0, 60.0):
+        times = np.arange(int(rate * 4)) / rate  # 4 s of video
+        kept = np.array([t for t, _ in _nearest_to_slots(((t, None) for t in times), 10.0)])
+        # About 10 frames per second, each the input frame nearest to its 0.1 s slot.
+        assert abs(len(kept) - 40) <= 1, (rate, len(kept))
+        slots = np.arange(len(kept)) / 10.0
+        assert np.max(np.abs(kept - slots)) <= 0.5 / rate + 1e-9, rate
+        assert len(np.unique(kept)) == len(kept)  # no frame repeated
+    # A gap in the input leaves slots empty instead of repeating frames.
+    times = np.concatenate([np.arange(10) / 30, 2.0 + np.arange(10) / 30])
+    kept = np.array([t for t, _ in _nearest_to_slots(((t, None) for t in times), 10.0)])
+    np.testing.assert_allclose(kept, [0.0, 0.1, 0.2, 0.3, 2.0, 2.1, 2.2], atol=1e-9)
+
+
+def test_mixed_rate_videos_share_one_dataset_fps(shared_data):
+    from pipeline.media import open_media
+    from pipeline.video import nominal_fps
+
+    rates = {
+        name: nominal_fps(open_media(shared_data / "videos" / name), max_fps=10)
+        for name in (
+            "juggle_small_hands.mp4",  # 24 fps
+            "armwrestling_lowres.mp4",  # 28 fps
+            "kettle_pour_third_person.mp4",  # 29.97 fps
+            "cutting_loaf.gif",  # 10 fps: kept whole
+        )
+    }
+    assert set(rates.values()) == {10}
+    juggle = pipeline.extract_hands(
+        shared_data / "videos/juggle_small_hands.mp4",
+        config=ExtractConfig(max_fps=10, num_hands=1),
+    )
+    assert abs(juggle.num_frames - 247 / 24 * 10) <= 1.5
+    steps = np.diff(juggle.timestamps)
+    assert np.all((steps > 0.08) & (steps < 0.13))
