@@ -404,7 +404,7 @@ def run_batch(
                 ExtractStage,
                 fn_constructor_args=(config, str(temp_dir), frame_size),
                 batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=config.workers),
+                compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(todo))),
                 num_cpus=1,
             )
             # Ray Data restarts a crashed actor and retries its task (max_restarts=-1,
