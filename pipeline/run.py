@@ -261,29 +261,20 @@ def extract_input(
             tracks = read_tracks(input_path)
             media_path = Path(str(tracks.source.get("path", "")))
             extract = ExtractConfig(**tracks.settings)
-            if media_path.exists():
-                fps = nominal_fps(
-                    open_media(media_path),
-                    stride=extract.stride,
-                    max_fps=extract.max_fps,
-                    folder_fps=extract.folder_fps,
-                )
-            elif video is not None:
+            if not media_path.exists() and video is not None:
                 raise DatasetError(
                     f"{input_path}: its source {media_path} is not there to take the video "
                     "frames from; put it back or pass --no-video"
                 )
-            else:
-                fps = _fps_from_timestamps(tracks.timestamps)
+            fps = (
+                _media_fps(media_path, extract)
+                if media_path.exists()
+                else _fps_from_timestamps(tracks.timestamps)
+            )
         else:
             extract = extract or ExtractConfig()
             media_path = input_path
-            fps = nominal_fps(
-                open_media(media_path),
-                stride=extract.stride,
-                max_fps=extract.max_fps,
-                folder_fps=extract.folder_fps,
-            )
+            fps = _media_fps(media_path, extract)
             if video is not None:
                 encoder = _temp_encoder(temp_dir, fps, video, frame_size)
             tracks, _, hit = extract_cached(
@@ -411,6 +402,15 @@ def _merge_reports(reports: list[WriteReport]) -> WriteReport:
         dropped_frames=sum(r.dropped_frames for r in reports),
         total_episodes=last.total_episodes,
         total_frames=last.total_frames,
+    )
+
+
+def _media_fps(media_path: Path, extract: ExtractConfig) -> int:
+    return nominal_fps(
+        open_media(media_path),
+        stride=extract.stride,
+        max_fps=extract.max_fps,
+        folder_fps=extract.folder_fps,
     )
 
 

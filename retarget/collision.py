@@ -28,6 +28,15 @@ def find_srdf(urdf: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def _collision_model(urdf: Path, package_dirs: list[str]) -> tuple[pin.Model, pin.GeometryModel]:
+    """The kinematic model of a URDF and its collision geometry."""
+    model = pin.buildModelFromUrdf(str(urdf))
+    geometry = pin.buildGeomFromUrdf(
+        model, str(urdf), pin.GeometryType.COLLISION, package_dirs=package_dirs
+    )
+    return model, geometry
+
+
 class SelfCollision:
     """Checks a robot configuration for self-collision.
 
@@ -43,24 +52,12 @@ class SelfCollision:
     def __init__(self, robot: Robot) -> None:
         description = robot.description
         urdf = description.urdf.resolve()
-        model = pin.buildModelFromUrdf(str(urdf))
-        geometry = pin.buildGeomFromUrdf(
-            model,
-            str(urdf),
-            pin.GeometryType.COLLISION,
-            package_dirs=description.urdf.package_dirs(),
-        )
+        model, geometry = _collision_model(urdf, description.urdf.package_dirs())
         srdfs = [find_srdf(urdf)]
         if description.attach is not None:
             attach = description.attach
             child_urdf = attach.urdf.resolve()
-            child = pin.buildModelFromUrdf(str(child_urdf))
-            child_geometry = pin.buildGeomFromUrdf(
-                child,
-                str(child_urdf),
-                pin.GeometryType.COLLISION,
-                package_dirs=attach.urdf.package_dirs(),
-            )
+            child, child_geometry = _collision_model(child_urdf, attach.urdf.package_dirs())
             parent = _frame_id(model, attach.parent_frame, "attach parent_frame", robot.name)
             placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
             model, geometry = pin.appendModel(
