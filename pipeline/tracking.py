@@ -193,7 +193,80 @@ def assign_sides(
             sides[other].append(tracklet)
         else:
             extra.append((preferred, tracklet))
+    if one_person:
+        _follow_position(sides)
     return sides, extra
+
+
+def _boundary_cost(before: list[Detection], after: list[Detection]) -> float:
+    """Image distance from the end of ``before`` to the start of ``after`` over hand size."""
+    end, start = before[-1].image_keypoints, after[0].image_keypoints
+    return keypoint_distance(end, start) / hand_size(end)
+
+
+def _follow_position(sides: dict[str, list[list[Detection]]]) -> None:
+    """Swap the sides of a group of tracklets when their positions continue the other sides.
+
+    A group is tracklets linked by overlapping in time (one person's hands seen together). A
+    group's own labels decide its sides; when they flicker for a whole stretch (both hands
+    called by the wrong name, as at the start of ``cups_shuffle_third_person.mp4``), the group
+    is swapped if the hands before and after it continue the swapped sides: the summed image
+    distance from each tracklet's ends to the nearest tracklets of the other side outside the
+    group is at most half that to its own side's. Least certain groups first. In place.
+    """
+    side_of = {id(t): side for side, tracklets in sides.items() for t in tracklets}
+    every = [t for tracklets in sides.values() for t in tracklets]
+    spans = {id(t): (t[0].frame, t[-1].frame) for t in every}
+
+    def overlap(a: list[Detection], b: list[Detection]) -> bool:
+        (a0, a1), (b0, b1) = spans[id(a)], spans[id(b)]
+        return a0 <= b1 and b0 <= a1 and bool({d.frame for d in a} & {d.frame for d in b})
+
+    groups: list[list[list[Detection]]] = []
+    for tracklet in every:
+        joined = [g for g in groups if any(overlap(tracklet, t) for t in g)]
+        merged = [tracklet] + [t for g in joined for t in g]
+        groups = [g for g in groups if all(g is not j for j in joined)] + [merged]
+
+    def evidence(group: list[list[Detection]]) -> float:
+        return sum(abs(log_odds_right(t)) for t in group)
+
+    for group in sorted(groups, key=evidence):
+        members = {id(t) for t in group}
+        keep = swap = 0.0
+        compared = 0
+        for tracklet in group:
+            own = side_of[id(tracklet)]
+            other = "left" if own == "right" else "right"
+            for direction in ("before", "after"):
+                cost = {}
+                for side in (own, other):
+                    outside = [t for t in sides[side] if id(t) not in members]
+                    if direction == "before":
+                        near = [t for t in outside if t[-1].frame < tracklet[0].frame]
+                        if near:
+                            cost[side] = _boundary_cost(
+                                max(near, key=lambda t: t[-1].frame), tracklet
+                            )
+                    else:
+                        near = [t for t in outside if t[0].frame > tracklet[-1].frame]
+                        if near:
+                            cost[side] = _boundary_cost(
+                                tracklet, min(near, key=lambda t: t[0].frame)
+                            )
+                if len(cost) == 2:
+                    keep += cost[own]
+                    swap += cost[other]
+                    compared += 1
+        if compared and swap < 0.5 * keep:
+            for tracklet in group:
+                own = side_of[id(tracklet)]
+                other = "left" if own == "right" else "right"
+                sides[own] = [t for t in sides[own] if t is not tracklet]
+                sides[other].append(tracklet)
+                side_of[id(tracklet)] = other
+    for tracklets in sides.values():
+        tracklets.sort(key=lambda t: t[0].frame)
 
 
 def interpolate_gaps(

@@ -56,6 +56,37 @@ def test_crossing_hands_with_flickering_labels_keep_identity():
     assert len([d for t in sides["left"] for d in t]) == frames
 
 
+def test_a_stretch_with_both_labels_wrong_follows_the_hands_positions():
+    # Frames 0-19: both hands seen, both labels wrong (as at the start of the cups clip);
+    # frames 20-29: neither is detected (longer than the linking gap, so new tracklets start);
+    # frames 30-89: both seen, labels right and more numerous. Hands stay where they are.
+    timestamps = np.arange(90) / 30.0
+    detections = []
+    for t in range(90):
+        if 20 <= t < 30:
+            detections.append([])
+            continue
+        wrong = t < 20
+        detections.append(
+            [
+                _detection(t, (300, 300), right=not wrong, score=0.9),  # the right hand
+                _detection(t, (900, 300), right=wrong, score=0.9),  # the left hand
+            ]
+        )
+    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.2)
+    assert len(tracklets) == 4
+    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    assert extra == []
+    for side, x in (("right", 300.0), ("left", 900.0)):
+        frames = [d.frame for t in sides[side] for d in t]
+        assert len(frames) == 80
+        assert {d.image_keypoints[10, 0] for t in sides[side] for d in t} == {x}
+    # Without neighbours of both sides to compare with, the labels decide (no guessing).
+    early = tracking.link_tracklets(detections[:20], timestamps[:20], gate=0.6, max_gap_s=0.2)
+    sides, _ = tracking.assign_sides(early, one_person=True)
+    assert sides["right"][0][0].image_keypoints[10, 0] == 900.0
+
+
 def test_one_person_resolves_two_same_labels_but_a_still_image_keeps_them():
     # Both hands labelled Left in every frame; the first is more certain.
     timestamps = np.arange(5) / 30.0
