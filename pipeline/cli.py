@@ -616,6 +616,36 @@ def batch(
 
 
 @app.command()
+def viz(
+    dataset: Annotated[Path, typer.Argument(metavar="DATASET_DIR", help="A hand2robot dataset.")],
+    episode: Annotated[int, typer.Option(help="Episode index.")] = 0,
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", help="Overlay video (.mp4): the source with hand and robot drawn."),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Plot (.png): joints against their limits, flags over time, residuals."),
+    ] = None,
+) -> None:
+    """Draw an episode over its source video (lifted hand, robot from the same camera, flags).
+
+    Examples:
+      hand2robot viz datasets/pour --episode 0 --out ep0.mp4 --plot ep0.png
+    """
+    from pipeline.viz import plot_episode, render_episode
+
+    if output is None and plot is None:
+        raise typer.BadParameter("give --out FILE.mp4, --plot FILE.png, or both")
+    if output is not None:
+        frames = render_episode(dataset, episode, output)
+        out.print(f"{frames} frames -> {output}")
+    if plot is not None:
+        plot_episode(dataset, episode, plot)
+        out.print(f"plot -> {plot}")
+
+
+@app.command()
 def inspect(
     dataset: Annotated[Path, typer.Argument(metavar="DATASET_DIR", help="A hand2robot dataset.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,

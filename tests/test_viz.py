@@ -1,0 +1,97 @@
+"""Overlay drawing: projection of known robot points, pixels drawn, a real episode rendered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import pipeline
+import retarget
+from pipeline.exceptions import DatasetError
+from pipeline.extract import ExtractConfig
+from pipeline.placement import camera_pose_to_base
+from pipeline.tracks import Intrinsics
+from pipeline.viz import (
+    draw_overlay,
+    hand_points_in_camera,
+    load_episode,
+    plot_episode,
+    project,
+    render_episode,
+    robot_points_in_camera,
+)
+
+
+def test_robot_end_effector_projects_where_the_camera_sees_it(robots_loaded) -> None:
+    panda = robots_loaded["panda"]
+    camera = camera_pose_to_base([1.5, 0.2, 0.6, 0.0, 0.3, np.pi])  # facing the robot
+    intrinsics = Intrinsics.from_fov(1280, 720, 60.0)
+    q = np.stack([panda.rest, panda.rest + 0.2 * (panda.upper - panda.rest)])
+    points, edges = robot_points_in_camera(panda, q, camera)
+    for t in range(2):
+        ee_in_base = panda.frame_placements(q[t], (panda.description.ee_frame,))[0][:3, 3]
+        ee_in_camera = np.linalg.inv(camera) @ np.append(ee_in_base, 1.0)
+        np.testing.assert_allclose(points[t, -1], ee_in_camera[:3], atol=1e-9)
+        expected = intrinsics.matrix @ (ee_in_camera[:3] / ee_in_camera[2])
+        np.testing.assert_allclose(project(points[t, -1], intrinsics), expected[:2], atol=1e-6)
+    assert len(edges) == panda.model.njoints - 1  # a chain: one edge per joint, plus the tool
+    behind = project(np.array([[0.0, 0.0, -1.0]]), intrinsics)
+    assert np.isnan(behind).all()
+
+
+def test_overlay_draws_on_the_projected_pixels() -> None:
+    image = np.zeros((200, 300, 3), dtype=np.uint8)
+    robot = np.array([[50.0, 100.0], [250.0, 100.0], [np.nan, np.nan]])
+    draw_overlay(image, None, robot, [(0, 1), (1, 2)], flags=0)
+    assert tuple(image[100, 150]) == (255, 140, 0)  # the link between the two joints
+    assert image[20, 150].sum() == 0 and image[0, 0].sum() == 0  # nothing else, no border
+    flagged = draw_overlay(np.zeros_like(image), None, robot, [], flags=int(retarget.Flag.NO_HAND))
+    assert tuple(flagged[0, 0]) == (255, 0, 0)  # an infeasible frame gets a red border
+
+
+@pytest.fixture(scope="module")
+def episode_dataset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("viz")
+    pipeline.convert(
+        shared_data / "videos/stove_stir_egocentric.mp4",
+        retarget.load_robot("panda"),
+        base / "dataset",
+        extract=ExtractConfig(num_hands=1),
+        egocentric=True,
+        cache=base / "cache",
+    )
+    return base
+
+
+def test_lifted_hand_lands_on_the_detected_hand(episode_dataset: Path, shared_data: Path) -> None:
+    episode = load_episode(episode_dataset / "dataset", 0)
+    tracks, _, hit = pipeline.extract_cached(
+        shared_data / "videos/stove_stir_egocentric.mp4",
+        config=ExtractConfig(num_hands=1),
+        cache=episode_dataset / "cache",
+    )
+    assert hit
+    hand = tracks.hands[episode.side]
+    pixels = project(hand_points_in_camera(episode), episode.intrinsics)
+    detected = hand.present & ~hand.interpolated
+    error = np.linalg.norm(pixels[detected] - hand.image_keypoints[detected], axis=-1)
+    size = pipeline.tracking.hand_sizes(hand.image_keypoints[detected])
+    # The 3D hand reprojects onto the detected keypoints to within its PnP error.
+    assert np.median(error.mean(axis=1) / size) < 0.15
+
+
+def test_render_and_plot_a_real_episode(episode_dataset: Path, tmp_path: Path) -> None:
+    video = tmp_path / "overlay.mp4"
+    frames = render_episode(episode_dataset / "dataset", 0, video)
+    assert frames == 60
+    with av.open(str(video)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 60 and decoded[0].shape == (288, 384, 3)
+    plot = tmp_path / "plot.png"
+    plot_episode(episode_dataset / "dataset", 0, plot)
+    assert plot.stat().st_size > 10_000
+    with pytest.raises(DatasetError, match="no episode 3; valid: 0 to 0"):
+        load_episode(episode_dataset / "dataset", 3)
