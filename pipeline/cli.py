@@ -627,22 +627,30 @@ def viz(
         Path | None,
         typer.Option(help="Plot (.png): joints against their limits, flags over time, residuals."),
     ] = None,
+    rerun: Annotated[
+        Path | None,
+        typer.Option(help='Rerun recording (.rrd) in 3D; needs pip install "hand2robot[rerun]".'),
+    ] = None,
 ) -> None:
     """Draw an episode over its source video (lifted hand, robot from the same camera, flags).
 
     Examples:
       hand2robot viz datasets/pour --episode 0 --out ep0.mp4 --plot ep0.png
+      hand2robot viz datasets/pour --episode 0 --rerun ep0.rrd
     """
-    from pipeline.viz import plot_episode, render_episode
+    from pipeline.viz import plot_episode, record_rerun, render_episode
 
-    if output is None and plot is None:
-        raise typer.BadParameter("give --out FILE.mp4, --plot FILE.png, or both")
+    if output is None and plot is None and rerun is None:
+        raise typer.BadParameter("give --out FILE.mp4, --plot FILE.png or --rerun FILE.rrd")
     if output is not None:
         frames = render_episode(dataset, episode, output)
         out.print(f"{frames} frames -> {output}")
     if plot is not None:
         plot_episode(dataset, episode, plot)
         out.print(f"plot -> {plot}")
+    if rerun is not None:
+        frames = record_rerun(dataset, episode, rerun)
+        out.print(f"{frames} frames -> {rerun} (open with: rerun {rerun})")
 
 
 @app.command()

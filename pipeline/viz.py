@@ -308,3 +308,87 @@ def plot_episode(root: str | Path, episode: int, output: str | Path) -> None:
     figure.suptitle(f"episode {episode}: {data.robot}, {data.side} hand (dashed: URDF limits)")
     figure.savefig(output, dpi=90)
     plt.close(figure)
+
+
+def record_rerun(root: str | Path, episode: int, output: str | Path, images: bool = True) -> int:
+    """Write a rerun recording (``.rrd``) of one episode; return the frames logged.
+
+    In the robot base frame (z up): the robot's joint chain, the lifted hand, the camera (its
+    placement and pinhole, with the source frame when ``images`` and the input is still
+    there), and the flags and residuals over time. Needs the optional extra
+    ``pip install "hand2robot[rerun]"``.
+
+    Raises:
+        DatasetError: No such episode; rerun-sdk is not installed.
+    """
+    try:
+        import rerun as rr
+    except ImportError:
+        raise DatasetError('--rerun needs rerun-sdk: pip install "hand2robot[rerun]"') from None
+    from pipeline.media import iter_frames, open_media
+    from retarget import load_robot
+
+    data = load_episode(root, episode)
+    robot = load_robot(data.robot)
+    camera = data.transform_camera_to_base
+    robot_points, edges = robot_points_in_camera(
+        robot, data.rows["observation.state"].astype(np.float64), camera
+    )
+    hand = hand_points_in_camera(data)
+
+    def to_base(points: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(points @ camera[:3, :3].T + camera[:3, 3])
+
+    frames: dict[int, NDArray[np.uint8]] = {}
+    path = Path(str(data.source.get("path", "")))
+    wanted = set(int(i) for i in data.rows["source_frame_index"])
+    if images and path.exists():
+        settings = data.source["extraction_settings"]
+        for frame in iter_frames(
+            open_media(path),
+            stride=settings["stride"],
+            max_fps=settings["max_fps"],
+            max_size=480,
+            folder_fps=settings["folder_fps"],
+        ):
+            if frame.index in wanted:
+                frames[frame.index] = frame.rgb
+    stream = rr.RecordingStream("hand2robot")
+    stream.save(str(output))
+    intrinsics = data.intrinsics
+    stream.log(
+        "world/camera",
+        rr.Transform3D(translation=camera[:3, 3], mat3x3=camera[:3, :3]),
+        static=True,
+    )
+    present = data.rows["observation.human.present"].astype(bool)
+    flags = data.rows["flags"].astype(np.int64)
+    for row, time in enumerate(data.rows["timestamp"].astype(np.float64)):
+        stream.set_time("time", duration=float(time))
+        points = to_base(robot_points[row])
+        stream.log("world/robot/joints", rr.Points3D(points, radii=0.012))
+        stream.log("world/robot/links", rr.LineStrips3D([points[[a, b]] for a, b in edges]))
+        if present[row]:
+            hand_base = to_base(hand[row])
+            strips = [hand_base[[a, b]] for a, b in HAND_EDGES]
+            stream.log("world/hand", rr.LineStrips3D(strips, colors=[(0, 200, 0)]))
+        else:
+            stream.log("world/hand", rr.Clear(recursive=False))
+        image = frames.get(int(data.rows["source_frame_index"][row]))
+        if image is not None:
+            scale = image.shape[1] / intrinsics.width
+            stream.log(
+                "world/camera/image",
+                rr.Pinhole(
+                    image_from_camera=intrinsics.matrix * np.array([[scale], [scale], [1.0]]),
+                    resolution=[image.shape[1], image.shape[0]],
+                ),
+            )
+            stream.log("world/camera/image", rr.Image(image))
+        stream.log("flags", rr.TextLog(" ".join(flag_names(int(flags[row]))) or "feasible"))
+        for name in ("position", "orientation", "fingertip"):
+            value = float(data.rows[f"residual.{name}"][row])
+            if np.isfinite(value):
+                stream.log(f"residual/{name}", rr.Scalars(value))
+    stream.flush()
+    return len(data.rows["timestamp"])

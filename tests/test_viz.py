@@ -95,3 +95,19 @@ def test_render_and_plot_a_real_episode(episode_dataset: Path, tmp_path: Path) -
     assert plot.stat().st_size > 10_000
     with pytest.raises(DatasetError, match="no episode 3; valid: 0 to 0"):
         load_episode(episode_dataset / "dataset", 3)
+
+
+def test_rerun_recording_holds_every_frame(episode_dataset: Path, tmp_path: Path) -> None:
+    from rerun.chunk import RrdReader
+
+    from pipeline.viz import record_rerun
+
+    output = tmp_path / "episode.rrd"
+    assert record_rerun(episode_dataset / "dataset", 0, output) == 60
+    rows: dict[str, int] = {}
+    for chunk in RrdReader(output).stream():
+        rows[str(chunk.entity_path)] = rows.get(str(chunk.entity_path), 0) + chunk.num_rows
+    assert rows["/world/robot/joints"] == rows["/world/robot/links"] == 60
+    assert rows["/flags"] == 60 and rows["/world/hand"] == 60
+    assert rows["/world/camera/image"] == 120  # a pinhole and an image per frame
+    assert rows["/world/camera"] == 1  # the placement, static
