@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from pipeline.dataset import PROVENANCE_PATH
 from pipeline.exceptions import DatasetError
+from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
 from retarget import Flag, Robot, flag_names
 from retarget.hand_frame import keypoints_in_hand_frame
@@ -210,13 +211,19 @@ def draw_overlay(
     return image
 
 
+#: Camera of the side panel: 1.4 m in front of the robot base, 0.6 m up, looking back at it.
+PANEL_CAMERA_POSE = (1.4, 0.0, 0.6, 0.0, 0.15, np.pi)
+
+
 def render_episode(
     root: str | Path, episode: int, output: str | Path, robot: Robot | None = None
 ) -> int:
     """Write the overlay video of one episode; return the frames written.
 
-    The source input must still be where the provenance says (or be the downloaded file's URL
-    in the cache).
+    Each frame is the source frame with the overlay (:func:`draw_overlay`), and beside it a
+    square panel of the robot alone seen from :data:`PANEL_CAMERA_POSE` (x, y, z [m], roll,
+    pitch, yaw [rad]). The source input must
+    still be where the provenance says.
 
     Raises:
         DatasetError: No such episode, or the source input is gone.
@@ -239,6 +246,14 @@ def render_episode(
     hand_pixels = project(hand_points_in_camera(data), data.intrinsics)
     present = data.rows["observation.human.present"].astype(bool)
     flags = data.rows["flags"].astype(np.int64)
+    # The side panel: the robot alone, seen from a fixed camera 2 m in front of its base.
+    height = data.intrinsics.height
+    panel = Intrinsics.from_fov(height, height, 60.0)
+    panel_camera = camera_pose_to_base(PANEL_CAMERA_POSE)
+    panel_points, _ = robot_points_in_camera(
+        robot, data.rows["observation.state"].astype(np.float64), panel_camera
+    )
+    panel_pixels = project(panel_points, panel)
     written = 0
     frames = iter_frames(
         open_media(path),
@@ -259,7 +274,9 @@ def render_episode(
                 edges,
                 int(flags[row]),
             )
-            encoder.add(image)
+            side = np.full((height, height, 3), 40, dtype=np.uint8)
+            draw_overlay(side, None, panel_pixels[row], edges, 0)
+            encoder.add(np.hstack([image, side]))
             written += 1
     return written
 

@@ -89,7 +89,10 @@ def test_render_and_plot_a_real_episode(episode_dataset: Path, tmp_path: Path) -
     assert frames == 60
     with av.open(str(video)) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    assert len(decoded) == 60 and decoded[0].shape == (288, 384, 3)
+    # The source frame (384x288) and the robot panel (288x288) side by side.
+    assert len(decoded) == 60 and decoded[0].shape == (288, 384 + 288, 3)
+    panel = np.stack(decoded)[:, :, 384:]
+    assert (panel.max(axis=-1) > 120).any(axis=(1, 2)).all()  # the robot is drawn in every frame
     plot = tmp_path / "plot.png"
     plot_episode(episode_dataset / "dataset", 0, plot)
     assert plot.stat().st_size > 10_000
