@@ -316,6 +316,24 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}\n" + "".join(traceback.format_tb(err.__traceback__))
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address == "auto" or address.startswith("ray://") or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5.0):
+            pass
+    except OSError as err:
+        raise BatchError(
+            f"cannot join the Ray cluster at {address!r}: nothing answers there ({err}); start "
+            "one with `ray start --head` (then --address auto), or leave out --address and "
+            "RAY_ADDRESS for an embedded local Ray"
+        ) from None
+
+
 def _init_ray(config: BatchConfig) -> None:
     import ray
 
@@ -328,7 +346,15 @@ def _init_ray(config: BatchConfig) -> None:
         "configure_logging": False,
     }
     if address:
-        ray.init(address=address, **options)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise BatchError(
+                f"cannot join the Ray cluster at {address!r} ({err}); start one with "
+                "`ray start --head` (then --address auto), or leave out --address and "
+                "RAY_ADDRESS for an embedded local Ray"
+            ) from None
     else:
         # Logical CPUs: one per extraction actor, plus room for the retargeting actor.
         ray.init(num_cpus=config.workers + 1, **options)

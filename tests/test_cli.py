@@ -80,6 +80,7 @@ def test_usage_errors_exit_2_with_a_message(cli, tmp_path: Path) -> None:
         (("inspect", str(tmp_path)), "no dataset here"),
         (("batch", str(tmp_path / "none*.mp4"), "--out", str(tmp_path / "d")), "no glob match"),
         (("batch", sample, "--out", str(tmp_path / "d"), "--robot", "panda,r2d2"), "r2d2"),
+        (("batch", sample, "--out", str(tmp_path / "d"), "--address", "127.0.0.1:9"), "nothing"),
     ):
         done = cli(*args)
         assert done.returncode == 2, (args, done.stderr)
