@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
@@ -260,7 +261,7 @@ def extract_input(
         if input_path.suffix == ".parquet":
             tracks = read_tracks(input_path)
             media_path = Path(str(tracks.source.get("path", "")))
-            extract = ExtractConfig(**tracks.settings)
+            extract = _settings(tracks.settings)
             if not media_path.exists() and video is not None:
                 raise DatasetError(
                     f"{input_path}: its source {media_path} is not there to take the video "
@@ -403,6 +404,12 @@ def _merge_reports(reports: list[WriteReport]) -> WriteReport:
         total_episodes=last.total_episodes,
         total_frames=last.total_frames,
     )
+
+
+def _settings(recorded: dict[str, Any]) -> ExtractConfig:
+    """The extraction settings a hand-track file records (fields of other versions dropped)."""
+    known = {f.name for f in dataclasses.fields(ExtractConfig)}
+    return ExtractConfig(**{k: v for k, v in recorded.items() if k in known})
 
 
 def _media_fps(media_path: Path, extract: ExtractConfig) -> int:
