@@ -38,6 +38,13 @@ def test_robot_end_effector_projects_where_the_camera_sees_it(robots_loaded) -> 
         expected = intrinsics.matrix @ (ee_in_camera[:3] / ee_in_camera[2])
         np.testing.assert_allclose(project(points[t, -1], intrinsics), expected[:2], atol=1e-6)
     assert len(edges) == panda.model.njoints - 1  # a chain: one edge per joint, plus the tool
+    # Drawn: the pixel where the end effector projects is painted (a joint dot, orange-yellow).
+    image = np.zeros((720, 1280, 3), dtype=np.uint8)
+    pixels = project(points[0], intrinsics)
+    draw_overlay(image, None, pixels, edges, flags=0)
+    u, v = np.round(pixels[-1]).astype(int)
+    assert 0 <= u < 1280 and 0 <= v < 720
+    assert tuple(image[v, u]) == (255, 200, 0)
     behind = project(np.array([[0.0, 0.0, -1.0]]), intrinsics)
     assert np.isnan(behind).all()
 
