@@ -6,9 +6,12 @@ Exit codes: 0 success; 2 bad input or usage (the message says what and lists val
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
+from inspect import signature
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -148,7 +151,8 @@ HandsOption = Annotated[
 SelfieOption = Annotated[bool, typer.Option(help="Input is mirrored (front camera).")]
 StrideOption = Annotated[int, typer.Option(help="Keep every N-th input frame.")]
 MaxFpsOption = Annotated[
-    float | None, typer.Option(help="Keep at most this many frames per second [Hz].")
+    float | None,
+    typer.Option(help="Resample faster inputs to this rate [Hz] (nearest frame per slot)."),
 ]
 MaxSizeOption = Annotated[
     int | None, typer.Option(help="Downscale the model input to this longer side [px].")
@@ -281,49 +285,12 @@ def _dataset_config(
     )
 
 
-def _config(
-    hands: int,
-    fov: float,
-    selfie: bool,
-    stride: int,
-    max_fps: float | None,
-    max_size: int | None,
-    folder_fps: float,
-    smoothing: float,
-    max_gap: float,
-    one_person: bool,
-) -> ExtractConfig:
-    return ExtractConfig(
-        num_hands=hands,
-        horizontal_fov_deg=fov,
-        selfie=selfie,
-        stride=stride,
-        max_fps=max_fps,
-        max_size=max_size,
-        folder_fps=folder_fps,
-        smoothing_sigma_s=smoothing,
-        interpolate_max_gap_s=max_gap,
-        one_person=one_person,
-    )
-
-
 _DEFAULTS = ExtractConfig()
 _DATASET = DatasetConfig()
 _VIDEO = VideoConfig()
-InputArgument = Annotated[
-    Path,
-    typer.Argument(
-        metavar="INPUT", help="Video (mp4, mov, webm, avi, GIF), image folder, or image."
-    ),
-]
 
 
-@app.command()
-def extract(
-    input_path: InputArgument,
-    output: Annotated[Path, typer.Option("--out", help="Hand-track file to write (.parquet).")],
-    model: ModelOption = None,
-    intrinsics: IntrinsicsOption = None,
+def _extraction_options_template(
     fov: FovOption = _DEFAULTS.horizontal_fov_deg,
     hands: HandsOption = _DEFAULTS.num_hands,
     selfie: SelfieOption = _DEFAULTS.selfie,
@@ -335,6 +302,63 @@ def extract(
     max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
     one_person: OnePersonOption = _DEFAULTS.one_person,
 ) -> None:
+    """The extraction options shared by ``extract``, ``retarget`` and ``batch``."""
+
+
+_EXTRACTION_OPTIONS = tuple(
+    signature(_extraction_options_template, eval_str=True).parameters.values()
+)
+
+
+def _with_extraction_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the shared extraction options; it receives them as ``config``.
+
+    Typer reads a command's options from its signature, so the wrapper's signature is the
+    command's own (less ``config``) followed by :data:`_EXTRACTION_OPTIONS`.
+    """
+    own = signature(command, eval_str=True)
+    parameters = [p for p in own.parameters.values() if p.name != "config"]
+    parameters += _EXTRACTION_OPTIONS
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        shared = {p.name: values.pop(p.name) for p in _EXTRACTION_OPTIONS}
+        config = ExtractConfig(
+            num_hands=shared["hands"],
+            horizontal_fov_deg=shared["fov"],
+            selfie=shared["selfie"],
+            stride=shared["stride"],
+            max_fps=shared["max_fps"],
+            max_size=shared["max_size"],
+            folder_fps=shared["folder_fps"],
+            smoothing_sigma_s=shared["smoothing"],
+            interpolate_max_gap_s=shared["max_gap"],
+            one_person=shared["one_person"],
+        )
+        command(config=config, **values)
+
+    wrapper.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return wrapper
+
+
+InputArgument = Annotated[
+    Path,
+    typer.Argument(
+        metavar="INPUT", help="Video (mp4, mov, webm, avi, GIF), image folder, or image."
+    ),
+]
+
+
+@app.command()
+@_with_extraction_options
+def extract(
+    input_path: InputArgument,
+    output: Annotated[Path, typer.Option("--out", help="Hand-track file to write (.parquet).")],
+    model: ModelOption = None,
+    intrinsics: IntrinsicsOption = None,
+    config: ExtractConfig = _DEFAULTS,
+) -> None:
     """Extract per-frame 3D hand poses into a hand-track file.
 
     A second run with the same input content, model, settings and intrinsics finds the file
@@ -345,9 +369,6 @@ def extract(
       hand2robot extract frames/ --intrinsics frames/calibration.json --out f.tracks.parquet
       hand2robot extract long.mp4 --max-fps 15 --max-size 960 --hands 1 --out long.parquet
     """
-    config = _config(
-        hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
-    )
     if output.is_dir():
         raise TrackFileError(f"--out {output} is a folder; give a file name such as x.parquet")
     tracks = _extract(input_path, model, config, intrinsics, cache=output)
@@ -360,6 +381,7 @@ def extract(
 
 
 @app.command("retarget")
+@_with_extraction_options
 def retarget_command(
     input_path: Annotated[
         Path,
@@ -378,16 +400,6 @@ def retarget_command(
     threshold: ThresholdOption = None,
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
-    fov: FovOption = _DEFAULTS.horizontal_fov_deg,
-    hands: HandsOption = _DEFAULTS.num_hands,
-    selfie: SelfieOption = _DEFAULTS.selfie,
-    stride: StrideOption = _DEFAULTS.stride,
-    max_fps: MaxFpsOption = _DEFAULTS.max_fps,
-    max_size: MaxSizeOption = _DEFAULTS.max_size,
-    folder_fps: FolderFpsOption = _DEFAULTS.folder_fps,
-    smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
-    max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
-    one_person: OnePersonOption = _DEFAULTS.one_person,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -404,6 +416,7 @@ def retarget_command(
     crf: CrfOption = _VIDEO.crf,
     no_video: NoVideoOption = False,
     camera: CameraOption = _DATASET.camera,
+    config: ExtractConfig = _DEFAULTS,
 ) -> None:
     """Retarget one input onto a robot; print a summary, or append episodes to a dataset.
 
@@ -424,9 +437,6 @@ def retarget_command(
     loaded = load_robot(robot)
     pose = _camera_pose(camera_pose)
     retarget_config = _retarget_config(threshold)
-    config = _config(
-        hands, fov, selfie, stride, max_fps, max_size, folder_fps, smoothing, max_gap, one_person
-    )
     if output is not None:
         dataset = _dataset_config(
             camera, task, split_gap, split_on, no_video, video_size, codec, crf
@@ -496,6 +506,7 @@ def _print_summary(input_path: Path, robot: Robot, done: RetargetedHand, elapsed
 
 
 @app.command()
+@_with_extraction_options
 def batch(
     inputs: Annotated[
         list[str],
@@ -528,16 +539,6 @@ def batch(
     workspace_scale: WorkspaceScaleOption = 1.0,
     threshold: ThresholdOption = None,
     model: ModelOption = None,
-    fov: FovOption = _DEFAULTS.horizontal_fov_deg,
-    hands: HandsOption = _DEFAULTS.num_hands,
-    selfie: SelfieOption = _DEFAULTS.selfie,
-    stride: StrideOption = _DEFAULTS.stride,
-    max_fps: MaxFpsOption = _DEFAULTS.max_fps,
-    max_size: MaxSizeOption = _DEFAULTS.max_size,
-    folder_fps: FolderFpsOption = _DEFAULTS.folder_fps,
-    smoothing: SmoothingOption = _DEFAULTS.smoothing_sigma_s,
-    max_gap: MaxGapOption = _DEFAULTS.interpolate_max_gap_s,
-    one_person: OnePersonOption = _DEFAULTS.one_person,
     task: TaskOption = None,
     split_gap: SplitGapOption = None,
     split_on: SplitOnOption = _DATASET.split_on,
@@ -546,6 +547,7 @@ def batch(
     crf: CrfOption = _VIDEO.crf,
     no_video: NoVideoOption = False,
     camera: CameraOption = _DATASET.camera,
+    config: ExtractConfig = _DEFAULTS,
 ) -> None:
     """Run many inputs as a Ray Data job: extraction once per input, every robot, one report.
 
@@ -563,7 +565,7 @@ def batch(
     names = tuple(name.strip() for name in robot.split(",") if name.strip())
     for name in names:
         robots.get_description(name)  # an unknown name fails here, listing the valid ones
-    config = BatchConfig(
+    job = BatchConfig(
         robots=names,
         workers=workers,
         address=address,
@@ -572,18 +574,7 @@ def batch(
         camera_pose=_camera_pose(camera_pose),
         workspace_scale=workspace_scale,
         retarget=_retarget_config(threshold),
-        extract=_config(
-            hands,
-            fov,
-            selfie,
-            stride,
-            max_fps,
-            max_size,
-            folder_fps,
-            smoothing,
-            max_gap,
-            one_person,
-        ),
+        extract=config,
         dataset=_dataset_config(
             camera, task, split_gap, split_on, no_video, video_size, codec, crf
         ),
@@ -597,7 +588,7 @@ def batch(
             rate = done / max(time.perf_counter() - start, 1e-9) * 60
             progress.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
 
-        result = run_batch(inputs, output, config, report_path=report, progress=update)
+        result = run_batch(inputs, output, job, report_path=report, progress=update)
     table = Table(title=f"batch -> {output} ({result.status})", show_header=False)
     table.add_row("inputs", str(len(result.inputs)))
     table.add_row("written (input x robot)", str(len(result.written)))
