@@ -226,7 +226,6 @@ class ExtractStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Extract each input of the batch; a failure is an ``error`` string, not a raise."""
         from pipeline.run import extract_input
-        from pipeline.tracks import write_tracks
 
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
         for item in batch["input"]:
@@ -243,11 +242,9 @@ class ExtractStage:
                     cache=self.config.cache,
                     download=self.config.download,
                 )
-                tracks_path = self.temp_dir / f"{os.getpid()}-{time.monotonic_ns()}.parquet"
-                write_tracks(done.tracks, tracks_path)
                 payload = pickle.dumps(
                     {
-                        "tracks": str(tracks_path),
+                        "tracks": done.tracks,  # arrays, about 1 KB per frame and hand
                         "video": done.video,
                         "fps": done.fps,
                         "url": done.source_url,
@@ -276,7 +273,6 @@ class RetargetStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Retarget each extracted input onto every robot (a failure becomes a string)."""
         from pipeline.run import retarget_sides
-        from pipeline.tracks import read_tracks
 
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
         for item, payload, error in zip(
@@ -285,7 +281,7 @@ class RetargetStage:
             results: dict[str, Any] = {}
             if not error:
                 extracted = pickle.loads(payload)
-                tracks = read_tracks(extracted["tracks"])
+                tracks = extracted["tracks"]
                 for name, robot in self.robots.items():
                     try:
                         results[name] = retarget_sides(
@@ -466,18 +462,15 @@ def _commit_row(
     done_keys: dict[str, set[tuple[str, str]]],
 ) -> None:
     """Append one input's results to every robot's dataset (the driver's commit)."""
-    from pipeline.tracks import read_tracks
-
     if row["error"]:
         report.errors.append(
             {"input": item, "robot": None, "stage": "extract", "error": row["error"]}
         )
         return
     extracted = pickle.loads(row["payload"])
-    tracks_path = Path(extracted["tracks"])
     video = extracted["video"]
     try:
-        tracks = read_tracks(tracks_path)
+        tracks = extracted["tracks"]
         for name, result in extracted["retargeted"].items():
             if isinstance(result, str):
                 report.errors.append(
@@ -533,7 +526,6 @@ def _commit_row(
                 }
             )
     finally:
-        tracks_path.unlink(missing_ok=True)
         if video is not None:
             video.path.unlink(missing_ok=True)
 
