@@ -52,6 +52,14 @@ def decode_all(path: Path) -> np.ndarray:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
+def copy_of(dataset: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the module's stove dataset at ``tmp_path/dataset``, and its cache."""
+    original, cache = dataset
+    root = tmp_path / "dataset"
+    shutil.copytree(original, root)
+    return root, cache
+
+
 @pytest.fixture(scope="module")
 def panda(robots_loaded: dict[str, retarget.Robot]) -> retarget.Robot:
     return robots_loaded["panda"]
@@ -171,9 +179,7 @@ def test_meta_tasks_stats_and_provenance(
 def test_append_continues_indices_and_keeps_old_files(
     stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot, tmp_path: Path
 ) -> None:
-    original, cache = stove_dataset
-    root = tmp_path / "dataset"
-    shutil.copytree(original, root)
+    root, cache = copy_of(stove_dataset, tmp_path)
     before = tree_digest(root)
     # Same clip again: a cache hit, so the stored video comes from a second decoding pass.
     report = convert(
@@ -314,9 +320,7 @@ def test_crash_before_commit_leaves_previous_dataset(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original, cache = stove_dataset
-    root = tmp_path / "dataset"
-    shutil.copytree(original, root)
+    root, cache = copy_of(stove_dataset, tmp_path)
     before = tree_digest(root)
 
     def crash(*_: object) -> None:
@@ -362,9 +366,7 @@ def _append_and_die(root: str, cache: str, shared: str) -> None:
 def test_hard_kill_mid_write_leaves_previous_dataset_then_recovers(
     stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot, tmp_path: Path
 ) -> None:
-    original, cache = stove_dataset
-    root = tmp_path / "dataset"
-    shutil.copytree(original, root)
+    root, cache = copy_of(stove_dataset, tmp_path)
     before = tree_digest(root)
     child = multiprocessing.get_context("spawn").Process(
         target=_append_and_die, args=(str(root), str(cache), str(shared_data))
@@ -393,9 +395,7 @@ def test_commit_without_atomic_exchange_falls_back_to_renames(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original, cache = stove_dataset
-    root = tmp_path / "dataset"
-    shutil.copytree(original, root)
+    root, cache = copy_of(stove_dataset, tmp_path)
 
     def no_exchange(*_: object) -> None:
         raise OSError(38, "renameat2 is not available")
