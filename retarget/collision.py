@@ -113,9 +113,10 @@ class SelfCollision:
         return objects[pair.first].name, objects[pair.second].name
 
     def _colliding_indices(self, q_model: NDArray[np.float64]) -> list[int]:
-        pin.computeCollisions(
+        if not pin.computeCollisions(
             self.model, self.data, self.geometry, self.geometry_data, q_model, False
-        )
+        ):
+            return []
         return [
             k
             for k, result in enumerate(self.geometry_data.collisionResults)
@@ -124,7 +125,7 @@ class SelfCollision:
 
     def colliding(self, q_model: NDArray[np.float64]) -> list[tuple[str, str]]:
         """Geometry pairs in collision at the full model configuration ``q_model`` (model.nq)."""
-        return [self._pair_names(k) for k in self._colliding_indices(q_model)]
+        return [self.pairs[k] for k in self._colliding_indices(q_model)]
 
     def __repr__(self) -> str:
         return f"SelfCollision(pairs={len(self.pairs)}, excluded={self.excluded})"

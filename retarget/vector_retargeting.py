@@ -7,7 +7,9 @@ frame's solution ``q_prev``::
 
     min_q  sum_k w_k ||v_k(q) - t_k||^2 + lambda ||q - q_prev||^2   s.t.  lower <= q <= upper
 
-solved by projected Gauss-Newton with Levenberg-Marquardt damping, warm-started from ``q_prev``.
+solved by projected Levenberg-Marquardt with an active set (joints on a limit whose descent
+direction points out of range are held, so the step is a true Gauss-Newton step on the others
+instead of one clipped afterwards), warm-started from ``q_prev``.
 The Jacobian of ``v_k = p_b - p_a`` is ``R_palm^T (J_b - J_a)`` (position rows of Pinocchio's
 world-aligned frame Jacobians).
 """
@@ -21,6 +23,7 @@ import pinocchio as pin
 from numpy.typing import NDArray
 
 from retarget._linalg import solve_spd
+from retarget.exceptions import InvalidInputError
 
 _LWA = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
 
@@ -38,11 +41,28 @@ class VectorConfig:
     1 rad change like a 3 mm vector error: it settles the redundant directions and damps jitter
     without making the hand lag (smooth the keypoints for more)."""
     damping: float = 1e-6
-    """Smallest Levenberg-Marquardt damping [m^2/rad^2]; it grows tenfold on a rejected step."""
+    """Constant part and floor of the Levenberg-Marquardt damping [m^2/rad^2]."""
+    damping_gain: float = 0.3
+    """Each frame starts with damping ``damping_gain * objective + damping`` (Sugihara's choice,
+    as in the arm IK: heavy where the targets cannot be met, light near a match). It grows
+    tenfold on a rejected step and shrinks 0.3x on an accepted one, down to ``damping``.
+    Measured on the real kettle clip (``scripts/bench_retarget.py``): 1.5-2.7 iterations a frame
+    against 7-10 with a fixed 1e-6 start, and a final objective closer to the fully converged
+    one; on reachable synthetic targets 2.6 iterations against 2.2."""
     relative_tolerance: float = 1e-3
     """Stop when an accepted step lowers the objective by less than this fraction."""
     thumb_vector_weight: float = 1.0
     """Weight of thumb-to-finger vectors relative to wrist-to-fingertip vectors (pinches)."""
+
+    def __post_init__(self) -> None:
+        if self.max_iterations < 1:
+            raise InvalidInputError("VectorConfig.max_iterations must be >= 1")
+        for name in ("damping", "step_tolerance", "relative_tolerance"):
+            if not getattr(self, name) > 0:
+                raise InvalidInputError(f"VectorConfig.{name} must be > 0")
+        for name in ("damping_gain", "temporal_weight", "thumb_vector_weight"):
+            if not getattr(self, name) >= 0:
+                raise InvalidInputError(f"VectorConfig.{name} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -168,16 +188,21 @@ class VectorRetargeter:
 
         q = q_prev.copy()
         cost, jac, error = evaluate(q)
-        damping = cfg.damping
+        damping = cfg.damping_gain * cost + cfg.damping
         iterations = 0
+        lower, upper = self.lower, self.upper
         while iterations < cfg.max_iterations:
             jac_w = jac * weights[:, None]
             hessian = jac_w.T @ jac
             hessian.flat[:: n + 1] += cfg.temporal_weight + damping
-            gradient = jac_w.T @ error - cfg.temporal_weight * (q - q_prev)
-            candidate = np.minimum(
-                np.maximum(q + solve_spd(hessian, gradient), self.lower), self.upper
-            )
+            descent = jac_w.T @ error - cfg.temporal_weight * (q - q_prev)
+            held = ((q <= lower) & (descent < 0)) | ((q >= upper) & (descent > 0))
+            if held.any():  # Active set: these joints stay on their limits for this step.
+                hessian[held, :] = 0.0
+                hessian[:, held] = 0.0
+                hessian[held, held] = 1.0
+                descent[held] = 0.0
+            candidate = np.minimum(np.maximum(q + solve_spd(hessian, descent), lower), upper)
             moved = candidate - q
             if float(moved @ moved) < step_tol2:
                 break
