@@ -24,10 +24,12 @@ import json
 import os
 import pickle
 import shutil
+import tempfile
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,8 @@ class BatchReport:
         skipped: (input, robot) already in the dataset (resume).
         errors: One record per failure: input, robot (None for extraction), stage, error.
         seconds: Wall time of the job [s].
+        ray: Where it ran: ``mode`` (``embedded`` or ``cluster``), ``address`` (None when
+            embedded), alive ``nodes`` and their ``cpus``; empty when nothing needed Ray.
     """
 
     inputs: list[str]
@@ -107,6 +111,7 @@ class BatchReport:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    ray: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -211,13 +216,22 @@ def _local_key(item: str, config: BatchConfig, model_sha256: str) -> str | None:
 
 
 class ExtractStage:
-    """Ray actor: input path/URL -> hand tracks (cached file) and stored video (temp file)."""
+    """Ray actor: input path/URL -> hand tracks and the stored video's bytes.
 
-    def __init__(self, config: BatchConfig, temp_dir: str, frame_size: tuple[int, int] | None):
+    Everything the driver needs travels in the returned payload (the encoded video as bytes,
+    not as a path), so an actor on another node of a cluster needs no filesystem shared with the
+    driver; only local input paths must be readable where the actor runs.
+    """
+
+    def __init__(self, config: BatchConfig, frame_size: tuple[int, int] | None):
+        import ray
+
         from pipeline.model import ensure_model
 
         self.config = config
-        self.temp_dir = Path(temp_dir)
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="hand2robot-extract-"))  # node-local
+        weakref.finalize(self, shutil.rmtree, self.temp_dir, ignore_errors=True)
+        self.node = ray.get_runtime_context().get_node_id()
         self.frame_size = frame_size
         self.model = ensure_model(config.model)  # fetched and verified once per actor
         if config.cache is not None:
@@ -242,10 +256,16 @@ class ExtractStage:
                     cache=self.config.cache,
                     download=self.config.download,
                 )
+                video_bytes = b""
+                if done.video is not None:
+                    video_bytes = done.video.path.read_bytes()  # about 0.1 MB per second
+                    done.video.path.unlink()
                 payload = pickle.dumps(
                     {
                         "tracks": done.tracks,  # arrays, about 1 KB per frame and hand
                         "video": done.video,
+                        "video_bytes": video_bytes,
+                        "node": self.node,
                         "fps": done.fps,
                         "url": done.source_url,
                         "extract_s": round(time.perf_counter() - began, 3),
@@ -330,12 +350,29 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _init_ray(config: BatchConfig) -> None:
+def _init_ray(config: BatchConfig) -> dict[str, Any]:
+    """Join the cluster named by the config or ``RAY_ADDRESS``, or start an embedded Ray.
+
+    Returns:
+        Where the job runs (the report's ``ray`` record).
+    """
     import ray
 
     address = config.address or os.environ.get("RAY_ADDRESS")
-    if ray.is_initialized():
-        return
+    if not ray.is_initialized():
+        _start_ray(config, address)
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    return {
+        "mode": "cluster" if address else "embedded",
+        "address": address or None,
+        "nodes": len(nodes),
+        "cpus": sum(node.get("Resources", {}).get("CPU", 0.0) for node in nodes),
+    }
+
+
+def _start_ray(config: BatchConfig, address: str | None) -> None:
+    import ray
+
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -415,7 +452,7 @@ def run_batch(
     robots = {name: retarget.load_robot(name) for name in config.robots}
     try:
         if todo:
-            _init_ray(config)
+            report.ray = _init_ray(config)
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
             context.execution_options.preserve_order = False
@@ -424,7 +461,7 @@ def run_batch(
                 [{"input": item} for item in todo], override_num_blocks=len(todo)
             ).map_batches(
                 ExtractStage,
-                fn_constructor_args=(config, str(temp_dir), frame_size),
+                fn_constructor_args=(config, frame_size),
                 batch_size=1,
                 compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(todo))),
                 num_cpus=1,
@@ -441,7 +478,7 @@ def run_batch(
             finished = 0
             for row in dataset.iter_rows():
                 item = str(row["input"])
-                _commit_row(item, row, roots, robots, config, report, done_keys)
+                _commit_row(item, row, roots, robots, config, report, done_keys, temp_dir)
                 finished += 1
                 if progress is not None:
                     progress(finished, len(todo), item)
@@ -460,6 +497,7 @@ def _commit_row(
     config: BatchConfig,
     report: BatchReport,
     done_keys: dict[str, set[tuple[str, str]]],
+    temp_dir: Path,
 ) -> None:
     """Append one input's results to every robot's dataset (the driver's commit)."""
     if row["error"]:
@@ -469,6 +507,11 @@ def _commit_row(
         return
     extracted = pickle.loads(row["payload"])
     video = extracted["video"]
+    if video is not None:  # the actor's file, possibly on another node: written here
+        handle, name = tempfile.mkstemp(prefix=".hand2robot-", suffix=".mp4", dir=temp_dir)
+        with os.fdopen(handle, "wb") as file:
+            file.write(extracted["video_bytes"])
+        video = replace(video, path=Path(name))
     try:
         tracks = extracted["tracks"]
         for name, result in extracted["retargeted"].items():
@@ -522,6 +565,7 @@ def _commit_row(
                     "feasible_fraction": [f for w in written for f in w.feasible_fraction],
                     "input_frames": extracted["frames"],
                     "extract_s": extracted["extract_s"],
+                    "node": extracted["node"],
                     "write_s": round(time.perf_counter() - began, 3),
                 }
             )

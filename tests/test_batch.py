@@ -213,3 +213,37 @@ def test_url_input_is_downloaded_once_and_recorded(
     assert len(list((tmp_path / "cache/downloads").iterdir())) == 1  # nothing half-written
     with pytest.raises(InputMediaError, match="download failed"):
         fetch("http://127.0.0.1:9/clip.mp4", tmp_path / "cache", DownloadConfig(timeout_s=2))
+
+
+def test_batch_joins_a_running_multi_node_cluster(shared_data: Path, tmp_path: Path) -> None:
+    """``--address`` joins a running Ray cluster instead of starting an embedded Ray: a head and
+    a second node as separate processes (Ray's own ``ray.cluster_utils.Cluster``, what ``ray
+    start --head`` plus ``ray start --address`` give), and the driver in another process."""
+    from ray.cluster_utils import Cluster
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name in (STOVE, KETTLE):
+        shutil.copy(shared_data / name, folder / Path(name).name)
+    out = tmp_path / "dataset"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=2)
+        cluster.wait_for_nodes()
+        node_ids = {node.node_id for node in cluster.list_all_nodes()}
+        address = cluster.address
+        done = subprocess.run(
+            _batch_command(folder, out, "--address", address, "--workers", "2"),
+            env=os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        cluster.shutdown()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.with_name("dataset.report.json").read_text())
+    assert report["ray"] == {"mode": "cluster", "address": address, "nodes": 2, "cpus": 3}
+    assert len(node_ids) == 2 and {w["node"] for w in report["written"]} <= node_ids
+    summary = describe_dataset(out)
+    assert summary["total_episodes"] == 2 and summary["total_frames"] == 60 + 287
