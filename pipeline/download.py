@@ -111,6 +111,7 @@ def _fetch_page(url: str, target: Path, config: DownloadConfig) -> Path:
         "socket_timeout": config.timeout_s,
         "max_filesize": config.max_bytes,
         "quiet": True,
+        "no_warnings": True,  # e.g. "falling back on the generic extractor"; errors still raise
         "noprogress": True,
     }
     try:

@@ -247,3 +247,42 @@ def test_batch_joins_a_running_multi_node_cluster(shared_data: Path, tmp_path: P
     assert len(node_ids) == 2 and {w["node"] for w in report["written"]} <= node_ids
     summary = describe_dataset(out)
     assert summary["total_episodes"] == 2 and summary["total_frames"] == 60 + 287
+
+
+def test_web_page_url_goes_through_yt_dlp(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page URL (HTML with a <video>, as video sites serve) is fetched by the yt-dlp extra:
+    the video behind it is extracted and recorded with the page's URL; without yt-dlp the
+    error says which extra to install."""
+    import hashlib
+
+    import retarget
+
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(shared_data / STOVE, site / "clip.mp4")
+    (site / "watch.html").write_text(
+        "<!DOCTYPE html><html><head><title>Stirring a pot</title></head><body>"
+        '<video controls><source src="clip.mp4" type="video/mp4"></video></body></html>\n'
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/watch.html"
+    monkeypatch.setenv("HAND2ROBOT_CACHE", str(tmp_path / "cache"))
+    try:
+        with monkeypatch.context() as without:
+            without.setitem(sys.modules, "yt_dlp", None)  # import yt_dlp -> ImportError
+            with pytest.raises(InputMediaError, match=r'pip install "hand2robot\[yt\]"'):
+                fetch(url, tmp_path / "cache")
+        root = tmp_path / "dataset"
+        convert(url, retarget.load_robot("panda"), root, extract=ExtractConfig(num_hands=1))
+    finally:
+        server.shutdown()
+    record = provenance(root)["inputs"][0]
+    assert record["source"]["url"] == url
+    digest = hashlib.sha256((shared_data / STOVE).read_bytes()).hexdigest()
+    assert record["source"]["sha256"] == digest  # the very video behind the page
+    assert describe_dataset(root)["total_frames"] == 60
