@@ -39,8 +39,14 @@ from pipeline.dataset import DatasetConfig, append_episodes, stored_video_size
 from pipeline.download import DownloadConfig, is_url
 from pipeline.exceptions import InputMediaError, PipelineError
 from pipeline.extract import ExtractConfig, cache_key
-from pipeline.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, content_sha256, open_media
-from pipeline.video import refit_video
+from pipeline.media import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    content_sha256,
+    iter_frames,
+    open_media,
+)
+from pipeline.video import refit_video, stored_size
 from retarget import RetargetConfig
 
 REPORT_FORMAT = 1
@@ -449,6 +455,8 @@ def run_batch(
         (s for s in (stored_video_size(r, config.dataset.camera) for r in roots.values()) if s),
         None,
     )
+    if frame_size is None and config.dataset.video is not None:
+        frame_size = _first_stored_size(todo, config.dataset.video.max_size)
     robots = {name: retarget.load_robot(name) for name in config.robots}
     try:
         if todo:
@@ -487,6 +495,28 @@ def run_batch(
         shutil.rmtree(temp_dir, ignore_errors=True)
     _write_report(report, report_file, start)
     return report
+
+
+def _first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int, int] | None:
+    """The stored video size a new dataset takes: that of the first local input that decodes.
+
+    Fixed before extraction so that every actor encodes (and letterboxes) at that size at once,
+    instead of the driver re-encoding the videos of other sizes one by one at commit; and the
+    size does not depend on which input happens to finish first.
+    """
+    for item in inputs:
+        if is_url(item) or item.endswith(".parquet"):
+            continue
+        try:
+            frames = iter_frames(open_media(item), prefetch=0)
+            try:
+                first = next(frames)
+            finally:
+                getattr(frames, "close", lambda: None)()  # closes the container now
+        except (InputMediaError, OSError, StopIteration):
+            continue
+        return stored_size(first.width, first.height, max_size)
+    return None
 
 
 def _commit_row(

@@ -88,6 +88,10 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
     sources = sorted(Path(e["source"]).name for e in summary["episodes"])
     assert sources == ["kettle.mp4", "stove.mp4"]
     assert not list(tmp_path.glob(".dataset.hand2robot-batch*"))  # temporary files removed
+    # The stored size is the first listed input that decodes (kettle, 1280x720 -> 480x270),
+    # fixed before extraction: the stove clip (384x288) is letterboxed into it by its actor.
+    info = json.loads((out / "meta/info.json").read_text())
+    assert info["features"]["observation.images.camera"]["shape"] == [270, 480, 3]
 
     # The same command again: nothing new, nothing duplicated.
     again = run_batch([mixed_folder], out, config)
