@@ -118,37 +118,54 @@ class VectorRetargeter:
         data = model.createData()
         pin.framesForwardKinematics(model, data, pin.neutral(model))
         palm = data.oMf[model.getFrameId(palm_frame)]
+        self.rotation_palm = palm.rotation.copy()
         self.rotation_palm_T = palm.rotation.T.copy()
         self.palm_position = palm.translation.copy()
         self.wrist_point = np.asarray(wrist_point, dtype=np.float64)
-        self._points = np.zeros((len(tip_frames) + 1, 3))
-        self._points[0] = self.wrist_point
-        self._jacobians = np.zeros((len(tip_frames) + 1, 3, model.nv))
+        # Vector k = point b - point a, as one matrix over the points: (K, F + 1).
+        self._incidence = np.zeros((len(self.pairs), len(tip_frames) + 1))
+        for k, (a, b) in enumerate(self.pairs):
+            self._incidence[k, b] += 1.0
+            self._incidence[k, a] -= 1.0
+        # Points and their Jacobians in the world frame; point 0 (the wrist) is fixed.
+        self._world_points = np.zeros((len(tip_frames) + 1, 3))
+        self._world_points[0] = self.palm_position + self.rotation_palm @ self.wrist_point
+        self._world_jacobians = np.zeros((len(tip_frames) + 1, 3, model.nv))
 
-    def points(self, q: NDArray[np.float64], jacobians: bool) -> None:
-        """Update ``_points`` (and ``_jacobians``) for ``q``, in the palm frame."""
+    def _kinematics(
+        self, q: NDArray[np.float64], jacobians: bool
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Robot vectors in the palm frame, shape (K, 3) [m], and their Jacobian (3K, n_hand).
+
+        Pinocchio's calls are a few microseconds here; the per-tip Python work is kept to the
+        copies, and the palm rotation and pair differences are two matrix products.
+        """
         model, data = self.model, self.data
         if jacobians:
             pin.computeJointJacobians(model, data, q)
         else:
             pin.forwardKinematics(model, data, q)
+        points, world_jacobians = self._world_points, self._world_jacobians
         for i, fid in enumerate(self.tip_ids, start=1):
-            placement = pin.updateFramePlacement(model, data, fid)
-            self._points[i] = self.rotation_palm_T @ (placement.translation - self.palm_position)
+            points[i] = pin.updateFramePlacement(model, data, fid).translation
             if jacobians:
-                j = pin.getFrameJacobian(model, data, fid, _LWA)
-                self._jacobians[i] = self.rotation_palm_T @ j[:3]
+                world_jacobians[i] = pin.getFrameJacobian(model, data, fid, _LWA)[:3]
+        vectors = self._incidence @ points @ self.rotation_palm  # rows: R_palm^T (p_b - p_a)
+        if not jacobians:
+            return vectors, None
+        nv = model.nv
+        pairs = (self._incidence @ world_jacobians.reshape(len(points), 3 * nv)).reshape(-1, 3, nv)
+        return vectors, np.matmul(self.rotation_palm_T, pairs).reshape(-1, nv)
 
     def vectors(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Robot vectors at ``q`` in the palm frame, shape (K, 3) [m]."""
-        self.points(np.asarray(q, dtype=np.float64), jacobians=False)
-        return self._points[self.pairs[:, 1]] - self._points[self.pairs[:, 0]]
+        return self._kinematics(np.asarray(q, dtype=np.float64), jacobians=False)[0]
 
     def vector_jacobian(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Jacobian of the stacked vectors w.r.t. ``q``, shape (3K, n_hand)."""
-        self.points(np.asarray(q, dtype=np.float64), jacobians=True)
-        jac = self._jacobians[self.pairs[:, 1]] - self._jacobians[self.pairs[:, 0]]
-        return jac.reshape(-1, self.model.nv)
+        jacobian = self._kinematics(np.asarray(q, dtype=np.float64), jacobians=True)[1]
+        assert jacobian is not None
+        return jacobian
 
     def solve(
         self,
@@ -179,9 +196,9 @@ class VectorRetargeter:
         def evaluate(
             q: NDArray[np.float64],
         ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-            jac = self.vector_jacobian(q)
-            current = (self._points[self.pairs[:, 1]] - self._points[self.pairs[:, 0]]).ravel()
-            error = target - current
+            current, jac = self._kinematics(q, jacobians=True)
+            assert jac is not None
+            error = target - current.ravel()
             drift = q - q_prev
             cost = float(error @ (weights * error)) + cfg.temporal_weight * float(drift @ drift)
             return cost, jac, error

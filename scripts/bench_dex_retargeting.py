@@ -1,0 +1,157 @@
+"""hand2robot's hand solver against dex-retargeting's vector retargeting, same targets, one run.
+
+    python -m venv /tmp/dexenv && /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0
+    python scripts/bench_dex_retargeting.py --dex-python /tmp/dexenv/bin/python [--repeats 3]
+
+dex-retargeting is not a dependency of hand2robot: it runs in its own environment, in a
+subprocess, on targets this script computes and passes as a file. Both solvers get the same
+per-frame targets on the same robot file: the four wrist-to-fingertip vectors of the Allegro right
+hand (example-robot-data's URDF), from the real hand tracks of the bundled sample
+(``data/kettle_pour.tracks.parquet``, right hand, 75 frames), scaled and expressed in the palm
+frame exactly as :class:`retarget.Retargeter` does. dex-retargeting is configured as its own
+``teleop/allegro_hand_right.yml`` (vector type, NLopt SLSQP, Huber loss, its default
+regularisation) with scaling 1 (the targets are already scaled), its low-pass filter off and its
+vectors measured from ``palm_link`` (the wrist point's offset is added to the targets).
+
+Reported: ms/frame of each solver, warm-started frame to frame (one BLAS thread), and the mean
+wrist-to-fingertip vector error of each answer, measured by hand2robot's forward kinematics.
+hand2robot runs twice: with its default objective (the thumb-to-finger vectors too, which keep
+pinches closed and which the error figure does not score) and with the four tip vectors only,
+the problem dex-retargeting solves (with a squared instead of a Huber loss).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import pipeline  # noqa: E402
+import retarget  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEX_RUN = r"""
+import json, os, sys, time
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+from dex_retargeting.retargeting_config import RetargetingConfig
+job = json.load(open(sys.argv[1]))
+targets = np.load(job["targets"])
+config = RetargetingConfig.from_dict({
+    "type": "vector",
+    "urdf_path": job["urdf"],
+    "target_origin_link_names": ["palm_link"] * 4,
+    "target_task_link_names": job["tips"],
+    "target_link_human_indices": [[0, 0, 0, 0], [1, 2, 3, 4]],
+    "scaling_factor": 1.0,
+    "low_pass_alpha": -1,
+})
+times, answers = [], None
+for _ in range(job["repeats"]):
+    solver = config.build()
+    out = []
+    start = time.perf_counter()
+    for frame in targets:
+        out.append(solver.retarget(frame))
+    times.append((time.perf_counter() - start) / len(targets))
+    answers = out
+np.save(job["answers"], np.array(answers))
+json.dump({"ms_per_frame": [t * 1e3 for t in times], "joint_names": solver.joint_names},
+          open(job["result"], "w"))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dex-python", required=True, help="Python with dex_retargeting")
+    parser.add_argument("--tracks", type=Path, default=ROOT / "data/kettle_pour.tracks.parquet")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    robot = retarget.load_robot("allegro_right")
+    rt = retarget.Retargeter(robot)
+    solver = rt._hand  # noqa: SLF001 - the bare hand solver, as the retargeter calls it
+    assert solver is not None
+    hand = pipeline.read_tracks(args.tracks).hands["right"]
+    keypoints = hand.world_keypoints[hand.present]
+    targets = rt.target_vectors(keypoints, "right")  # (T, K, 3): 4 tip vectors, then thumb ones
+    tips = targets[:, :4]
+    wrist_point = robot.transform_hand_to_ee[:3, 3]
+    columns = robot.joint_indices(robot.hand_joints)
+
+    # hand2robot's default (tip and thumb-to-finger vectors) and tip vectors only, as dex's.
+    tips_only = retarget.Retargeter(robot, retarget.RetargetConfig(thumb_vectors=False))._hand  # noqa: SLF001
+    assert tips_only is not None
+    runs = {}
+    for label, bare, goals in (("default", solver, targets), ("tips_only", tips_only, tips)):
+        times, answers = [], np.empty((len(goals), len(columns)))
+        for _ in range(args.repeats):
+            q = robot.rest[columns].copy()
+            start = time.perf_counter()
+            for t, target in enumerate(goals):
+                q = bare.solve(target, q).q
+                answers[t] = q
+            times.append((time.perf_counter() - start) / len(goals) * 1e3)
+        runs[label] = (float(np.median(times)), answers)
+
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        np.save(work / "targets.npy", tips + wrist_point)  # from palm_link, not the wrist point
+        job = {
+            "targets": str(work / "targets.npy"),
+            "answers": str(work / "answers.npy"),
+            "result": str(work / "result.json"),
+            "urdf": str(robot.description.urdf.resolve()),
+            "tips": [f.frame for f in robot.description.fingertips],
+            "repeats": args.repeats,
+        }
+        (work / "job.json").write_text(json.dumps(job))
+        (work / "run.py").write_text(DEX_RUN)
+        subprocess.run(
+            [args.dex_python, str(work / "run.py"), str(work / "job.json")],
+            check=True,
+            env=os.environ | {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+        )
+        dex_result = json.loads((work / "result.json").read_text())
+        dex_q = np.load(work / "answers.npy")
+    # Their joint order, by name, into hand2robot's.
+    order = [dex_result["joint_names"].index(n) for n in robot.joint_names]
+    dex = dex_q[:, order][:, columns]
+
+    def tip_error(q_hand: np.ndarray) -> float:
+        errors = [
+            np.linalg.norm(solver.vectors(q)[:4] - target, axis=-1).mean()
+            for q, target in zip(q_hand, tips, strict=True)
+        ]
+        return float(np.mean(errors)) * 1e3
+
+    dex_ms = float(np.median(dex_result["ms_per_frame"]))
+    row: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "frames": int(len(targets)),
+        "dex_retargeting_ms_per_frame": round(dex_ms, 4),
+        "dex_retargeting_tip_vector_error_mm": round(tip_error(dex), 2),
+    }
+    for label, (ms, answers) in runs.items():
+        row[f"hand2robot_{label}_ms_per_frame"] = round(ms, 4)
+        row[f"hand2robot_{label}_speedup_over_dex"] = round(dex_ms / ms, 2)
+        row[f"hand2robot_{label}_tip_vector_error_mm"] = round(tip_error(answers), 2)
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
