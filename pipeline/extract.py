@@ -446,6 +446,9 @@ def _run_landmarker(
         max_size=config.max_size,
         folder_fps=config.folder_fps,
         sink=sink,
+        # The model's input image is a copy of the frame (0.6 ms at 720p): made in the decoding
+        # thread, beside the model, instead of before each model call.
+        prepare=lambda rgb: Image(image_format=ImageFormat.SRGB, data=rgb),
     )
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         last_ms = -1
@@ -459,7 +462,7 @@ def _run_landmarker(
                     f"{media.path}: frame {frame.index} is {frame.width}x{frame.height}, the "
                     f"first was {camera.width}x{camera.height}; one input must keep one size"
                 )
-            image = Image(image_format=ImageFormat.SRGB, data=frame.rgb)
+            image = frame.prepared
             if video:
                 # VIDEO mode needs strictly increasing integer milliseconds.
                 stamp_ms = max(int(round(frame.timestamp * 1000)), last_ms + 1)

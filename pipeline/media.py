@@ -66,6 +66,9 @@ class Frame:
     rgb: NDArray[np.uint8]
     width: int
     height: int
+    prepared: Any = None
+    """``prepare(rgb)`` when :func:`iter_frames` was given ``prepare`` (made in the decoding
+    thread), else None."""
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -282,6 +285,7 @@ def iter_frames(
     folder_fps: float = 30.0,
     prefetch: int = 4,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
+    prepare: Callable[[NDArray[np.uint8]], Any] | None = None,
 ) -> Iterator[Frame]:
     """Decode an input's frames.
 
@@ -297,6 +301,9 @@ def iter_frames(
         prefetch: Frames decoded ahead in a background thread (0 decodes inline).
         sink: Called with each kept frame at full resolution (upright RGB, shape (h, w, 3)),
             in order, in the decoding thread (a video encoder runs there beside the model).
+        prepare: Called with each frame's (downscaled) RGB in the decoding thread; its result
+            is the frame's ``prepared`` (e.g. the model's input image, copied there rather than
+            on the model's thread).
 
     Raises:
         InputMediaError: Unreadable file, not a video, no frames.
@@ -314,7 +321,9 @@ def iter_frames(
             height, width = rgb.shape[:2]
             if sink is not None:
                 sink(rgb)
-            yield Frame(kept, time, _downscale(rgb, max_size), width, height)
+            small = _downscale(rgb, max_size)
+            ready = prepare(small) if prepare is not None else None
+            yield Frame(kept, time, small, width, height, ready)
             kept += 1
         if kept == 0:
             raise InputMediaError(f"{media.path}: no frames could be decoded")
