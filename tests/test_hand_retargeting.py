@@ -195,3 +195,12 @@ def test_gripper_round_trip_and_clipping(robots_loaded):
     ee = np.stack([robot.frame_placements(qt, ("panda_hand_tcp",))[0] for qt in q])
     res = retarget.Retargeter(robot).retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
     np.testing.assert_allclose(res.q[:, column], q[:, column], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("damping", 0.0), ("damping_gain", -1.0), ("max_iterations", 0), ("step_tolerance", 0.0)],
+)
+def test_bad_solver_settings_are_refused(field, value):
+    with pytest.raises(InvalidInputError, match=f"VectorConfig.{field} must be"):
+        retarget.VectorConfig(**{field: value})
