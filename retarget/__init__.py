@@ -11,6 +11,12 @@ Example::
 """
 
 from retarget.arm_ik import ArmIK, IKConfig, IKResult
+from retarget.bimanual import (
+    BimanualResult,
+    BimanualRetargeter,
+    BimanualRobot,
+    load_bimanual,
+)
 from retarget.exceptions import Hand2RobotError, InvalidInputError, RobotConfigError, RobotNotFound
 from retarget.flags import Flag, flag_names
 from retarget.gripper import aperture_from_gripper, aperture_from_keypoints, gripper_position
@@ -34,6 +40,9 @@ from retarget.vector_retargeting import VectorConfig, VectorResult, VectorRetarg
 __all__ = [
     "NUM_KEYPOINTS",
     "ArmIK",
+    "BimanualResult",
+    "BimanualRetargeter",
+    "BimanualRobot",
     "FeasibilityConfig",
     "Flag",
     "Hand2RobotError",
@@ -59,6 +68,7 @@ __all__ = [
     "gripper_position",
     "hand_frame_from_keypoints",
     "keypoints_in_hand_frame",
+    "load_bimanual",
     "load_robot",
     "transform_matrix",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from robots.description import (
     Attachment,
+    BimanualDescription,
     FingerMapping,
     GripperMapping,
     RobotDescription,
@@ -122,5 +123,20 @@ REGISTRY: tuple[RobotDescription, ...] = (
             ("wrist_3_joint", 0.0),
         ),
         summary="Universal Robots UR5 carrying an Allegro right hand (composed at load time)",
+    ),
+)
+
+
+#: Robots made of two single-arm robots, one per hand. Keep sorted by name.
+BIMANUAL_REGISTRY: tuple[BimanualDescription, ...] = (
+    BimanualDescription(
+        name="bimanual_panda",
+        left="panda",
+        right="panda",
+        # Bases 0.6 m apart, both facing +x (an ALOHA-like table setup); each arm keeps its
+        # nominal reachable point 0.5 m ahead of its own base.
+        transform_left_base_to_base=Transform(translation=(0.0, 0.3, 0.0)),
+        transform_right_base_to_base=Transform(translation=(0.0, -0.3, 0.0)),
+        summary="two Franka Emika Pandas with grippers, 0.6 m apart (left hand -> left arm)",
     ),
 )

@@ -262,3 +262,27 @@ class RobotDescription:
             raise RobotConfigError(
                 f"robot {self.name!r} is an arm+hand and needs an [attach] table"
             )
+
+
+@dataclass(frozen=True)
+class BimanualDescription:
+    """Two single-arm robots side by side, one per human hand, sharing one base frame.
+
+    The shared base frame has the single robots' axes (x forward, y to the robot's left, z up);
+    the person's left hand drives the arm on the left (+y).
+
+    Attributes:
+        name: Registry name.
+        left: Registry name of the arm that takes the left hand.
+        right: Registry name of the arm that takes the right hand.
+        transform_left_base_to_base: Pose of the left arm's base in the shared base frame.
+        transform_right_base_to_base: Pose of the right arm's base in the shared base frame.
+        summary: One line for ``hand2robot robots``.
+    """
+
+    name: str
+    left: str
+    right: str
+    transform_left_base_to_base: Transform
+    transform_right_base_to_base: Transform
+    summary: str = ""
