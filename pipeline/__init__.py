@@ -34,6 +34,9 @@ from pipeline.run import (
     choose_side,
     convert,
     extract_input,
+    load_any_robot,
+    retarget_bimanual,
+    retarget_sides,
     retarget_tracks,
 )
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
@@ -76,6 +79,9 @@ __all__ = [
     "load_intrinsics",
     "read_tracks",
     "retarget_tracks",
+    "retarget_bimanual",
+    "retarget_sides",
+    "load_any_robot",
     "solve_wrist_pose",
     "write_tracks",
 ]

@@ -291,10 +291,10 @@ class RetargetStage:
     """Ray actor: hand tracks -> one retargeted trajectory per robot."""
 
     def __init__(self, config: BatchConfig) -> None:
-        import retarget
+        from pipeline.run import load_any_robot
 
         self.config = config
-        self.robots = {name: retarget.load_robot(name) for name in config.robots}
+        self.robots = {name: load_any_robot(name) for name in config.robots}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Retarget each extracted input onto every robot (a failure becomes a string)."""
@@ -424,8 +424,8 @@ def run_batch(
     """
     import ray.data
 
-    import retarget
     from pipeline.model import ensure_model
+    from pipeline.run import load_any_robot
 
     config = config or BatchConfig()
     start = time.perf_counter()
@@ -457,7 +457,7 @@ def run_batch(
     )
     if frame_size is None and config.dataset.video is not None:
         frame_size = _first_stored_size(todo, config.dataset.video.max_size)
-    robots = {name: retarget.load_robot(name) for name in config.robots}
+    robots = {name: load_any_robot(name) for name in config.robots}
     try:
         if todo:
             report.ray = _init_ray(config)

@@ -32,7 +32,7 @@ from robots import Hand2RobotError
 
 if TYPE_CHECKING:
     from pipeline.run import RetargetedHand
-    from retarget import RetargetConfig, Robot
+    from retarget import BimanualRobot, RetargetConfig, Robot
 
 app = typer.Typer(
     help="Turn videos of human hands into surrogate-tagged robot episodes.",
@@ -73,6 +73,21 @@ def list_robots(
                 },
                 "source": source,
                 "summary": description.summary,
+            }
+        )
+    from retarget import load_bimanual
+
+    for bimanual in robots.BIMANUAL_REGISTRY:
+        pair = load_bimanual(bimanual)
+        rows.append(
+            {
+                "name": bimanual.name,
+                "kind": pair.kind,
+                "side": "both",
+                "dof": pair.nq,
+                "joints": {"left": pair.left.nq, "right": pair.right.nq},
+                "source": f"{bimanual.left} (left hand) + {bimanual.right} (right hand)",
+                "summary": bimanual.summary,
             }
         )
     if as_json:
@@ -200,7 +215,8 @@ HandOption = Annotated[
     str,
     typer.Option(
         help="auto (the hand seen most; a dexterous hand takes its own), left, right, or both "
-        "(one episode per hand, for robots that take either hand)."
+        "(one two-arm episode on a bimanual robot such as bimanual_panda; else one episode "
+        "per hand, for robots that take either hand)."
     ),
 ]
 CameraPoseOption = Annotated[
@@ -429,12 +445,12 @@ def retarget_command(
       hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
       hand2robot retarget clip.mp4 --robot panda --out datasets/pour --task "pour water"
+      hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out datasets/two
     """
-    from pipeline.run import retarget_sides
+    from pipeline.run import load_any_robot, retarget_sides
     from pipeline.tracks import read_tracks
-    from retarget import load_robot
 
-    loaded = load_robot(robot)
+    loaded = load_any_robot(robot)
     pose = _camera_pose(camera_pose)
     retarget_config = _retarget_config(threshold)
     if output is not None:
@@ -475,13 +491,17 @@ def retarget_command(
         _print_summary(input_path, loaded, done, elapsed)
 
 
-def _print_summary(input_path: Path, robot: Robot, done: RetargetedHand, elapsed: float) -> None:
+def _print_summary(
+    input_path: Path, robot: Robot | BimanualRobot, done: RetargetedHand, elapsed: float
+) -> None:
     from retarget import Flag
 
     res = done.result
     present = ~(res.flags & Flag.NO_HAND).astype(bool)
-    table = Table(title=f"{input_path.name} -> {robot.name} ({done.side} hand)", show_header=False)
-    table.add_row("frames", f"{len(res.q)} ({present.sum()} with a hand)")
+    hands = "both hands" if done.side == "both" else f"{done.side} hand"
+    table = Table(title=f"{input_path.name} -> {robot.name} ({hands})", show_header=False)
+    with_hand = "both hands" if done.side == "both" else "a hand"
+    table.add_row("frames", f"{len(res.q)} ({present.sum()} with {with_hand})")
     table.add_row("feasible", f"{res.feasible.sum()} ({res.feasible.mean():.1%})")
     for flag in Flag:
         count = int(((res.flags & flag) != 0).sum())
@@ -564,7 +584,8 @@ def batch(
 
     names = tuple(name.strip() for name in robot.split(",") if name.strip())
     for name in names:
-        robots.get_description(name)  # an unknown name fails here, listing the valid ones
+        if name not in robots.bimanual_names():
+            robots.get_description(name)  # an unknown name fails here, listing the valid ones
     job = BatchConfig(
         robots=names,
         workers=workers,
@@ -695,7 +716,7 @@ def inspect(
 
 def _write(
     input_path: Path,
-    robot: Robot,
+    robot: Robot | BimanualRobot,
     output: Path,
     config: ExtractConfig,
     dataset: DatasetConfig,

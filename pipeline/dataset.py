@@ -52,9 +52,9 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from pipeline.exceptions import DatasetError
-from pipeline.tracks import HandTracks
+from pipeline.tracks import SIDES, HandTracks
 from pipeline.video import EpisodeVideo, VideoConfig
-from retarget import Flag, RetargetConfig, Robot
+from retarget import BimanualResult, BimanualRobot, Flag, RetargetConfig, Robot
 
 if TYPE_CHECKING:
     from pipeline.run import RetargetedHand
@@ -219,20 +219,33 @@ def _feature(dtype: str, width: int, names: Sequence[str] | None) -> dict[str, A
     return {"dtype": dtype, "shape": [width], "names": list(names) if names else None}
 
 
-def episode_features(robot: Robot, video: dict[str, Any] | None, camera: str) -> dict[str, Any]:
-    """The ``features`` block of ``info.json`` for ``robot``."""
+def episode_features(
+    robot: Robot | BimanualRobot,
+    video: dict[str, Any] | None,
+    camera: str,
+    hands: Sequence[str] = ("one",),
+) -> dict[str, Any]:
+    """The ``features`` block of ``info.json`` for ``robot``.
+
+    ``hands``: one entry for a single-hand episode (the human columns keep their plain names),
+    or ``("left", "right")`` for a bimanual one: each human column then holds both hands, left
+    first, with names prefixed ``left.`` / ``right.``.
+    """
     joints = list(robot.joint_names)
+    two = len(hands) == 2
+
+    def per_hand(names: list[str]) -> list[str]:
+        return [f"{h}.{n}" for h in hands for n in names] if two else names
+
+    keypoint_names = per_hand([f"{k}.{a}" for k in KEYPOINT_NAMES for a in "xyz"])
+    pose_names = per_hand(["x", "y", "z", "qx", "qy", "qz", "qw"])
     features: dict[str, Any] = {
         "observation.state": _feature("float32", len(joints), joints),
         "action": _feature("float32", len(joints), joints),
-        "observation.human.keypoints": _feature(
-            "float32", 63, [f"{k}.{a}" for k in KEYPOINT_NAMES for a in "xyz"]
-        ),
-        "observation.human.wrist_pose": _feature(
-            "float32", 7, ["x", "y", "z", "qx", "qy", "qz", "qw"]
-        ),
-        "observation.human.score": _feature("float32", 1, None),
-        "observation.human.present": _feature("bool", 1, None),
+        "observation.human.keypoints": _feature("float32", len(keypoint_names), keypoint_names),
+        "observation.human.wrist_pose": _feature("float32", len(pose_names), pose_names),
+        "observation.human.score": _feature("float32", len(hands), list(hands) if two else None),
+        "observation.human.present": _feature("bool", len(hands), list(hands) if two else None),
         "feasible": _feature("bool", 1, None),
         "flags": _feature("int64", 1, None),
     }
@@ -526,7 +539,7 @@ def append_episodes(
     root: str | Path,
     tracks: HandTracks,
     retargeted: RetargetedHand,
-    robot: Robot,
+    robot: Robot | BimanualRobot,
     *,
     video: EpisodeVideo | None,
     fps: int,
@@ -573,12 +586,15 @@ def append_episodes(
         )
     if not int(fps) >= 1:
         raise DatasetError(f"fps must be a positive integer, got {fps}")
-    hand = tracks.hands[retargeted.side]
+    bimanual = isinstance(result, BimanualResult)
     present = ~(result.flags & Flag.NO_HAND).astype(bool)
     if not present.any():
         raise DatasetError(
-            f"{tracks.source.get('path')}: no frame has the {retargeted.side} hand; nothing to "
-            "write (try --hand, or check the input)"
+            f"{tracks.source.get('path')}: no frame has both hands, which a bimanual robot "
+            "needs; nothing to write"
+            if bimanual
+            else f"{tracks.source.get('path')}: no frame has the {retargeted.side} hand; "
+            "nothing to write (try --hand, or check the input)"
         )
     bad = ~result.feasible if config.split_on == "infeasible" else ~present
     gap = None
@@ -595,15 +611,30 @@ def append_episodes(
         )
 
     camera_key = f"observation.images.{config.camera}"
-    features = episode_features(robot, video.info if video else None, config.camera)
+    hands: tuple[str, ...] = SIDES if bimanual else ("one",)
+    features = episode_features(robot, video.info if video else None, config.camera, hands)
     source_path = str(tracks.source.get("path", ""))
     task = config.task or default_task(source_path)
 
     # Per-frame columns over the whole input.
     state = result.q.astype(np.float64)
-    keypoints = _hold(hand.world_keypoints.reshape(frames, 63), present)
-    wrist = _hold(_pose_vectors(hand.transform_wrist_to_camera), present)
-    score = np.where(present, np.nan_to_num(hand.score, nan=0.0), 0.0)
+    # Human columns, one hand after the other; each hand held over its own missing frames.
+    human: dict[str, list[NDArray[np.float64]]] = {"keypoints": [], "wrist": [], "score": []}
+    seen = []
+    for side in SIDES if bimanual else (retargeted.side,):
+        hand = tracks.hands[side]
+        mine = present
+        if isinstance(result, BimanualResult):
+            arm = result.left if side == "left" else result.right
+            mine = ~(arm.flags & Flag.NO_HAND).astype(bool)
+        seen.append(mine)
+        human["keypoints"].append(_hold(hand.world_keypoints.reshape(frames, 63), mine))
+        human["wrist"].append(_hold(_pose_vectors(hand.transform_wrist_to_camera), mine))
+        human["score"].append(np.where(mine, np.nan_to_num(hand.score, nan=0.0), 0.0)[:, None])
+    keypoints = np.concatenate(human["keypoints"], axis=1)
+    wrist = np.concatenate(human["wrist"], axis=1)
+    score = np.concatenate(human["score"], axis=1)
+    hand_present = np.stack(seen, axis=1)
     residuals = {name: getattr(result.residual, name) for name in RESIDUALS}
     if not np.isfinite(state).all():
         raise DatasetError("internal error: the joint trajectory holds NaN")  # never written
@@ -652,8 +683,16 @@ def append_episodes(
             "action": _fixed(action, pa.float32()),
             "observation.human.keypoints": _fixed(keypoints[rows], pa.float32()),
             "observation.human.wrist_pose": _fixed(wrist[rows], pa.float32()),
-            "observation.human.score": pa.array(score[rows], pa.float32()),
-            "observation.human.present": pa.array(present[rows]),
+            "observation.human.score": (
+                _fixed(score[rows], pa.float32())
+                if bimanual
+                else pa.array(score[rows, 0], pa.float32())
+            ),
+            "observation.human.present": (
+                pa.FixedSizeListArray.from_arrays(pa.array(hand_present[rows].ravel()), 2)
+                if bimanual
+                else pa.array(present[rows])
+            ),
             "feasible": pa.array(np.asarray(result.feasible)[rows]),
             "flags": pa.array(np.asarray(result.flags)[rows], pa.int64()),
         }
@@ -851,7 +890,9 @@ def _source_record(source: dict[str, Any], url: str | None) -> dict[str, Any]:
     return record
 
 
-def _new_info(robot: Robot, fps: int, features: dict[str, Any], video: bool) -> dict[str, Any]:
+def _new_info(
+    robot: Robot | BimanualRobot, fps: int, features: dict[str, Any], video: bool
+) -> dict[str, Any]:
     """``meta/info.json`` of an empty dataset."""
     return {
         "codebase_version": CODEBASE_VERSION,
@@ -870,7 +911,7 @@ def _new_info(robot: Robot, fps: int, features: dict[str, Any], video: bool) -> 
     }
 
 
-def _new_provenance(robot: Robot) -> dict[str, Any]:
+def _new_provenance(robot: Robot | BimanualRobot) -> dict[str, Any]:
     """``meta/hand2robot.json`` of an empty dataset: the surrogate tag and the conventions."""
     return {
         "provenance_format": PROVENANCE_FORMAT,
@@ -884,7 +925,9 @@ def _new_provenance(robot: Robot) -> dict[str, Any]:
         "hand2robot_version": _version(),
         "robot": {
             "name": robot.name,
-            "kind": robot.description.kind.value,
+            "kind": robot.kind
+            if isinstance(robot, BimanualRobot)
+            else robot.description.kind.value,
             "urdf_sha256": robot.urdf_sha256,
             "urdf_files": [p.name for p in robot.urdf_paths],
             "joint_names": list(robot.joint_names),
@@ -911,7 +954,11 @@ def _feasible_fraction(episodes: list[dict[str, Any]]) -> float:
 
 
 def _check_compatible(
-    root: Path, info: dict[str, Any], features: dict[str, Any], robot: Robot, fps: int
+    root: Path,
+    info: dict[str, Any],
+    features: dict[str, Any],
+    robot: Robot | BimanualRobot,
+    fps: int,
 ) -> None:
     problems = []
     if info.get("robot_type") != robot.name:

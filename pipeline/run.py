@@ -21,9 +21,9 @@ from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
 from pipeline.placement import camera_pose_to_base, default_camera_to_base, scale_workspace
 from pipeline.tracking import hand_sizes
-from pipeline.tracks import SIDES, HandTracks
+from pipeline.tracks import SIDES, HandTrack, HandTracks
 from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
-from retarget import RetargetConfig, RetargetResult, Robot
+from retarget import BimanualResult, BimanualRobot, RetargetConfig, RetargetResult, Robot
 from retarget.exceptions import InvalidInputError
 
 
@@ -32,7 +32,7 @@ class RetargetedHand:
     """A retargeted hand track.
 
     Attributes:
-        side: The human hand used.
+        side: The human hand used (``"both"`` for a bimanual robot).
         result: The robot trajectory with flags and residuals.
         transform_camera_to_base: The camera placement used, (4, 4).
         placement: How it was chosen (``default third-person``, ``default egocentric``,
@@ -40,7 +40,7 @@ class RetargetedHand:
     """
 
     side: str
-    result: RetargetResult
+    result: RetargetResult | BimanualResult
     transform_camera_to_base: NDArray[np.float64]
     placement: str = "default third-person"
 
@@ -56,17 +56,36 @@ def choose_side(tracks: HandTracks, side: str) -> str:
     return side
 
 
-def retarget_sides(
-    tracks: HandTracks, robot: Robot, *, side: str = "auto", **options: Any
-) -> list[RetargetedHand]:
-    """:func:`retarget_tracks` for one hand, or for each hand seen with ``side="both"``.
+def load_any_robot(name: str | Path) -> Robot | BimanualRobot:
+    """A registry robot, a robot config file, or a bimanual robot, by name."""
+    import robots
 
-    hand2robot has no bimanual robot yet, so ``both`` gives one trajectory (one episode) per
-    hand, each on the same single-arm robot.
+    if str(name) in robots.bimanual_names():
+        return retarget.load_bimanual(str(name))
+    return retarget.load_robot(name)
+
+
+def retarget_sides(
+    tracks: HandTracks, robot: Robot | BimanualRobot, *, side: str = "auto", **options: Any
+) -> list[RetargetedHand]:
+    """:func:`retarget_tracks` for one hand, or with ``side="both"`` for both hands.
+
+    ``both`` gives one two-hand trajectory on a bimanual robot (:func:`retarget_bimanual`), or
+    one trajectory (one episode) per hand seen on a single-arm robot. A bimanual robot takes
+    only ``both`` (``auto`` means ``both`` there).
 
     Raises:
-        InvalidInputError: ``both`` for a dexterous hand of one side, or no hand at all.
+        InvalidInputError: ``both`` for a dexterous hand of one side, one hand for a bimanual
+            robot, or no hand at all.
     """
+    if isinstance(robot, BimanualRobot):
+        if side not in ("both", "auto"):
+            raise InvalidInputError(
+                f"robot {robot.name!r} is bimanual (one arm per hand): it takes --hand both, "
+                f"not {side!r}; for one hand choose a single-arm robot such as "
+                f"{robot.left.name!r}"
+            )
+        return [retarget_bimanual(tracks, robot, **options)]
     if side != "both":
         return [retarget_tracks(tracks, robot, side=side, **options)]
     if robot.description.side.value in SIDES:
@@ -109,6 +128,98 @@ def retarget_tracks(
         side = robot.description.side.value  # A dexterous hand takes its own side.
     side = choose_side(tracks, side)
     hand = tracks.hands[side]
+    transform_camera_to_base, placement, wrists, seen = _place(
+        [hand],
+        robot.transform_hand_to_ee,
+        robot.description.nominal_ee_position,
+        transform_camera_to_base=transform_camera_to_base,
+        egocentric=egocentric,
+        camera_pose=camera_pose,
+        workspace_scale=workspace_scale,
+    )
+    retargeter = retarget.Retargeter(robot, config)
+    result = retargeter.retarget_sequence(
+        hand.world_keypoints,
+        wrists[0],
+        present=seen[0],
+        side=side,  # type: ignore[arg-type]
+        timestamps=tracks.timestamps,
+        score=hand.score,
+        lift_error=_lift_error(hand, seen[0]),
+    )
+    return RetargetedHand(side, result, transform_camera_to_base, placement)
+
+
+def retarget_bimanual(
+    tracks: HandTracks,
+    robot: BimanualRobot,
+    *,
+    config: RetargetConfig | None = None,
+    transform_camera_to_base: NDArray[np.float64] | None = None,
+    egocentric: bool = False,
+    camera_pose: tuple[float, ...] | None = None,
+    workspace_scale: float = 1.0,
+) -> RetargetedHand:
+    """Retarget both hands of ``tracks`` onto a bimanual robot, each onto its own arm.
+
+    The placement is one camera pose in the robot's shared base frame. Its default maps the
+    median end-effector point of both hands together to the midpoint of the two arms' nominal
+    points (the single-arm rule, applied to the pair), with the same camera axes.
+
+    Args:
+        tracks: Extracted hand tracks; frames without both hands are flagged ``NO_HAND``.
+        robot: A loaded bimanual robot.
+        config: Retargeting settings (both arms).
+        transform_camera_to_base: Camera placement in the shared base frame (4, 4).
+        egocentric: For the default placement: the camera is a head camera.
+        camera_pose: Camera pose in the shared base frame (see :func:`retarget_tracks`).
+        workspace_scale: Scale both wrists' motion about their common median.
+
+    Raises:
+        InvalidInputError: No frame has a hand.
+    """
+    hands = [tracks.hands[side] for side in SIDES]
+    middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2
+    transform_camera_to_base, placement, wrists, seen = _place(
+        hands,
+        robot.left.transform_hand_to_ee,
+        (float(middle[0]), float(middle[1]), float(middle[2])),
+        transform_camera_to_base=transform_camera_to_base,
+        egocentric=egocentric,
+        camera_pose=camera_pose,
+        workspace_scale=workspace_scale,
+    )
+    result = retarget.BimanualRetargeter(robot, config).retarget_sequence(
+        dict(zip(SIDES, (hand.world_keypoints for hand in hands), strict=True)),
+        dict(zip(SIDES, wrists, strict=True)),
+        present=dict(zip(SIDES, seen, strict=True)),
+        timestamps=tracks.timestamps,
+        score=dict(zip(SIDES, (hand.score for hand in hands), strict=True)),
+        lift_error={
+            side: _lift_error(hand, mine)
+            for side, hand, mine in zip(SIDES, hands, seen, strict=True)
+        },
+    )
+    return RetargetedHand("both", result, transform_camera_to_base, placement)
+
+
+def _place(
+    hands: list[HandTrack],
+    transform_hand_to_ee: NDArray[np.float64],
+    nominal_ee_position: tuple[float, float, float],
+    *,
+    transform_camera_to_base: NDArray[np.float64] | None,
+    egocentric: bool,
+    camera_pose: tuple[float, ...] | None,
+    workspace_scale: float,
+) -> tuple[NDArray[np.float64], str, list[NDArray[np.float64]], list[NDArray[np.bool_]]]:
+    """The camera placement, its description, and each hand's wrist poses in the base frame.
+
+    The hands are pooled: the default placement maps their joint median end-effector point to
+    ``nominal_ee_position``, and the workspace scale acts about their joint median (so the
+    spacing of two hands scales too). Returns the placement (4, 4), its label, and per hand the
+    (T, 4, 4) wrist poses and the (T,) frames where the hand is present with a finite pose.
+    """
     if transform_camera_to_base is not None:
         placement = "given"
     elif camera_pose is not None:
@@ -117,31 +228,29 @@ def retarget_tracks(
     else:
         placement = "default egocentric" if egocentric else "default third-person"
         transform_camera_to_base = default_camera_to_base(
-            hand.transform_wrist_to_camera,
-            hand.present,
-            robot.transform_hand_to_ee,
-            robot.description.nominal_ee_position,
+            np.concatenate([hand.transform_wrist_to_camera for hand in hands]),
+            np.concatenate([hand.present for hand in hands]),
+            transform_hand_to_ee,
+            nominal_ee_position,
             egocentric=egocentric,
         )
-    wrist_to_base = transform_camera_to_base @ hand.transform_wrist_to_camera
-    present = hand.present & np.isfinite(wrist_to_base).all(axis=(1, 2))
+    wrists = [transform_camera_to_base @ hand.transform_wrist_to_camera for hand in hands]
+    seen = [
+        hand.present & np.isfinite(wrist).all(axis=(1, 2))
+        for hand, wrist in zip(hands, wrists, strict=True)
+    ]
     if workspace_scale != 1.0:
-        wrist_to_base = scale_workspace(wrist_to_base, present, workspace_scale)
+        scaled = scale_workspace(np.concatenate(wrists), np.concatenate(seen), workspace_scale)
+        wrists = list(np.split(scaled, len(hands)))
         placement += f", workspace scale {workspace_scale:g}"
-    # PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure.
-    size = np.full(tracks.num_frames, np.nan)
+    return transform_camera_to_base, placement, wrists, seen
+
+
+def _lift_error(hand: HandTrack, present: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure, (T,)."""
+    size = np.full(len(present), np.nan)
     size[present] = hand_sizes(hand.image_keypoints[present])
-    retargeter = retarget.Retargeter(robot, config)
-    result = retargeter.retarget_sequence(
-        hand.world_keypoints,
-        wrist_to_base,
-        present=present,
-        side=side,  # type: ignore[arg-type]
-        timestamps=tracks.timestamps,
-        score=hand.score,
-        lift_error=hand.reprojection_error / size,
-    )
-    return RetargetedHand(side, result, transform_camera_to_base, placement)
+    return np.asarray(hand.reprojection_error / size)
 
 
 @dataclass(frozen=True)
@@ -307,7 +416,7 @@ def extract_input(
 
 def convert(
     input_path: str | Path,
-    robot: Robot,
+    robot: Robot | BimanualRobot,
     root: str | Path,
     *,
     extract: ExtractConfig | None = None,

@@ -26,7 +26,7 @@ from pipeline.dataset import PROVENANCE_PATH
 from pipeline.exceptions import DatasetError
 from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
-from retarget import Flag, Robot, flag_names
+from retarget import BimanualRobot, Flag, Robot, flag_names
 from retarget.hand_frame import keypoints_in_hand_frame
 
 #: MediaPipe's hand skeleton (keypoint index pairs).
@@ -87,7 +87,8 @@ def load_episode(root: str | Path, episode: int) -> Episode:
     for name in table.column_names:
         column = table[name].combine_chunks()
         if pa.types.is_fixed_size_list(column.type):
-            rows[name] = column.flatten().to_numpy().reshape(table.num_rows, -1)
+            flat = column.flatten().to_numpy(zero_copy_only=False)
+            rows[name] = flat.reshape(table.num_rows, -1)
         else:
             rows[name] = column.to_numpy(zero_copy_only=False)
     return Episode(
@@ -157,14 +158,57 @@ def robot_points_in_camera(
 
 
 def hand_points_in_camera(episode: Episode) -> NDArray[np.float64]:
-    """The lifted hand's 21 keypoints in the camera frame, shape (T, 21, 3) [m]."""
+    """The lifted hand's 21 keypoints in the camera frame, shape (T, 21, 3) [m].
+
+    For a bimanual episode, shape (T, 2, 21, 3): the left hand, then the right.
+    """
+    keypoints = episode.rows["observation.human.keypoints"].astype(np.float64)
+    pose = episode.rows["observation.human.wrist_pose"].astype(np.float64)
+    if episode.side != "both":
+        return _hand_in_camera(keypoints, pose, episode.side)
+    return np.stack(
+        [
+            _hand_in_camera(keypoints[:, 63 * i : 63 * (i + 1)], pose[:, 7 * i : 7 * (i + 1)], side)
+            for i, side in enumerate(("left", "right"))
+        ],
+        axis=1,
+    )
+
+
+def _hand_in_camera(
+    keypoints: NDArray[np.float64], pose: NDArray[np.float64], side: str
+) -> NDArray[np.float64]:
     from scipy.spatial.transform import Rotation
 
-    keypoints = episode.rows["observation.human.keypoints"].reshape(-1, 21, 3).astype(np.float64)
-    pose = episode.rows["observation.human.wrist_pose"].astype(np.float64)
-    in_hand = keypoints_in_hand_frame(keypoints, episode.side)  # type: ignore[arg-type]
+    in_hand = keypoints_in_hand_frame(keypoints.reshape(-1, 21, 3), side)  # type: ignore[arg-type]
     rotation = Rotation.from_quat(pose[:, 3:]).as_matrix()
     return np.einsum("tij,tkj->tki", rotation, in_hand) + pose[:, None, :3]
+
+
+def _hands_present(episode: Episode) -> NDArray[np.bool_]:
+    """Shape (T, H): each hand's presence (H = 1, or 2 for a bimanual episode)."""
+    present = episode.rows["observation.human.present"].astype(bool)
+    return present.reshape(len(present), -1)
+
+
+def _robot_skeleton(
+    robot: Robot | BimanualRobot,
+    q: NDArray[np.float64],
+    transform_camera_to_base: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], list[tuple[int, int]]]:
+    """:func:`robot_points_in_camera`, for a bimanual robot both arms' points joined."""
+    if not isinstance(robot, BimanualRobot):
+        return robot_points_in_camera(robot, q, transform_camera_to_base)
+    parts, edges, offset = [], [], 0
+    for side in ("left", "right"):
+        to_arm = np.linalg.inv(robot.transform_arm_base_to_base(side)) @ transform_camera_to_base
+        points, arm_edges = robot_points_in_camera(
+            robot.arm(side), q[:, robot.columns(side)], to_arm
+        )
+        parts.append(points)
+        edges += [(a + offset, b + offset) for a, b in arm_edges]
+        offset += points.shape[1]
+    return np.concatenate(parts, axis=1), edges
 
 
 def draw_overlay(
@@ -178,7 +222,8 @@ def draw_overlay(
 
     Args:
         image: RGB (h, w, 3), drawn on in place and returned.
-        hand_pixels: (21, 2) [px], or None when the frame has no hand.
+        hand_pixels: (21, 2) [px], or (H, 21, 2) for several hands (a hand of NaN is not
+            drawn), or None when the frame has no hand.
         robot_pixels: (J, 2) [px] (NaN behind the camera).
         robot_edges: Pairs of indices into ``robot_pixels``.
         flags: The frame's :class:`retarget.Flag` bits.
@@ -196,10 +241,11 @@ def draw_overlay(
         if (c := point(p)) is not None:
             cv2.circle(image, c, 4 * scale, (255, 200, 0), -1, cv2.LINE_AA)
     if hand_pixels is not None:
-        for a, b in HAND_EDGES:
-            pa, pb = point(hand_pixels[a]), point(hand_pixels[b])
-            if pa and pb:
-                cv2.line(image, pa, pb, (0, 220, 0), 2 * scale, cv2.LINE_AA)
+        for hand in np.reshape(hand_pixels, (-1, 21, 2)):
+            for a, b in HAND_EDGES:
+                pa, pb = point(hand[a]), point(hand[b])
+                if pa and pb:
+                    cv2.line(image, pa, pb, (0, 220, 0), 2 * scale, cv2.LINE_AA)
     if flags:
         cv2.rectangle(
             image, (0, 0), (image.shape[1] - 1, image.shape[0] - 1), (255, 0, 0), 6 * scale
@@ -216,7 +262,10 @@ PANEL_CAMERA_POSE = (1.4, 0.0, 0.6, 0.0, 0.15, np.pi)
 
 
 def render_episode(
-    root: str | Path, episode: int, output: str | Path, robot: Robot | None = None
+    root: str | Path,
+    episode: int,
+    output: str | Path,
+    robot: Robot | BimanualRobot | None = None,
 ) -> int:
     """Write the overlay video of one episode; return the frames written.
 
@@ -229,29 +278,32 @@ def render_episode(
         DatasetError: No such episode, or the source input is gone.
     """
     from pipeline.media import iter_frames, open_media
+    from pipeline.run import load_any_robot
     from pipeline.video import VideoConfig, VideoEncoder
-    from retarget import load_robot
 
     data = load_episode(root, episode)
-    robot = robot or load_robot(data.robot)
+    loaded = robot or load_any_robot(data.robot)
     path = Path(str(data.source.get("path", "")))
     if not path.exists():
         raise DatasetError(f"episode {episode}: its source {path} is not there to draw on")
     settings = data.source["extraction_settings"]
     wanted = {int(i): row for row, i in enumerate(data.rows["source_frame_index"])}
-    robot_points, edges = robot_points_in_camera(
-        robot, data.rows["observation.state"].astype(np.float64), data.transform_camera_to_base
+    robot_points, edges = _robot_skeleton(
+        loaded, data.rows["observation.state"].astype(np.float64), data.transform_camera_to_base
     )
     robot_pixels = project(robot_points, data.intrinsics)
-    hand_pixels = project(hand_points_in_camera(data), data.intrinsics)
-    present = data.rows["observation.human.present"].astype(bool)
+    hand_pixels = project(hand_points_in_camera(data), data.intrinsics).reshape(
+        len(robot_points), -1, 21, 2
+    )
+    present = _hands_present(data)
+    hand_pixels[~present] = np.nan  # a hand missing from a frame is not drawn
     flags = data.rows["flags"].astype(np.int64)
     # The side panel: the robot alone, seen from a fixed camera 2 m in front of its base.
     height = data.intrinsics.height
     panel = Intrinsics.from_fov(height, height, 60.0)
     panel_camera = camera_pose_to_base(PANEL_CAMERA_POSE)
-    panel_points, _ = robot_points_in_camera(
-        robot, data.rows["observation.state"].astype(np.float64), panel_camera
+    panel_points, _ = _robot_skeleton(
+        loaded, data.rows["observation.state"].astype(np.float64), panel_camera
     )
     panel_pixels = project(panel_points, panel)
     written = 0
@@ -269,7 +321,7 @@ def render_episode(
             image = np.ascontiguousarray(frame.rgb)
             draw_overlay(
                 image,
-                hand_pixels[row] if present[row] else None,
+                hand_pixels[row] if present[row].any() else None,
                 robot_pixels[row],
                 edges,
                 int(flags[row]),
@@ -288,10 +340,10 @@ def plot_episode(root: str | Path, episode: int, output: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retarget import load_robot
+    from pipeline.run import load_any_robot
 
     data = load_episode(root, episode)
-    robot = load_robot(data.robot)
+    robot = load_any_robot(data.robot)
     time = data.rows["timestamp"].astype(np.float64)
     state = data.rows["observation.state"].astype(np.float64)
     count = state.shape[1]
@@ -343,15 +395,15 @@ def record_rerun(root: str | Path, episode: int, output: str | Path, images: boo
     except ImportError:
         raise DatasetError('--rerun needs rerun-sdk: pip install "hand2robot[rerun]"') from None
     from pipeline.media import iter_frames, open_media
-    from retarget import load_robot
+    from pipeline.run import load_any_robot
 
     data = load_episode(root, episode)
-    robot = load_robot(data.robot)
+    robot = load_any_robot(data.robot)
     camera = data.transform_camera_to_base
-    robot_points, edges = robot_points_in_camera(
+    robot_points, edges = _robot_skeleton(
         robot, data.rows["observation.state"].astype(np.float64), camera
     )
-    hand = hand_points_in_camera(data)
+    hands = hand_points_in_camera(data).reshape(len(robot_points), -1, 21, 3)
 
     def to_base(points: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray(points @ camera[:3, :3].T + camera[:3, 3])
@@ -378,16 +430,20 @@ def record_rerun(root: str | Path, episode: int, output: str | Path, images: boo
         rr.Transform3D(translation=camera[:3, 3], mat3x3=camera[:3, :3]),
         static=True,
     )
-    present = data.rows["observation.human.present"].astype(bool)
+    present = _hands_present(data)
     flags = data.rows["flags"].astype(np.int64)
     for row, time in enumerate(data.rows["timestamp"].astype(np.float64)):
         stream.set_time("time", duration=float(time))
         points = to_base(robot_points[row])
         stream.log("world/robot/joints", rr.Points3D(points, radii=0.012))
         stream.log("world/robot/links", rr.LineStrips3D([points[[a, b]] for a, b in edges]))
-        if present[row]:
-            hand_base = to_base(hand[row])
-            strips = [hand_base[[a, b]] for a, b in HAND_EDGES]
+        strips = [
+            to_base(hand)[[a, b]]
+            for hand, seen in zip(hands[row], present[row], strict=True)
+            if seen
+            for a, b in HAND_EDGES
+        ]
+        if strips:
             stream.log("world/hand", rr.LineStrips3D(strips, colors=[(0, 200, 0)]))
         else:
             stream.log("world/hand", rr.Clear(recursive=False))

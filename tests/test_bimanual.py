@@ -82,3 +82,123 @@ def test_bad_input_names_the_problem(pair):
         bimanual.retarget_sequence(
             {"left": keypoints, "right": keypoints[:2]}, {"left": wrist, "right": wrist[:2]}
         )
+
+
+CUPS = "videos/cups_shuffle_third_person.mp4"  # both hands in about 60% of frames
+
+
+def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair):
+    """One episode holds both arms and both hands, column by column as documented."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    import pipeline
+    from pipeline.dataset import DatasetConfig
+    from pipeline.extract import ExtractConfig
+    from pipeline.run import convert, retarget_sides
+
+    root = tmp_path / "dataset"
+    extract = ExtractConfig(num_hands=2)
+    convert(
+        shared_data / CUPS,
+        pair,
+        root,
+        side="both",
+        extract=extract,
+        cache=tmp_path / "cache",
+        dataset=DatasetConfig(task="shuffle cups"),
+    )
+    info = json.loads((root / "meta/info.json").read_text())
+    features = info["features"]
+    assert features["observation.state"]["names"] == list(pair.joint_names)
+    assert features["observation.human.keypoints"]["shape"] == [126]
+    assert features["observation.human.keypoints"]["names"][0] == "left.wrist.x"
+    assert features["observation.human.keypoints"]["names"][63] == "right.wrist.x"
+    assert features["observation.human.present"]["shape"] == [2]
+    provenance = json.loads((root / "meta/hand2robot.json").read_text())
+    assert provenance["robot"]["kind"] == "bimanual"
+    assert provenance["inputs"][0]["hand"] == "both"
+
+    # The same tracks (from the cache) retargeted again give the stored columns.
+    tracks, _, hit = pipeline.extract_cached(
+        shared_data / CUPS, config=extract, cache=tmp_path / "cache"
+    )
+    assert hit  # the tracks the dataset was written from
+    expected = retarget_sides(tracks, pair, side="both")[0].result
+    rows = pq.read_table(root / "data/chunk-000/file-000.parquet").to_pydict()
+    frames = tracks.num_frames
+    assert info["total_frames"] == frames == 300
+    state = np.array(rows["observation.state"])
+    np.testing.assert_allclose(state[:, :8], expected.left.q, atol=1e-6)
+    np.testing.assert_allclose(state[:, 8:], expected.right.q, atol=1e-6)
+    present = np.array(rows["observation.human.present"])
+    both = tracks.hands["left"].present & tracks.hands["right"].present
+    assert 0.3 < both.mean() < 0.95  # a clip where hands come and go
+    np.testing.assert_array_equal(present[:, 0], tracks.hands["left"].present)
+    np.testing.assert_array_equal(present[:, 1], tracks.hands["right"].present)
+    flags = np.array(rows["flags"])
+    np.testing.assert_array_equal((flags & Flag.NO_HAND) != 0, ~both)
+    keypoints = np.array(rows["observation.human.keypoints"]).reshape(frames, 2, 21, 3)
+    left = tracks.hands["left"]
+    np.testing.assert_allclose(
+        keypoints[left.present, 0], left.world_keypoints[left.present], atol=1e-6
+    )
+
+    # Drawn back into the camera, each arm's end effector sits where its hand's tool point is,
+    # on frames it reached: camera -> shared base -> arm base -> IK -> FK -> camera.
+    from pipeline.viz import _robot_skeleton, hand_points_in_camera, load_episode
+
+    episode = load_episode(root, 0)
+    assert hand_points_in_camera(episode).shape == (frames, 2, 21, 3)
+    points, edges = _robot_skeleton(pair, state, episode.transform_camera_to_base)
+    per_arm = points.shape[1] // 2
+    assert len(edges) == 2 * (per_arm - 1)
+    for i, side in enumerate(("left", "right")):
+        arm = pair.arm(side)
+        hand = tracks.hands[side]
+        tool = hand.transform_wrist_to_camera @ np.linalg.inv(arm.transform_hand_to_ee)
+        arm_flags = (expected.left if side == "left" else expected.right).flags
+        reached = hand.present & ((arm_flags & (Flag.UNREACHABLE | Flag.JOINT_LIMIT)) == 0)
+        assert reached.sum() > 100
+        ee = points[:, (i + 1) * per_arm - 1]  # the end-effector point closes each arm's points
+        error = np.linalg.norm(ee[reached] - tool[reached, :3, 3], axis=-1)
+        assert np.median(error) < 2e-3 and error.max() < 1e-2, (np.median(error), error.max())
+
+    python = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
+    if python:  # CI: the real lerobot loads every row (two-wide human columns included)
+        script = Path(__file__).parents[1] / "scripts/check_lerobot.py"
+        done = subprocess.run(
+            [python, str(script), str(root)], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1])["rows"] == frames
+
+
+def test_cli_bimanual_robot_needs_both_hands(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLE_TRACKS
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pipeline.cli import main; main()",
+            "retarget",
+            str(SAMPLE_TRACKS),
+            "--robot",
+            "bimanual_panda",
+            "--hand",
+            "left",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "takes --hand both" in done.stderr and "Traceback" not in done.stderr

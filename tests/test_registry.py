@@ -158,10 +158,13 @@ def test_cli_robots_lists_registry():
     result = CliRunner().invoke(app, ["robots", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [r["name"] for r in rows] == list(robots.names())
+    assert [r["name"] for r in rows] == list(robots.names()) + list(robots.bimanual_names())
+    pair = rows[-1]
+    assert pair["kind"] == "bimanual" and pair["dof"] == 16 and pair["side"] == "both"
     dof = {r["name"]: r["dof"] for r in rows}
     assert dof == {
         "allegro_left": 16,
+        "bimanual_panda": 16,
         "allegro_right": 16,
         "panda": 8,
         "so101": 6,
