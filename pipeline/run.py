@@ -444,7 +444,8 @@ def convert(
         extract: Extraction settings (ignored for a hand-track file, which has its own).
         dataset: Episode cutting and video settings.
         retarget: Retargeting settings.
-        side: ``"left"``, ``"right"``, ``"auto"``, or ``"both"`` (one episode per hand).
+        side: ``"left"``, ``"right"``, ``"auto"``, or ``"both"`` (one two-arm episode on a
+            bimanual robot, else one episode per hand; see :func:`retarget_sides`).
         egocentric: Default placement for a head camera.
         camera_pose: Explicit camera pose (see :func:`retarget_tracks`).
         workspace_scale: Scale of the wrist motion about its median.
