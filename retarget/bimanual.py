@@ -3,7 +3,7 @@
 Each arm is retargeted by its own :class:`retarget.Retargeter` (the same solvers and flags as a
 single arm) from the hand of its side; the results are joined column-wise, ``left.`` joints
 first. A frame's flags are the union of both arms' flags, so a frame is feasible only when both
-arms are. Collisions *between* the two arms are not checked (each arm's self-collision is).
+arms are; ``SELF_COLLISION`` also covers contacts *between* the two arms (the pair is one robot).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 import robots
+from retarget.collision import CrossCollision
 from retarget.exceptions import InvalidInputError
+from retarget.flags import Flag
 from retarget.retargeter import Residual, RetargetConfig, Retargeter, RetargetResult, _readonly
 from retarget.robot import Robot, load_robot, transform_matrix
 from robots import BimanualDescription, Side
@@ -125,7 +127,8 @@ class BimanualResult:
         q: Joint positions of both arms, shape (T, nq).
         feasible: No flag set on either arm, shape (T,).
         flags: Union of both arms' :class:`retarget.Flag` bitmasks, shape (T,).
-        residual: Per figure, the worse of the two arms (NaN where neither applies).
+        residual: Per figure, the worse of the two arms (NaN where neither applies); for
+            ``collisions``, the contacts of both arms plus those between them.
         iterations: Solver iterations of both arms, shape (T,).
         left: The left arm's own result (its joints only). ``right``: the other's.
     """
@@ -151,6 +154,15 @@ class BimanualRetargeter:
     def __init__(self, robot: BimanualRobot, config: RetargetConfig | None = None) -> None:
         self.robot = robot
         self.arms = {side: Retargeter(robot.arm(side), config) for side in SIDES}
+        left, right = self.arms["left"].collision, self.arms["right"].collision
+        self.cross = None  # with check_self_collision off, neither is checked
+        if left is not None and right is not None:
+            self.cross = CrossCollision(
+                left,
+                right,
+                robot.transform_arm_base_to_base("left"),
+                robot.transform_arm_base_to_base("right"),
+            )
 
     def retarget_sequence(
         self,
@@ -207,9 +219,28 @@ class BimanualRetargeter:
         left, right = results["left"], results["right"]
         flags = left.flags | right.flags
         worse = {
-            name: _readonly(np.fmax(getattr(left.residual, name), getattr(right.residual, name)))
+            name: np.fmax(getattr(left.residual, name), getattr(right.residual, name))
             for name in Residual.__dataclass_fields__
         }
+        # Contacts: each arm's own, plus those between the arms on frames with either hand.
+        own = left.residual.collisions, right.residual.collisions
+        collisions = np.where(
+            np.isnan(own[0]) & np.isnan(own[1]),
+            np.nan,
+            np.nan_to_num(own[0]) + np.nan_to_num(own[1]),
+        )
+        if self.cross is not None:
+            either = ((left.flags & right.flags & Flag.NO_HAND) == 0).nonzero()[0]
+            for frame in either.tolist():
+                between = self.cross.colliding(
+                    self.robot.left.model_configuration(left.q[frame]),
+                    self.robot.right.model_configuration(right.q[frame]),
+                )
+                collisions[frame] = np.nan_to_num(collisions[frame]) + len(between)
+                if between:
+                    flags[frame] |= Flag.SELF_COLLISION
+        worse["collisions"] = collisions
+        worse = {name: _readonly(value) for name, value in worse.items()}
         return BimanualResult(
             joint_names=self.robot.joint_names,
             q=_readonly(np.concatenate([left.q, right.q], axis=1)),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import coal
 import numpy as np
 import pinocchio as pin
 from numpy.typing import NDArray
@@ -129,3 +130,72 @@ class SelfCollision:
 
     def __repr__(self) -> str:
         return f"SelfCollision(pairs={len(self.pairs)}, excluded={self.excluded})"
+
+
+class CrossCollision:
+    """Checks two robots' collision geometry against each other (e.g. a bimanual robot's arms).
+
+    Every geometry object of the first robot is tested against every object of the second,
+    after a bounding-sphere test; each robot stands at its own base pose in a shared frame.
+
+    Args:
+        first: The first robot's collision checker.
+        second: The second robot's.
+        transform_first_to_base: Pose of the first robot's base in the shared frame, (4, 4).
+        transform_second_to_base: Pose of the second robot's base, (4, 4).
+    """
+
+    def __init__(
+        self,
+        first: SelfCollision,
+        second: SelfCollision,
+        transform_first_to_base: NDArray[np.float64],
+        transform_second_to_base: NDArray[np.float64],
+    ) -> None:
+        self._parts = []
+        for checker, transform in (
+            (first, transform_first_to_base),
+            (second, transform_second_to_base),
+        ):
+            objects = checker.geometry.geometryObjects
+            centers, radii = [], []
+            for item in objects:
+                item.geometry.computeLocalAABB()
+                centers.append(np.asarray(item.geometry.aabb_center, dtype=np.float64))
+                radii.append(float(item.geometry.aabb_radius))
+            self._parts.append(
+                (checker, pin.SE3(np.asarray(transform)), np.array(centers), np.array(radii))
+            )
+        self._request = coal.CollisionRequest()
+
+    def colliding(
+        self, q_first_model: NDArray[np.float64], q_second_model: NDArray[np.float64]
+    ) -> list[tuple[str, str]]:
+        """Pairs (first object, second object) in contact at the two model configurations."""
+        placed = []
+        for (checker, base, centers, radii), q in zip(
+            self._parts, (q_first_model, q_second_model), strict=True
+        ):
+            pin.updateGeometryPlacements(
+                checker.model, checker.data, checker.geometry, checker.geometry_data, q
+            )
+            poses = [base * pose for pose in checker.geometry_data.oMg]
+            middles = np.array([pose.act(c) for pose, c in zip(poses, centers, strict=True)])
+            placed.append((checker.geometry.geometryObjects, poses, middles, radii))
+        (objects_a, poses_a, middles_a, radii_a), (objects_b, poses_b, middles_b, radii_b) = placed
+        gaps = np.linalg.norm(middles_a[:, None] - middles_b[None], axis=-1)
+        near = np.argwhere(gaps <= radii_a[:, None] + radii_b[None])
+        contacts = []
+        for i, j in near.tolist():
+            result = coal.CollisionResult()
+            pose_a, pose_b = poses_a[i], poses_b[j]
+            if coal.collide(
+                objects_a[i].geometry,
+                coal.Transform3s(pose_a.rotation, pose_a.translation),
+                objects_b[j].geometry,
+                coal.Transform3s(pose_b.rotation, pose_b.translation),
+                self._request,
+                result,
+            ):
+                contacts.append((objects_a[i].name, objects_b[j].name))
+        return contacts

@@ -202,3 +202,24 @@ def test_cli_bimanual_robot_needs_both_hands(tmp_path):
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "takes --hand both" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_arms_running_into_each_other_are_flagged(pair):
+    """Both hands at the same point between the arms: each arm alone is fine, the pair is not."""
+    frames = 3
+    down = np.diag([1.0, -1.0, -1.0])  # gripper pointing down
+    points = {"left": [[0.5, 0.3, 0.3], [0.5, 0.0, 0.3], [0.5, 0.3, 0.3]]}
+    points["right"] = [[0.5, -0.3, 0.3], [0.5, 0.0, 0.3], [0.5, -0.3, 0.3]]
+    keypoints, wrists = {}, {}
+    for side in ("left", "right"):
+        arm = pair.arm(side)
+        ee = np.tile(np.eye(4), (frames, 1, 1))
+        ee[:, :3, :3] = down
+        ee[:, :3, 3] = points[side]
+        wrists[side] = ee @ arm.transform_hand_to_ee  # in the shared base frame
+        keypoints[side] = _targets(pair, side, _arm_motion(0.0, frames))[0]
+    result = retarget.BimanualRetargeter(pair).retarget_sequence(keypoints, wrists)
+    for arm_result in (result.left, result.right):
+        assert not arm_result.flags.any(), arm_result.flags  # each arm reaches, on its own
+    np.testing.assert_array_equal(result.flags, [0, Flag.SELF_COLLISION, 0])
+    assert result.residual.collisions[1] >= 1 and not result.residual.collisions[[0, 2]].any()
