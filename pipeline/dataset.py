@@ -275,15 +275,28 @@ def _stats(values: NDArray[np.float64]) -> dict[str, list[Any]]:
     square = (safe**2).sum(axis=0) / total
     lo = np.where(finite, values, np.inf).min(axis=0)
     hi = np.where(finite, values, -np.inf).max(axis=0)
-    none = count == 0
+    return _stats_record(lo, hi, mean, square, len(values), count)
+
+
+def _stats_record(
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+    mean: NDArray[np.float64],
+    square: NDArray[np.float64],
+    rows: int,
+    finite: NDArray[np.integer] | NDArray[np.floating],
+) -> dict[str, list[Any]]:
+    """The stats entry from its moments (mean of values and of squares); 0 where none finite."""
+    none = finite == 0
+    lo, hi = lo.copy(), hi.copy()
     lo[none] = hi[none] = 0.0
     return {
         "min": lo.tolist(),
         "max": hi.tolist(),
         "mean": mean.tolist(),
         "std": np.sqrt(np.maximum(square - mean**2, 0.0)).tolist(),
-        "count": [int(len(values))],
-        "_finite": count.tolist(),
+        "count": [int(rows)],
+        "_finite": np.asarray(finite).astype(int).tolist(),
     }
 
 
@@ -298,16 +311,8 @@ def _merge_stats(parts: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:
     has = finite > 0
     lo = np.where(has, np.array([p["min"] for p in parts]), np.inf).min(axis=0)
     hi = np.where(has, np.array([p["max"] for p in parts]), -np.inf).max(axis=0)
-    none = finite.sum(axis=0) == 0
-    lo[none] = hi[none] = 0.0
-    return {
-        "min": lo.tolist(),
-        "max": hi.tolist(),
-        "mean": merged_mean.tolist(),
-        "std": np.sqrt(np.maximum(square - merged_mean**2, 0.0)).tolist(),
-        "count": [int(sum(p["count"][0] for p in parts))],
-        "_finite": finite.sum(axis=0).astype(int).tolist(),
-    }
+    rows = sum(p["count"][0] for p in parts)
+    return _stats_record(lo, hi, merged_mean, square, rows, finite.sum(axis=0))
 
 
 def _image_stats(channel_stats: NDArray[np.float64]) -> dict[str, list[Any]]:
