@@ -117,29 +117,49 @@ class ExtractConfig:
             raise InputMediaError("invalid extraction settings: " + "; ".join(problems))
 
 
-def _pnp(
+def _transforms_world_to_camera(
     world_keypoints: NDArray[np.float64],
     image_keypoints: NDArray[np.float64],
     intrinsics: Intrinsics,
-) -> tuple[NDArray[np.float64], float]:
-    """Pose of the landmarker's metric frame W in the camera frame, and the mean error [px]."""
-    ok, rvec, tvec = cv2.solvePnP(
-        world_keypoints,
-        image_keypoints,
-        intrinsics.matrix,
-        intrinsics.distortion,
-        flags=cv2.SOLVEPNP_SQPNP,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """SQPnP poses of the landmarker's metric frame W in the camera frame, and reprojection errors.
+
+    Returns:
+        ``transform_world_to_camera`` (N, 4, 4) and mean reprojection errors (N,) [px]; NaN
+        where PnP fails.
+    """
+    count = len(world_keypoints)
+    transforms = np.full((count, 4, 4), np.nan)
+    for index in range(count):
+        ok, rvec, tvec = cv2.solvePnP(
+            world_keypoints[index],
+            image_keypoints[index],
+            intrinsics.matrix,
+            intrinsics.distortion,
+            flags=cv2.SOLVEPNP_SQPNP,
+        )
+        if ok:
+            transforms[index, :3, :3] = cv2.Rodrigues(rvec)[0]
+            transforms[index, :3, 3] = tvec.ravel()
+            transforms[index, 3] = (0.0, 0.0, 0.0, 1.0)
+    # Every frame's keypoints in the camera frame, projected (with distortion) in one call.
+    points_camera = (
+        np.einsum("nij,nkj->nki", transforms[:, :3, :3], world_keypoints)
+        + transforms[:, None, :3, 3]
     )
-    if not ok:
-        return np.full((4, 4), np.nan), float("nan")
-    projected, _ = cv2.projectPoints(
-        world_keypoints, rvec, tvec, intrinsics.matrix, intrinsics.distortion
-    )
-    error = float(np.linalg.norm(projected.reshape(-1, 2) - image_keypoints, axis=1).mean())
-    transform_world_to_camera = np.eye(4)
-    transform_world_to_camera[:3, :3] = cv2.Rodrigues(rvec)[0]
-    transform_world_to_camera[:3, 3] = tvec.ravel()
-    return transform_world_to_camera, error
+    errors = np.full(count, np.nan)
+    solved = np.isfinite(points_camera).all(axis=(1, 2))
+    if solved.any():
+        projected, _ = cv2.projectPoints(
+            points_camera[solved].reshape(-1, 3),
+            np.zeros(3),
+            np.zeros(3),
+            intrinsics.matrix,
+            intrinsics.distortion,
+        )
+        residuals = projected.reshape(-1, 21, 2) - image_keypoints[solved]
+        errors[solved] = np.linalg.norm(residuals, axis=2).mean(axis=1)
+    return transforms, errors
 
 
 def lift_wrist_poses(
@@ -161,12 +181,7 @@ def lift_wrist_poses(
         for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
     """
     count = len(world_keypoints)
-    poses = np.full((count, 4, 4), np.nan)
-    errors = np.full(count, np.nan)
-    for index in range(count):
-        poses[index], errors[index] = _pnp(
-            world_keypoints[index], image_keypoints[index], intrinsics
-        )
+    poses, errors = _transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
     try:
         frames = hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
     except InvalidInputError:

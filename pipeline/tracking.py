@@ -133,16 +133,11 @@ def link_tracklets(
         active = still
         linked: set[int] = set()
         if active and found:
-            cost = np.array(
-                [
-                    [
-                        keypoint_distance(t[-1].image_keypoints, d.image_keypoints)
-                        / hand_size(t[-1].image_keypoints)
-                        for d in found
-                    ]
-                    for t in active
-                ]
-            )
+            last = np.stack([t[-1].image_keypoints for t in active])  # (A, 21, 2)
+            new = np.stack([d.image_keypoints for d in found])  # (F, 21, 2)
+            # Mean keypoint distance over the tracklet's hand size, shape (A, F).
+            distance = np.linalg.norm(last[:, None] - new[None], axis=-1).mean(axis=-1)
+            cost = distance / hand_sizes(last)[:, None]
             rows, cols = linear_sum_assignment(cost)
             for row, col in zip(rows, cols, strict=True):
                 if cost[row, col] <= gate:

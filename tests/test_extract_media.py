@@ -316,3 +316,52 @@ def test_mixed_rate_videos_share_one_dataset_fps(shared_data):
     assert abs(juggle.num_frames - 247 / 24 * 10) <= 1.5
     steps = np.diff(juggle.timestamps)
     assert np.all((steps > 0.08) & (steps < 0.13))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
+def test_decoding_thread_starts_at_once_at_lower_priority(shared_data):
+    import os
+    import threading
+    import time
+
+    from pipeline.media import DECODE_NICENESS, iter_frames, open_media
+
+    seen: list[tuple[str, int]] = []
+
+    def prepare(rgb):
+        thread = threading.get_native_id()
+        seen.append((threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, thread)))
+        return rgb.shape
+
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    stove = open_media(shared_data / "videos/stove_stir_egocentric.mp4")
+    frames = iter_frames(stove, prepare=prepare)
+    deadline = time.monotonic() + 10.0
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Decoding began before the first ``next``, in the decoding thread, niced.
+    assert seen, "no frame was decoded before the consumer asked for one"
+    assert seen[0] == ("hand2robot-decode", min(19, own + DECODE_NICENESS))
+    assert [frame.prepared for frame in frames] == [(288, 384, 3)] * 60
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+
+
+def test_an_unread_frame_iterator_stops_its_thread(shared_data):
+    import gc
+    import threading
+    import time
+
+    from pipeline.media import iter_frames, open_media
+
+    def decoders():
+        return [t for t in threading.enumerate() if t.name == "hand2robot-decode"]
+
+    before = len(decoders())
+    frames = iter_frames(open_media(shared_data / "videos/kettle_pour_third_person.mp4"))
+    assert len(decoders()) == before + 1
+    del frames
+    gc.collect()
+    deadline = time.monotonic() + 5.0
+    while len(decoders()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(decoders()) == before

@@ -20,6 +20,22 @@ def test_model_is_obtained_and_identified():
     assert info.sha256 == "ef3f184fa8d5e6905ea4770282627d6937975119af763054312d05985c059bda"
 
 
+def test_user_model_hash_follows_the_file(tmp_path):
+    import os
+    import zipfile
+
+    default = pipeline.ensure_model()
+    user = tmp_path / "hand_landmarker.task"
+    user.write_bytes(default.path.read_bytes())
+    assert pipeline.ensure_model(user).sha256 == default.sha256
+    # Rewritten in place (the hash is kept per path, size and modification time): hashed anew.
+    with zipfile.ZipFile(user, "w") as bundle:
+        bundle.writestr("hand_detector.tflite", b"other")
+    os.utime(user, ns=(1, 1))
+    changed = pipeline.ensure_model(user).sha256
+    assert changed != default.sha256 and len(changed) == 64
+
+
 def test_real_video_one_row_per_frame(stove):
     assert stove.num_frames == 60
     assert stove.timestamps[0] == 0.0
