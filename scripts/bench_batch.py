@@ -11,7 +11,8 @@ All in one run, each with a fresh hand-track cache (so every run extracts):
 3. ``hand2robot retarget VIDEO --out`` end to end on one video (process start, imports, model,
    extraction, video, retargeting, writing) per frame against the bare landmark model per frame
    on the same video (``scripts/bench_extract.py``'s measure); goal <= 1.15x. Also on the same
-   clip repeated 4 times, to show the fixed start-up cost amortised.
+   clip repeated ``--repeat-clip`` times (default 4 and 10), to show the fixed start-up cost
+   amortised.
 
 Prints a Markdown summary and one JSON line.
 """
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-fps", default="10")
     parser.add_argument("--robot", default="panda")
+    parser.add_argument("--repeat-clip", type=int, nargs="+", default=[4, 10])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_extract import bare_model_ms, repeated_clip
@@ -102,9 +104,11 @@ def main() -> None:
         results["batch2_vs_cli_sum"] = round(total / times[2], 3)
 
         clip = SHARED / "kettle_pour_third_person.mp4"
-        long_clip = work / "kettle_x4.mp4"
-        frames_long = repeated_clip(clip, 4, long_clip)
-        for label, video, frames in (("kettle", clip, 287), ("kettle_x4", long_clip, frames_long)):
+        clips = [("kettle", clip, 287)]
+        for times in args.repeat_clip:
+            long_clip = work / f"kettle_x{times}.mp4"
+            clips.append((f"kettle_x{times}", long_clip, repeated_clip(clip, times, long_clip)))
+        for label, video, frames in clips:
             bare, _ = bare_model_ms(video, 1)
             seconds, done = timed(
                 [*CLI, "retarget", str(video), "--out", str(work / f"one-{label}"),
