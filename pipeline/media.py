@@ -8,8 +8,7 @@ their timestamps come from the file names when every name ends in a number (see
 
 Decoding runs (single-threaded) in a background thread, a few frames ahead of the consumer, so
 that it overlaps with the landmark model (both release the GIL). On Linux that thread runs at a
-lower priority (:data:`DECODE_NICENESS`) so that the model's threads are never kept waiting for a
-core by it.
+lower priority (:data:`DECODE_NICENESS`), so that it yields the core to the model's threads.
 """
 
 from __future__ import annotations
@@ -37,10 +36,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".gif"})
 _NUMBER_AT_END = re.compile(r"(\d+(?:\.\d+)?)$")
 #: Niceness added to the decoding thread (Linux keeps niceness per thread). The landmarker hands
-#: every call to a worker thread of its own and waits for it; when the decoder shares a core with
-#: that hand-over at equal priority, the scheduler lets it finish its slice first, which cost
-#: 0.5-0.8 ms per 720p frame (kettle clip; see BENCHMARKS.md). A niced decoder still gets any idle
-#: core, so decoding keeps its pace whenever a core is free.
+#: every call to a worker thread of its own and waits for it; beside a decoding thread of equal
+#: priority those calls took 0.5-0.8 ms longer per 720p frame, niced about 0.2-0.4 ms (kettle
+#: clip; see BENCHMARKS.md). A niced decoder still gets any idle core, so decoding keeps its pace
+#: whenever a core is free.
 DECODE_NICENESS = 10
 #: Integer file-name stamps with this many digits are Unix times in these units [s].
 _EPOCH_DIGITS = {10: 1.0, 13: 1e-3, 16: 1e-6, 19: 1e-9}
