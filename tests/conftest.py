@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,20 @@ import retarget
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLE_TRACKS = REPO / "data" / "kettle_pour.tracks.parquet"
+
+
+def run_cli(
+    *args: object, cache: Path | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``hand2robot ARGS...`` in a fresh process (as the console script runs it), output kept.
+
+    ``cache``: the hand-track cache to use (``HAND2ROBOT_CACHE``); default the user's.
+    """
+    command = [sys.executable, "-c", "from pipeline.cli import main; main()", *map(str, args)]
+    environment = os.environ | ({"HAND2ROBOT_CACHE": str(cache)} if cache else {})
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environment, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture(scope="session")

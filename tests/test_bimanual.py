@@ -179,26 +179,11 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
 
 
 def test_cli_bimanual_robot_needs_both_hands(tmp_path):
-    import subprocess
-    import sys
 
-    from tests.conftest import SAMPLE_TRACKS
+    from tests.conftest import SAMPLE_TRACKS, run_cli
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pipeline.cli import main; main()",
-            "retarget",
-            str(SAMPLE_TRACKS),
-            "--robot",
-            "bimanual_panda",
-            "--hand",
-            "left",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_cli(
+        "retarget", SAMPLE_TRACKS, "--robot", "bimanual_panda", "--hand", "left", timeout=120
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "takes --hand both" in done.stderr and "Traceback" not in done.stderr

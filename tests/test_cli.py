@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from pipeline.placement import (
     scale_workspace,
 )
 from retarget.exceptions import InvalidInputError
+from tests.conftest import run_cli
 
 KETTLE = "videos/kettle_pour_third_person.mp4"  # right hand lifts the kettle, left holds a mug
 
@@ -26,12 +26,7 @@ KETTLE = "videos/kettle_pour_third_person.mp4"  # right hand lifts the kettle, l
 def cli(tmp_path_factory: pytest.TempPathFactory):
     cache = tmp_path_factory.mktemp("cache")
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-c", "from pipeline.cli import main; main()", *args]
-        environment = os.environ | {"HAND2ROBOT_CACHE": str(cache)}
-        return subprocess.run(command, capture_output=True, text=True, env=environment)
-
-    return run
+    return functools.partial(run_cli, cache=cache)
 
 
 def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
 from pipeline.run import convert
 from pipeline.video import VideoConfig, nominal_fps, stored_size
+from tests.conftest import run_cli
 
 STOVE = "videos/stove_stir_egocentric.mp4"  # 384x288, 30 fps, 60 frames, one hand
 SAMPLE_TRACKS = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
@@ -465,14 +466,11 @@ def test_real_lerobot_loads_every_row(
 
 def test_cli_writes_and_appends_a_dataset(shared_data: Path, tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     root = tmp_path / "cli dataset"
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-c", "from pipeline.cli import main; main()", *args]
-        environment = os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")}
-        return subprocess.run(command, capture_output=True, text=True, env=environment)
+        return run_cli(*args, cache=tmp_path / "cache")
 
     clip = str(shared_data / STOVE)
     done = cli(

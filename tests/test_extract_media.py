@@ -4,7 +4,6 @@ Reference figures come from ``../shared/data/MANIFEST.tsv`` (content and detecti
 """
 
 import json
-import subprocess
 import sys
 
 import av
@@ -14,6 +13,7 @@ import pytest
 import pipeline
 import pipeline.tracking
 from pipeline.extract import ExtractConfig, extract_cached
+from tests.conftest import run_cli
 
 
 def _one_row_per_frame(tracks, frames):
@@ -193,12 +193,7 @@ def test_cache_hit_and_miss(shared_data, tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_cli(*args)
 
 
 def test_cli_extract_writes_once_then_hits_cache(shared_data, tmp_path):

@@ -7,7 +7,7 @@ from pipeline.run import retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
 from pipeline.tracks import read_tracks as load_tracks
 from retarget import Flag
-from tests.conftest import SAMPLE_TRACKS
+from tests.conftest import SAMPLE_TRACKS, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -78,31 +78,11 @@ def test_cli_retarget_prints_summary():
 
 
 def test_cli_bad_input_exit_code(tmp_path, capsys):
-    import subprocess
-    import sys
 
     bad = tmp_path / "not_tracks.parquet"
     bad.write_text("hello")
-    done = subprocess.run(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", "retarget", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_cli("retarget", bad)
     assert done.returncode == 2
     assert "not a readable Parquet file" in done.stderr
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pipeline.cli import main; main()",
-            "retarget",
-            str(SAMPLE_TRACKS),
-            "--robot",
-            "nope",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_cli("retarget", SAMPLE_TRACKS, "--robot", "nope")
     assert done.returncode == 2 and "valid choices: allegro_left" in done.stderr
