@@ -290,6 +290,40 @@ def test_max_fps_resamples_to_nearest_frames():
     np.testing.assert_allclose(kept, [0.0, 0.1, 0.2, 0.3, 2.0, 2.1, 2.2], atol=1e-9)
 
 
+def test_thinned_frames_are_decoded_but_not_converted(shared_data, monkeypatch):
+    import pipeline.media as media
+
+    clip = shared_data / "videos/kettle_pour_third_person.mp4"  # 287 frames at 29.97 fps
+    with av.open(str(clip)) as container:
+        every = [media._to_rgb(f) for f in container.decode(video=0)]
+    converted, read = [], []
+    to_rgb, read_image = media._to_rgb, media._read_image
+
+    def counting_to_rgb(frame):
+        converted.append(float(frame.time))
+        return to_rgb(frame)
+
+    def counting_read_image(path):
+        read.append(path)
+        return read_image(path)
+
+    monkeypatch.setattr(media, "_to_rgb", counting_to_rgb)
+    monkeypatch.setattr(media, "_read_image", counting_read_image)
+    kept = list(media.iter_frames(media.open_media(clip), max_fps=10.0))
+    # Only the 96 kept frames of 287 are converted to RGB, and they are the right frames.
+    assert len(kept) == len(converted) == 96
+    rate = 30000 / 1001
+    for frame in kept:
+        np.testing.assert_array_equal(frame.rgb, every[round(frame.timestamp * rate)])
+    converted.clear()
+    strided = list(media.iter_frames(media.open_media(clip), stride=4))
+    assert len(strided) == len(converted) == 72
+    folder = media.open_media(shared_data / "frames/pour_water_egocentric_zed")
+    images = list(media.iter_frames(folder, stride=3))
+    assert len(images) == len(read) == -(-len(folder.files) // 3)
+    assert read == list(folder.files[::3])
+
+
 def test_mixed_rate_videos_share_one_dataset_fps(shared_data):
     from pipeline.media import open_media
     from pipeline.video import nominal_fps
