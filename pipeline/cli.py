@@ -546,7 +546,13 @@ def batch(
     robot: Annotated[
         str, typer.Option(help="Robot(s), comma-separated: each gets its own dataset.")
     ] = robots.DEFAULT_ROBOT,
-    workers: Annotated[int, typer.Option(help="Extraction actors (one CPU each).")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Extraction actors (one logical CPU each). One extraction keeps about 1.5 "
+            "cores busy: on one machine, about cores / 1.5 is enough."
+        ),
+    ] = 2,
     address: Annotated[
         str | None,
         typer.Option(help="Ray cluster to join (also RAY_ADDRESS). Default: embedded local Ray."),
