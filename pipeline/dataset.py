@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from pipeline.exceptions import DatasetError
-from pipeline.tracks import SIDES, HandTracks
+from pipeline.tracks import SIDES, HandTracks, fixed_size_list
 from pipeline.video import EpisodeVideo, VideoConfig
 from retarget import BimanualResult, BimanualRobot, Flag, RetargetConfig, Robot
 
@@ -513,12 +513,6 @@ def _link_tree(source: Path, target: Path, skip: set[str]) -> None:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _fixed(values: NDArray[np.floating], dtype: pa.DataType) -> pa.Array:
-    width = values.shape[1]
-    flat = pa.array(np.ascontiguousarray(values).ravel(), type=dtype)
-    return pa.FixedSizeListArray.from_arrays(flat, width)
-
-
 def _tasks_table(tasks: list[str]) -> Any:
     import pandas as pd
 
@@ -684,12 +678,12 @@ def append_episodes(
             [state[np.minimum(np.arange(a, b) + 1, b - 1)] for a, b in segments]
         )
         columns: dict[str, pa.Array] = {
-            "observation.state": _fixed(state[rows], pa.float32()),
-            "action": _fixed(action, pa.float32()),
-            "observation.human.keypoints": _fixed(keypoints[rows], pa.float32()),
-            "observation.human.wrist_pose": _fixed(wrist[rows], pa.float32()),
+            "observation.state": fixed_size_list(state[rows], np.float32),
+            "action": fixed_size_list(action, np.float32),
+            "observation.human.keypoints": fixed_size_list(keypoints[rows], np.float32),
+            "observation.human.wrist_pose": fixed_size_list(wrist[rows], np.float32),
             "observation.human.score": (
-                _fixed(score[rows], pa.float32())
+                fixed_size_list(score[rows], np.float32)
                 if bimanual
                 else pa.array(score[rows, 0], pa.float32())
             ),

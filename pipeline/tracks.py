@@ -162,9 +162,13 @@ class HandTracks:
         return len(self.timestamps)
 
 
-def _fixed_list(array: NDArray[np.floating], width: int, dtype: type[np.floating]) -> pa.Array:
-    # A NumPy dtype, not ``pa.DataType.to_pandas_dtype()``: that imports pandas (0.3 s).
-    flat = pa.array(np.ascontiguousarray(array, dtype=dtype).reshape(-1))
+def fixed_size_list(values: NDArray[np.floating], dtype: type[np.floating]) -> pa.Array:
+    """Rows of ``values``, shape (N, ...), flattened into an Arrow fixed-size list of ``dtype``.
+
+    Each row holds ``prod(values.shape[1:])`` numbers, e.g. 63 for keypoints (N, 21, 3).
+    """
+    width = int(np.prod(values.shape[1:]))
+    flat = pa.array(np.ascontiguousarray(values, dtype=dtype).reshape(-1))
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
@@ -180,10 +184,10 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
         columns[f"{prefix}.interpolated"] = pa.array(hand.interpolated, pa.bool_())
         columns[f"{prefix}.label_agrees"] = pa.array(hand.label_agrees, pa.bool_())
         columns[f"{prefix}.score"] = pa.array(hand.score.astype(np.float32))
-        columns[f"{prefix}.image_keypoints"] = _fixed_list(hand.image_keypoints, 42, np.float32)
-        columns[f"{prefix}.world_keypoints"] = _fixed_list(hand.world_keypoints, 63, np.float32)
-        columns[f"{prefix}.transform_wrist_to_camera"] = _fixed_list(
-            hand.transform_wrist_to_camera, 16, np.float64
+        columns[f"{prefix}.image_keypoints"] = fixed_size_list(hand.image_keypoints, np.float32)
+        columns[f"{prefix}.world_keypoints"] = fixed_size_list(hand.world_keypoints, np.float32)
+        columns[f"{prefix}.transform_wrist_to_camera"] = fixed_size_list(
+            hand.transform_wrist_to_camera, np.float64
         )
         columns[f"{prefix}.reprojection_error"] = pa.array(
             hand.reprojection_error.astype(np.float32)
