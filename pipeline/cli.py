@@ -782,7 +782,10 @@ def main() -> None:
 
 def _run_app() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode, click returns the code of a ``typer.Exit`` (batch: 3, 4).
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except Hand2RobotError as err:
         console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)

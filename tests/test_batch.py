@@ -177,6 +177,25 @@ def test_resume_after_killed_job_writes_every_input_once(shared_data: Path, tmp_
     assert sorted(Path(s["input"]).name for s in report["skipped"]) == sorted(first)
 
 
+def test_batch_exit_status_when_every_input_fails(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "corrupt.mp4").write_bytes((shared_data / KETTLE).read_bytes()[:6000])
+    (folder / "notes.md").write_text("not a video\n")
+    out = tmp_path / "dataset"
+    done = subprocess.run(
+        _batch_command(folder, out, "--workers", "1"),
+        env=os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 4, done.stdout[-3000:] + done.stderr[-3000:]  # failed
+    report = json.loads(out.with_name("dataset.report.json").read_text())
+    assert report["status"] == "failed" and not report["written"]
+    assert sorted(Path(e["input"]).name for e in report["errors"]) == ["corrupt.mp4", "notes.md"]
+
+
 @pytest.fixture()
 def http_server(shared_data: Path) -> Iterator[str]:
     """The shared media over HTTP on 127.0.0.1."""
