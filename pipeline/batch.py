@@ -14,7 +14,9 @@ Stages (Ray Data operators), each calling the functions the CLI calls:
    whole inputs behind, and running it again resumes).
 
 A bad input becomes an error record (input, robot, stage, error) in the run report and the job
-goes on; a crashed actor is restarted by Ray and its task retried.
+goes on. A worker process that dies on an input (a crash in native code, killed for memory, a
+lost node) is restarted by Ray and the input run again, up to :attr:`BatchConfig.max_retries`
+times (:class:`Attempts` counts them across restarts); after that the input is an error record.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class BatchConfig:
     """Robots to retarget onto; with more than one, each gets ``<out>/<robot>/``."""
     workers: int = 2
     """Extraction actors (one CPU each)."""
+    max_retries: int = 2
+    """Times an input is run again after its worker process died on it (a crash in native
+    code, killed for memory, a lost node); then it is an error record."""
     address: str | None = None
     """Ray cluster to join (``ray://...`` or ``host:port``); None reads ``RAY_ADDRESS``, else
     starts an embedded local Ray."""
@@ -96,6 +101,8 @@ class BatchConfig:
             raise BatchError(f"robots repeat: {', '.join(self.robots)}")
         if self.workers < 1:
             raise BatchError(f"workers must be >= 1, got {self.workers}")
+        if self.max_retries < 0:
+            raise BatchError(f"max_retries must be >= 0, got {self.max_retries}")
 
 
 @dataclass
@@ -221,6 +228,38 @@ def _local_key(item: str, config: BatchConfig, model_sha256: str) -> str | None:
         return None
 
 
+class Attempts:
+    """Ray actor: how often each (stage, input) has started, across restarts of its workers.
+
+    Ray Data restarts a dead actor and runs its task again without end; the stages ask here
+    first, and answer an error instead of running an input whose workers already died on it
+    ``max_retries + 1`` times.
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, str], int] = {}
+
+    def begin(self, stage: str, item: str) -> int:
+        """Count one more start of ``item`` in ``stage``; returns the count, 1 the first time."""
+        key = (stage, item)
+        self.started[key] = self.started.get(key, 0) + 1
+        return self.started[key]
+
+
+def _died_on(attempts: Any, stage: str, item: str, max_retries: int) -> str:
+    """The error for ``item`` if its workers in ``stage`` died on it too often, else ``""``."""
+    import ray
+
+    started = ray.get(attempts.begin.remote(stage, item))
+    if started <= max_retries + 1:
+        return ""
+    return (
+        f"WorkerDied: the {stage} worker process died on this input {started - 1} times (a "
+        "crash in native code, killed for memory, or a lost node); Ray's worker logs "
+        "(/tmp/ray/session_latest/logs on the node) say more"
+    )
+
+
 class ExtractStage:
     """Ray actor: input path/URL -> hand tracks and the stored video's bytes.
 
@@ -229,12 +268,13 @@ class ExtractStage:
     driver; only local input paths must be readable where the actor runs.
     """
 
-    def __init__(self, config: BatchConfig, frame_size: tuple[int, int] | None):
+    def __init__(self, config: BatchConfig, frame_size: tuple[int, int] | None, attempts: Any):
         import ray
 
         from pipeline.model import ensure_model
 
         self.config = config
+        self.attempts = attempts
         self.temp_dir = Path(tempfile.mkdtemp(prefix="hand2robot-extract-"))  # node-local
         weakref.finalize(self, shutil.rmtree, self.temp_dir, ignore_errors=True)
         self.node = ray.get_runtime_context().get_node_id()
@@ -251,6 +291,12 @@ class ExtractStage:
         for item in batch["input"]:
             item = str(item)
             began = time.perf_counter()
+            died = _died_on(self.attempts, "extract", item, self.config.max_retries)
+            if died:
+                out["input"].append(item)
+                out["payload"].append(b"")
+                out["error"].append(died)
+                continue
             try:
                 done = extract_input(
                     item,
@@ -290,10 +336,11 @@ class ExtractStage:
 class RetargetStage:
     """Ray actor: hand tracks -> one retargeted trajectory per robot."""
 
-    def __init__(self, config: BatchConfig) -> None:
+    def __init__(self, config: BatchConfig, attempts: Any) -> None:
         from pipeline.run import load_any_robot
 
         self.config = config
+        self.attempts = attempts
         self.robots = {name: load_any_robot(name) for name in config.robots}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -305,7 +352,13 @@ class RetargetStage:
             batch["input"], batch["payload"], batch["error"], strict=True
         ):
             results: dict[str, Any] = {}
-            if not error:
+            retries = self.config.max_retries
+            died = "" if error else _died_on(self.attempts, "retarget", str(item), retries)
+            if died:
+                extracted = pickle.loads(payload)
+                extracted["retargeted"] = dict.fromkeys(self.robots, died)
+                payload = pickle.dumps(extracted)
+            elif not error:
                 extracted = pickle.loads(payload)
                 tracks = extracted["tracks"]
                 for name, robot in self.robots.items():
@@ -464,23 +517,28 @@ def run_batch(
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
             context.execution_options.preserve_order = False
-            # One block per input, so that the extraction actors share the inputs evenly.
+            # Ray Data restarts a dead actor and runs its task again (max_restarts=-1,
+            # max_task_retries=-1 for actor pools); Attempts bounds how often.
+            attempts = ray.remote(num_cpus=0)(Attempts).remote()
+            # One block per input, so that the extraction actors share the inputs evenly; one
+            # input at a time per actor, so that no input queued behind the one that kills a
+            # worker is charged a retry.
             dataset = ray.data.from_items(
                 [{"input": item} for item in todo], override_num_blocks=len(todo)
             ).map_batches(
                 ExtractStage,
-                fn_constructor_args=(config, frame_size),
+                fn_constructor_args=(config, frame_size, attempts),
                 batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(todo))),
+                compute=ray.data.ActorPoolStrategy(
+                    size=min(config.workers, len(todo)), max_tasks_in_flight_per_actor=1
+                ),
                 num_cpus=1,
             )
-            # Ray Data restarts a crashed actor and retries its task (max_restarts=-1,
-            # max_task_retries=-1 for actor pools).
             dataset = dataset.map_batches(
                 RetargetStage,
-                fn_constructor_args=(config,),
+                fn_constructor_args=(config, attempts),
                 batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=1),
+                compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
                 num_cpus=0.5,
             )
             finished = 0

@@ -553,6 +553,14 @@ def batch(
             "cores busy: on one machine, about cores / 1.5 is enough."
         ),
     ] = 2,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Times an input is run again after its worker process died on it (a crash, "
+            "killed for memory, a lost node); then it is an error in the report.",
+        ),
+    ] = 2,
     address: Annotated[
         str | None,
         typer.Option(help="Ray cluster to join (also RAY_ADDRESS). Default: embedded local Ray."),
@@ -578,8 +586,9 @@ def batch(
 ) -> None:
     """Run many inputs as a Ray Data job: extraction once per input, every robot, one report.
 
-    Bad inputs become records in the run report and the job goes on. Running the same command
-    again resumes: inputs already in every robot's dataset are skipped, nothing is duplicated.
+    Bad inputs become records in the run report and the job goes on, as does an input whose
+    worker process dies on it every time (see --max-retries). Running the same command again
+    resumes: inputs already in every robot's dataset are skipped, nothing is duplicated.
     Exit code: 0 every input done, 3 some inputs failed (partial), 4 every input failed.
 
     Examples:
@@ -596,6 +605,7 @@ def batch(
     job = BatchConfig(
         robots=names,
         workers=workers,
+        max_retries=max_retries,
         address=address,
         side=hand,
         egocentric=egocentric,

@@ -196,6 +196,80 @@ def test_batch_exit_status_when_every_input_fails(shared_data: Path, tmp_path: P
     assert sorted(Path(e["input"]).name for e in report["errors"]) == ["corrupt.mp4", "notes.md"]
 
 
+# Loaded by every Python process of the job below (PYTHONPATH): a Ray worker dies, as on a
+# crash in native code (SIGSEGV) or the kernel's OOM killer (SIGKILL), when it opens a chosen
+# input; the driver, which also reads the inputs, is left alone.
+_DYING_WORKERS = """
+import os, signal, sys
+
+
+def _die(event, args):
+    if event != "open" or not sys.argv or not sys.argv[0].endswith("default_worker.py"):
+        return
+    if not isinstance(args[0], (str, os.PathLike)):
+        return
+    name = os.path.basename(os.fspath(args[0]))
+    if name == os.environ["TEST_DIE_ALWAYS"]:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if name == os.environ["TEST_DIE_ONCE"]:
+        try:
+            os.close(os.open(os.environ["TEST_DIED_ONCE"], os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+sys.addaudithook(_die)
+"""
+
+
+def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Path) -> None:
+    """A worker killed once is replaced and its input retried; an input that kills its worker
+    every time is an error record after ``--max-retries``, and the job goes on (exit 3)."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    shutil.copy(shared_data / STOVE, folder / "stove.mp4")
+    shutil.copy(shared_data / "videos/armwrestling_lowres.mp4", folder / "killed_once.mp4")
+    shutil.copy(shared_data / KETTLE, folder / "kills_always.mp4")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_DYING_WORKERS)
+    died_once = tmp_path / "died_once"
+    out = tmp_path / "dataset"
+    done = subprocess.run(
+        _batch_command(folder, out, "--workers", "2", "--max-retries", "1", "--max-fps", "10"),
+        env=os.environ
+        | {
+            "HAND2ROBOT_CACHE": str(tmp_path / "cache"),
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "TEST_DIE_ALWAYS": "kills_always.mp4",
+            "TEST_DIE_ONCE": "killed_once.mp4",
+            "TEST_DIED_ONCE": str(died_once),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]  # partial
+    assert died_once.is_file()  # the first worker on killed_once.mp4 did die
+    report = json.loads(out.with_name("dataset.report.json").read_text())
+    assert report["status"] == "partial"
+    assert sorted(Path(w["input"]).name for w in report["written"]) == [
+        "killed_once.mp4",
+        "stove.mp4",
+    ]
+    assert len(report["errors"]) == 1, report["errors"]
+    error = report["errors"][0]
+    assert Path(error["input"]).name == "kills_always.mp4"
+    assert error["stage"] == "extract" and error["robot"] is None
+    assert "worker process died on this input 2 times" in error["error"]  # first run, 1 retry
+    summary = describe_dataset(out)
+    assert sorted(Path(e["source"]).name for e in summary["episodes"]) == [
+        "killed_once.mp4",
+        "stove.mp4",
+    ]
+
+
 @pytest.fixture()
 def http_server(shared_data: Path) -> Iterator[str]:
     """The shared media over HTTP on 127.0.0.1."""
