@@ -117,6 +117,8 @@ class BatchReport:
         seconds: Wall time of the job [s].
         ray: Where it ran: ``mode`` (``embedded`` or ``cluster``), ``address`` (None when
             embedded), alive ``nodes`` and their ``cpus``; empty when nothing needed Ray.
+        interrupted: The job was stopped (Ctrl-C) before every input was run; what it lists
+            is in the datasets, and the same command again resumes.
     """
 
     inputs: list[str]
@@ -125,10 +127,13 @@ class BatchReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     ray: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
 
     @property
     def status(self) -> str:
-        """``ok`` (nothing failed), ``partial`` (some failed) or ``failed`` (all failed)."""
+        """``ok``, ``partial`` (some failed), ``failed`` (all failed) or ``interrupted``."""
+        if self.interrupted:
+            return "interrupted"
         if not self.errors:
             return "ok"
         return "partial" if (self.written or self.skipped) else "failed"
@@ -549,6 +554,10 @@ def run_batch(
                 if progress is not None:
                     progress(finished, len(todo), item)
                 _write_report(report, report_file, start)
+    except KeyboardInterrupt:
+        report.interrupted = True  # every append is atomic: what is listed is whole
+        _write_report(report, report_file, start)
+        raise
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     _write_report(report, report_file, start)

@@ -589,7 +589,8 @@ def batch(
     Bad inputs become records in the run report and the job goes on, as does an input whose
     worker process dies on it every time (see --max-retries). Running the same command again
     resumes: inputs already in every robot's dataset are skipped, nothing is duplicated.
-    Exit code: 0 every input done, 3 some inputs failed (partial), 4 every input failed.
+    Exit code: 0 every input done, 3 some inputs failed (partial), 4 every input failed, 130
+    interrupted (Ctrl-C; what was written stays, the same command resumes).
 
     Examples:
       hand2robot batch videos/ --robot panda --out datasets/pour
@@ -619,14 +620,22 @@ def batch(
         model=str(model) if model else None,
     )
     start = time.perf_counter()
-    with _progress() as progress:
-        bar = progress.add_task("batch", total=None, rate="")
+    report_file = report or output.with_name(output.name + ".report.json")
+    try:
+        with _progress() as progress:
+            bar = progress.add_task("batch", total=None, rate="")
 
-        def update(done: int, total: int, item: str) -> None:
-            rate = done / max(time.perf_counter() - start, 1e-9) * 60
-            progress.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
+            def update(done: int, total: int, item: str) -> None:
+                rate = done / max(time.perf_counter() - start, 1e-9) * 60
+                progress.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
 
-        result = run_batch(inputs, output, job, report_path=report, progress=update)
+            result = run_batch(inputs, output, job, report_path=report, progress=update)
+    except KeyboardInterrupt:
+        out.print(
+            f"interrupted: the inputs listed in {escape(str(report_file))} are in the "
+            "dataset, whole; run the same command again to resume"
+        )
+        raise typer.Exit(130) from None
     table = Table(title=f"batch -> {output} ({result.status})", show_header=False)
     table.add_row("inputs", str(len(result.inputs)))
     table.add_row("written (input x robot)", str(len(result.written)))
@@ -637,7 +646,6 @@ def batch(
         where += f", {error['robot']}]" if error["robot"] else "]"
         table.add_row(escape(where), escape(error["error"].splitlines()[0][:120]))
     table.add_row("time", f"{result.seconds:.1f} s")
-    report_file = report or output.with_name(output.name + ".report.json")
     table.add_row("report", str(report_file))
     out.print(table)
     if result.status != "ok":

@@ -270,6 +270,53 @@ def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Pat
     ]
 
 
+def test_interrupted_batch_keeps_what_it_wrote_and_says_so(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT to the job's process group) stops the job at once: exit 130, a report
+    with status ``interrupted`` listing exactly what the dataset holds, and a message."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name in (STOVE, KETTLE, CUPS):
+        shutil.copy(shared_data / name, folder / Path(name).name)
+    out = tmp_path / "dataset"
+    report_file = out.with_name("dataset.report.json")
+    command = _batch_command(folder, out, "--workers", "1")
+    # A child may inherit SIGINT ignored (as under a non-interactive shell): handle it as a
+    # terminal's Python would.
+    command[2] = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    command[2] += "from pipeline.cli import main; main()"
+    job = subprocess.Popen(
+        command,
+        env=os.environ | {"HAND2ROBOT_CACHE": str(tmp_path / "cache")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and job.poll() is None:
+            if report_file.is_file() and json.loads(report_file.read_text())["written"]:
+                break
+            time.sleep(0.2)
+        assert job.poll() is None, "the job finished before it could be interrupted"
+        os.killpg(job.pid, signal.SIGINT)
+        stdout, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 130, stdout[-3000:] + stderr[-3000:]
+    assert "run the same command again to resume" in " ".join(stdout.split())
+    report = json.loads(report_file.read_text())
+    assert report["status"] == "interrupted" and report["interrupted"] is True
+    listed = sorted(Path(w["input"]).name for w in report["written"])
+    assert 1 <= len(listed) < 3
+    assert sorted(Path(r["source"]["path"]).name for r in provenance(out)["inputs"]) == listed
+    describe_dataset(out)  # whole
+    assert not list(tmp_path.glob(".dataset.hand2robot-batch*"))  # temporary files removed
+
+
 @pytest.fixture()
 def http_server(shared_data: Path) -> Iterator[str]:
     """The shared media over HTTP on 127.0.0.1."""
