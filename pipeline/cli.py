@@ -800,7 +800,8 @@ def main() -> None:
 
 def _run_app() -> None:
     try:
-        # Outside standalone mode, click returns the code of a ``typer.Exit`` (batch: 3, 4).
+        # Outside standalone mode, typer returns the code of a ``typer.Exit`` (batch: 3, 4) and
+        # 130 for Ctrl-C, instead of exiting.
         code = app(standalone_mode=False)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
