@@ -10,7 +10,7 @@ import pinocchio as pin
 from numpy.typing import NDArray
 
 from retarget.arm_ik import ArmIK, IKConfig
-from retarget.collision import SelfCollision
+from retarget.collision import CollisionAvoidance, SelfCollision
 from retarget.exceptions import InvalidInputError
 from retarget.flags import Flag
 from retarget.gripper import aperture_from_keypoints, gripper_position
@@ -87,6 +87,12 @@ class RetargetConfig:
     """Flag thresholds."""
     thumb_vectors: bool = True
     """Also match thumb-to-finger vectors (keeps pinches closed), not only wrist-to-fingertip."""
+    avoid_self_collision: bool = True
+    """Keep a dexterous hand's fingers apart while solving (finger against finger and against
+    the palm, :class:`retarget.collision.CollisionAvoidance`; margin and weight in ``hand``).
+    Without it the vector targets, scaled from a human hand that is narrower than the robot's,
+    drive neighbouring fingers through each other on most real frames, and those frames are
+    flagged ``SELF_COLLISION``. Contacts involving an arm link are not avoided, only flagged."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,14 @@ class Retargeter:
             self._pairs = np.array(pairs)
             self._num_tip_vectors = len(tips)
             hand_model = _locked_model(robot, robot.hand_joints)
+            avoidance = None
+            if self.config.avoid_self_collision:
+                avoidance = CollisionAvoidance(
+                    SelfCollision(robot),
+                    robot.hand_joints,
+                    description.ee_frame,
+                    robot.model_configuration(robot.rest),
+                )
             arguments = (
                 description.ee_frame,
                 robot.transform_hand_to_ee[:3, 3],
@@ -194,8 +208,11 @@ class Retargeter:
                 tuple(pairs),
                 np.array(weights),
                 self.config.hand,
+                avoidance,
             )
             self._hand = VectorRetargeter(hand_model, *arguments)
+            # The same solve without joint limits (with the avoidance, if on) tells a limit
+            # from a target out of reach.
             self._hand_free = VectorRetargeter(hand_model, *arguments)
             self._hand_free.lower = np.full(hand_model.nq, -np.inf)
             self._hand_free.upper = np.full(hand_model.nq, np.inf)

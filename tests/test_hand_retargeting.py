@@ -53,7 +53,10 @@ def test_round_trip_reproduces_fingertips(robots_loaded, name):
     keypoints = synthetic_keypoints(robot, q, side)
     rng = np.random.default_rng(2)
     keypoints = apply_transform(random_rigid(rng), keypoints)  # any input frame
-    rt = retarget.Retargeter(robot)
+    # Random joint trajectories pass fingers through each other, which the collision avoidance
+    # refuses to follow: this test is about the vector solver and the flag, so it is off here
+    # (tests/test_collision_avoidance.py covers it).
+    rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
     if robot.arm_joints:
         ee = np.stack([robot.frame_placements(qt, ("palm_link",))[0] for qt in q])
         res = rt.retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
@@ -89,7 +92,8 @@ def test_solver_converges_to_the_constrained_optimum_on_real_targets(robots_load
     import pipeline
 
     robot = robots_loaded["allegro_left"]
-    rt = retarget.Retargeter(robot)
+    # The vector objective alone (the avoidance term is tested on its own).
+    rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
     solver = rt._hand
     hand = pipeline.read_tracks(SAMPLE_TRACKS).hands["left"]
     targets = rt.target_vectors(hand.world_keypoints[hand.present], "left")
