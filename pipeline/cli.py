@@ -238,6 +238,15 @@ ThresholdOption = Annotated[
         "max_position_error=0.02 or check_self_collision=false.",
     ),
 ]
+AvoidOption = Annotated[
+    bool,
+    typer.Option(
+        "--avoid-collisions/--no-avoid-collisions",
+        help="Keep a dexterous hand's fingers from passing through each other while solving "
+        "(no effect on grippers). Off: the raw vector mapping, faster, with SELF_COLLISION "
+        "flags wherever the fingers meet.",
+    ),
+]
 
 
 def _camera_pose(text: str | None) -> tuple[float, ...] | None:
@@ -254,8 +263,8 @@ def _camera_pose(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
-def _retarget_config(thresholds: list[str] | None) -> RetargetConfig:
-    """``RetargetConfig`` with ``--threshold KEY=VALUE`` applied to its feasibility settings."""
+def _retarget_config(thresholds: list[str] | None, avoid: bool = True) -> RetargetConfig:
+    """``RetargetConfig`` from ``--threshold KEY=VALUE`` and ``--[no-]avoid-collisions``."""
     import dataclasses
 
     from retarget import FeasibilityConfig, RetargetConfig
@@ -278,7 +287,10 @@ def _retarget_config(thresholds: list[str] | None) -> RetargetConfig:
                 values[key] = kind(text)
             except ValueError:
                 raise typer.BadParameter(f"--threshold {item!r}: {key} takes a number") from None
-    return RetargetConfig(feasibility=FeasibilityConfig(**values))  # type: ignore[arg-type]
+    return RetargetConfig(
+        feasibility=FeasibilityConfig(**values),  # type: ignore[arg-type]
+        avoid_self_collision=avoid,
+    )
 
 
 EgocentricOption = Annotated[
@@ -415,6 +427,7 @@ def retarget_command(
     camera_pose: CameraPoseOption = None,
     workspace_scale: WorkspaceScaleOption = 1.0,
     threshold: ThresholdOption = None,
+    avoid_collisions: AvoidOption = True,
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
     output: Annotated[
@@ -453,7 +466,7 @@ def retarget_command(
 
     loaded = load_any_robot(robot)
     pose = _camera_pose(camera_pose)
-    retarget_config = _retarget_config(threshold)
+    retarget_config = _retarget_config(threshold, avoid_collisions)
     if output is not None:
         dataset = _dataset_config(
             camera, task, split_gap, split_on, no_video, video_size, codec, crf
@@ -573,6 +586,7 @@ def batch(
     camera_pose: CameraPoseOption = None,
     workspace_scale: WorkspaceScaleOption = 1.0,
     threshold: ThresholdOption = None,
+    avoid_collisions: AvoidOption = True,
     model: ModelOption = None,
     task: TaskOption = None,
     split_gap: SplitGapOption = None,
@@ -612,7 +626,7 @@ def batch(
         egocentric=egocentric,
         camera_pose=_camera_pose(camera_pose),
         workspace_scale=workspace_scale,
-        retarget=_retarget_config(threshold),
+        retarget=_retarget_config(threshold, avoid_collisions),
         extract=config,
         dataset=_dataset_config(
             camera, task, split_gap, split_on, no_video, video_size, codec, crf

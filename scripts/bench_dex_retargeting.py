@@ -17,7 +17,9 @@ Reported: ms/frame of each solver, warm-started frame to frame (one BLAS thread)
 wrist-to-fingertip vector error of each answer, measured by hand2robot's forward kinematics.
 hand2robot runs twice: with its default objective (the thumb-to-finger vectors too, which keep
 pinches closed and which the error figure does not score) and with the four tip vectors only,
-the problem dex-retargeting solves (with a squared instead of a Huber loss).
+the problem dex-retargeting solves (with a squared instead of a Huber loss). Both without the
+self-collision avoidance (``avoid_self_collision=False``): dex-retargeting has none, and
+``scripts/bench_avoidance.py`` measures what it costs.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
 
     robot = retarget.load_robot("allegro_right")
-    rt = retarget.Retargeter(robot)
+    rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
     solver = rt._hand  # noqa: SLF001 - the bare hand solver, as the retargeter calls it
     assert solver is not None
     hand = pipeline.read_tracks(args.tracks).hands["right"]
@@ -92,7 +94,9 @@ def main() -> None:
     columns = robot.joint_indices(robot.hand_joints)
 
     # hand2robot's default (tip and thumb-to-finger vectors) and tip vectors only, as dex's.
-    tips_only = retarget.Retargeter(robot, retarget.RetargetConfig(thumb_vectors=False))._hand  # noqa: SLF001
+    tips_only = retarget.Retargeter(
+        robot, retarget.RetargetConfig(thumb_vectors=False, avoid_self_collision=False)
+    )._hand  # noqa: SLF001
     assert tips_only is not None
     runs = {}
     for label, bare, goals in (("default", solver, targets), ("tips_only", tips_only, tips)):

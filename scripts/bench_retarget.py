@@ -1,6 +1,10 @@
 """Retargeting speed and fidelity per robot, on real hand trajectories.
 
     python scripts/bench_retarget.py [--tracks data/kettle_pour.tracks.parquet] [--repeats 5]
+                                     [--no-avoid]
+
+``--no-avoid`` turns the hands' self-collision avoidance off (the raw vector mapping, as
+dex-retargeting solves it); ``scripts/bench_avoidance.py`` compares the two on every shared clip.
 
 The trajectories are the bundled sample, extracted by hand2robot from the shared real video
 ``kettle_pour_third_person.mp4`` (287 frames, 29.97 fps). Single-threaded: BLAS thread pools are
@@ -38,14 +42,16 @@ import robots  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bench_robot(tracks: pipeline.HandTracks, name: str, repeats: int) -> dict[str, object]:
+def bench_robot(
+    tracks: pipeline.HandTracks, name: str, repeats: int, config: retarget.RetargetConfig
+) -> dict[str, object]:
     robot = retarget.load_robot(name)
     side = robot.description.side.value if robot.description.side.value != "any" else "left"
     times = []
     done = None
     for _ in range(repeats):
         start = time.perf_counter()
-        done = pipeline.retarget_tracks(tracks, robot, side=side)
+        done = pipeline.retarget_tracks(tracks, robot, side=side, config=config)
         times.append(time.perf_counter() - start)
     assert done is not None
     res = done.result
@@ -94,13 +100,15 @@ def _reached(res: retarget.RetargetResult) -> np.ndarray:
     return (res.flags & missed) == 0
 
 
-def bench_warm_solver(tracks: pipeline.HandTracks, name: str, repeats: int) -> dict[str, float]:
+def bench_warm_solver(
+    tracks: pipeline.HandTracks, name: str, repeats: int, config: retarget.RetargetConfig
+) -> dict[str, float]:
     """Solver time per frame on reached frames only, warm-started from the previous frame."""
     robot = retarget.load_robot(name)
     side = robot.description.side.value if robot.description.side.value != "any" else "left"
-    done = pipeline.retarget_tracks(tracks, robot, side=side)
+    done = pipeline.retarget_tracks(tracks, robot, side=side, config=config)
     res = done.result
-    rt = retarget.Retargeter(robot)
+    rt = retarget.Retargeter(robot, config)
     hand = tracks.hands[done.side]
     reached = np.flatnonzero(_reached(res)[1:]) + 1  # frames reached, with a previous frame
     if not len(reached):
@@ -136,7 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tracks", type=Path, default=ROOT / "data/kettle_pour.tracks.parquet")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-avoid", action="store_true", help="no self-collision avoidance")
     args = parser.parse_args()
+    config = retarget.RetargetConfig(avoid_self_collision=not args.no_avoid)
     tracks = pipeline.read_tracks(args.tracks)
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -144,10 +154,11 @@ def main() -> None:
     )
     source = tracks.source.get("path")
     print(f"# tracks: {args.tracks.name}, {tracks.num_frames} frames, source {source}")
+    print(f"# self-collision avoidance: {'off' if args.no_avoid else 'on'}")
     for name in robots.names():
-        row = bench_robot(tracks, name, args.repeats)
+        row = bench_robot(tracks, name, args.repeats, config)
         if name in ("panda", "so101", "allegro_left", "allegro_right"):
-            row.update(bench_warm_solver(tracks, name, args.repeats))
+            row.update(bench_warm_solver(tracks, name, args.repeats, config))
         print(json.dumps(row))
 
 

@@ -41,6 +41,21 @@ def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_p
     assert 50 < summary["total_frames"] - summary["flag_counts"]["NO_HAND"] < 120
     provenance = json.loads((hand_dataset / "meta/hand2robot.json").read_text())
     assert provenance["inputs"][0]["hand"] == "right"
+    # The fingers are kept apart by default; --no-avoid-collisions gives the raw mapping, whose
+    # fingers pass through each other on (almost) every frame with a hand.
+    assert provenance["inputs"][0]["retarget_settings"]["avoid_self_collision"] is True
+    assert summary["flag_counts"].get("SELF_COLLISION", 0) == 0
+    raw_dataset = tmp_path / "allegro_raw"
+    done = cli(
+        "retarget", clip, "--robot", "allegro_right", "--no-avoid-collisions",
+        "--out", str(raw_dataset),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    raw = json.loads(cli("inspect", str(raw_dataset), "--json").stdout)
+    with_hand = raw["total_frames"] - raw["flag_counts"]["NO_HAND"]
+    assert raw["flag_counts"]["SELF_COLLISION"] >= 0.9 * with_hand
+    settings = json.loads((raw_dataset / "meta/hand2robot.json").read_text())["inputs"][0]
+    assert settings["retarget_settings"]["avoid_self_collision"] is False
 
     arm_dataset = tmp_path / "panda"
     pose = "1.2,0,0.5,0,0.4,3.14159"
