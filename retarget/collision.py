@@ -270,6 +270,8 @@ class CollisionAvoidance:
             request.gjk_tolerance = 1e-9
         self.pairs = tuple((objects[a].name, objects[b].name) for a, b in kept)
         reduced = geometry.geometryObjects
+        if [o.name for o in reduced] != [o.name for o in objects]:
+            raise AssertionError("the reduced geometry model reordered its parts")
         self._joints = np.array(
             [(reduced[a].parentJoint, reduced[b].parentJoint) for a, b in kept], dtype=np.intp
         ).reshape(-1, 2)

@@ -62,14 +62,16 @@ class VectorConfig:
     [m]. It keeps solutions clear of the contact that ``Flag.SELF_COLLISION`` reports."""
     collision_weight: float = 100.0
     """Weight of ``(collision_margin - distance)^2`` against the squared vector errors [1].
-    100 makes a 1 mm intrusion into the margin cost as much as a 1 cm vector error, so the
-    fingers stop within a fraction of a millimetre of the margin."""
+    100 makes a 1 mm intrusion into the margin cost as much as a 1 cm vector error. Targets
+    that pull hard (fingertip errors of several cm) can still hold a pair inside the margin
+    (closest distance 0.6-2.7 mm at the 5th percentile on the shared clips), or in contact:
+    such a solve is run again from where it ended with ten times the weight."""
     collision_slack: float = 0.005
     """Pairs within ``collision_margin + collision_slack`` [m] at the start of a frame are
     watched from its first step; others join when a solve brings them inside the margin.
-    Margin, weight and slack were chosen on four shared clips (``scripts/bench_retarget.py``,
-    BENCHMARKS.md): 2 and 5 mm margins, weights 30 and 300 and a 3 mm slack all left more
-    frames flagged."""
+    Margin, weight and slack were chosen on four shared clips (BENCHMARKS.md, "Self-collision
+    avoidance in the hand solver"): 2 and 5 mm margins, weights 30 and 300 and a 3 mm slack
+    all left fewer frames feasible."""
 
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
@@ -236,7 +238,7 @@ class VectorRetargeter:
         watch = avoidance.near(q_prev, margin + self.config.collision_slack)
         q, iterations = q_prev, 0
         weight = self.config.collision_weight
-        for _ in range(6):
+        for _ in range(6):  # Six rounds at most: each adds new pairs or raises the weight.
             q, more = self._minimize(target, q, q_prev, watch, weight)
             iterations += more
             near = avoidance.near(q, margin)
