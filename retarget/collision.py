@@ -38,6 +38,24 @@ def _collision_model(urdf: Path, package_dirs: list[str]) -> tuple[pin.Model, pi
     return model, geometry
 
 
+def _bounding_spheres(
+    geometry: pin.GeometryModel, in_joint_frame: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Spheres around each part of ``geometry`` (its local AABB's).
+
+    Returns:
+        Centres, shape (N, 3) [m], in the part's own frame or in its joint's frame; radii,
+        shape (N,) [m].
+    """
+    centers, radii = [], []
+    for item in geometry.geometryObjects:
+        item.geometry.computeLocalAABB()
+        center = np.asarray(item.geometry.aabb_center, dtype=np.float64)
+        centers.append(item.placement.act(center) if in_joint_frame else center)
+        radii.append(float(item.geometry.aabb_radius))
+    return np.array(centers).reshape(-1, 3), np.array(radii)
+
+
 class SelfCollision:
     """Checks a robot configuration for self-collision.
 
@@ -157,15 +175,8 @@ class CrossCollision:
             (first, transform_first_to_base),
             (second, transform_second_to_base),
         ):
-            objects = checker.geometry.geometryObjects
-            centers, radii = [], []
-            for item in objects:
-                item.geometry.computeLocalAABB()
-                centers.append(np.asarray(item.geometry.aabb_center, dtype=np.float64))
-                radii.append(float(item.geometry.aabb_radius))
-            self._parts.append(
-                (checker, pin.SE3(np.asarray(transform)), np.array(centers), np.array(radii))
-            )
+            centers, radii = _bounding_spheres(checker.geometry, in_joint_frame=False)
+            self._parts.append((checker, pin.SE3(np.asarray(transform)), centers, radii))
         self._request = coal.CollisionRequest()
 
     def colliding(
@@ -277,14 +288,7 @@ class CollisionAvoidance:
         ).reshape(-1, 2)
         self._first = np.array([a for a, _ in kept], dtype=np.intp)
         self._second = np.array([b for _, b in kept], dtype=np.intp)
-        # Bounding spheres: centres in the frame of the part's joint, and radii [m].
-        centers, radii = [], []
-        for item in reduced:
-            item.geometry.computeLocalAABB()
-            centers.append(item.placement.act(np.asarray(item.geometry.aabb_center, dtype=float)))
-            radii.append(float(item.geometry.aabb_radius))
-        self._centers = np.array(centers).reshape(-1, 3)
-        self._radii = np.array(radii)
+        self._centers, self._radii = _bounding_spheres(geometry, in_joint_frame=True)
         self._parts_joint = np.array([item.parentJoint for item in reduced], dtype=np.intp)
         self._active = np.zeros(0, dtype=np.intp)
         # Row j: 1 on the velocity columns of joint j and its ancestors (what moves its body).
@@ -377,6 +381,11 @@ class CollisionAvoidance:
                 along + turn[: len(rows)]
             ) * self._support[joints[:, 0]]
         return distances, jacobian
+
+    def closest(self, q: NDArray[np.float64]) -> float:
+        """The smallest signed distance over every kept pair at ``q`` [m] (negative: overlap)."""
+        every = np.arange(len(self.pairs))
+        return float(self.distances(q, every, below=-np.inf)[0].min())
 
     def __repr__(self) -> str:
         return f"CollisionAvoidance(pairs={len(self.pairs)}, nv={self.model.nv})"

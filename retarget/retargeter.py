@@ -171,6 +171,7 @@ class Retargeter:
         description = robot.description
         self._arm: ArmIK | None = None
         self._hand: VectorRetargeter | None = None
+        checker: SelfCollision | None = None  # built once, for the avoidance and the flag
         if robot.arm_joints:
             model = _locked_model(robot, robot.arm_joints)
             self._arm = ArmIK(model, description.ee_frame, self.config.ik)
@@ -195,8 +196,9 @@ class Retargeter:
             hand_model = _locked_model(robot, robot.hand_joints)
             avoidance = None
             if self.config.avoid_self_collision:
+                checker = checker or SelfCollision(robot)
                 avoidance = CollisionAvoidance(
-                    SelfCollision(robot),
+                    checker,
                     robot.hand_joints,
                     description.ee_frame,
                     robot.model_configuration(robot.rest),
@@ -221,7 +223,7 @@ class Retargeter:
             self._gripper_column = robot.joint_names.index(robot.gripper_joint)
         self.collision: SelfCollision | None = None
         if self.config.feasibility.check_self_collision:
-            self.collision = SelfCollision(robot)
+            self.collision = checker or SelfCollision(robot)
 
     @property
     def side(self) -> HandSide:

@@ -46,10 +46,7 @@ def closest_mm(robot: retarget.Robot, q: np.ndarray) -> np.ndarray:
         robot.model_configuration(robot.rest),
     )
     columns = robot.joint_indices(robot.hand_joints)
-    every = np.arange(len(avoidance.pairs))
-    return np.array(
-        [avoidance.distances(row[columns], every, below=-np.inf)[0].min() * 1e3 for row in q]
-    )
+    return np.array([avoidance.closest(row[columns]) * 1e3 for row in q])
 
 
 def row(robot: retarget.Robot, done: pipeline.RetargetedHand, seconds: float) -> dict[str, object]:

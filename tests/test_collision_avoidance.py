@@ -22,12 +22,6 @@ def _avoidance(robot: retarget.Robot) -> CollisionAvoidance:
     )
 
 
-def _closest(avoidance: CollisionAvoidance, q_hand: np.ndarray) -> float:
-    """Smallest signed distance over every kept pair [m] (negative: overlap)."""
-    every = np.arange(len(avoidance.pairs))
-    return float(avoidance.distances(q_hand, every, below=-np.inf)[0].min())
-
-
 @pytest.mark.parametrize("name", ["allegro_right", "ur5_allegro"])
 def test_distance_jacobian_matches_finite_differences(robots_loaded, name):
     robot = robots_loaded[name]
@@ -109,8 +103,8 @@ def test_finger_stops_short_of_the_thumb(robots_loaded):
     avoidance = _avoidance(hand)
     columns = hand.joint_indices(hand.hand_joints)
     margin = retarget.VectorConfig().collision_margin
-    assert _closest(avoidance, raw.q[1, columns]) < -0.005  # the raw finger is deep in the thumb
-    assert _closest(avoidance, avoided.q[1, columns]) > 0.5 * margin
+    assert avoidance.closest(raw.q[1, columns]) < -0.005  # the raw finger is deep in the thumb
+    assert avoidance.closest(avoided.q[1, columns]) > 0.5 * margin
     # The raw solve meets the target; the avoided one gives up some of it to keep clear.
     assert raw.residual.fingertip[1] < 1e-3 < avoided.residual.fingertip[1]
     # Frames 0 and 2 are reachable and clear: both solvers match them.
@@ -129,7 +123,7 @@ def test_motion_clear_of_contact_is_reproduced(robots_loaded):
     full = smooth_trajectory(rng, hand.lower, hand.upper, 90, margin=0.1)
     for scale in (1.0, 0.8, 0.6, 0.5, 0.4, 0.3):
         q = hand.rest + scale * (full - hand.rest)
-        if min(_closest(avoidance, qt[columns]) for qt in q) > clear:
+        if min(avoidance.closest(qt[columns]) for qt in q) > clear:
             break
     else:
         pytest.fail("no scale of the trajectory keeps clear of contact")
@@ -163,9 +157,9 @@ def test_real_fingers_are_kept_apart(robots_loaded, name, side):
     assert colliding(avoided) == 0.0
     avoidance = _avoidance(robot)
     columns = robot.joint_indices(robot.hand_joints)
-    closest = np.array([_closest(avoidance, q[columns]) for q in avoided.q[present]])
+    closest = np.array([avoidance.closest(q[columns]) for q in avoided.q[present]])
     assert closest.min() > 0.0
-    raw_closest = np.array([_closest(avoidance, q[columns]) for q in raw.q[present]])
+    raw_closest = np.array([avoidance.closest(q[columns]) for q in raw.q[present]])
     assert np.median(raw_closest) < -0.02
     tip_raw = np.nanmedian(raw.residual.fingertip)
     tip_avoided = np.nanmedian(avoided.residual.fingertip)
@@ -191,4 +185,4 @@ def test_hard_pulled_thumb_is_kept_out_of_the_palm(robots_loaded, shared_data, t
     assert not ((result.flags & Flag.SELF_COLLISION) != 0).any()
     avoidance = _avoidance(robot)
     columns = robot.joint_indices(robot.hand_joints)
-    assert min(_closest(avoidance, q[columns]) for q in result.q[present]) > 0.0
+    assert min(avoidance.closest(q[columns]) for q in result.q[present]) > 0.0
