@@ -279,6 +279,9 @@ class CollisionAvoidance:
             # depend on what was computed before (1e-6 m apart), and so would the solver's.
             request.gjk_initial_guess = coal.GJKInitialGuess.DefaultGuess
             request.gjk_tolerance = 1e-9
+        # Wrappers of the results, made once: they refer to the results in place, so they read
+        # each call's answers; indexing the results afresh costs about 1 us a pair.
+        self._results = list(self.geometry_data.distanceResults)
         self.pairs = tuple((objects[a].name, objects[b].name) for a, b in kept)
         reduced = geometry.geometryObjects
         if [o.name for o in reduced] != [o.name for o in objects]:
@@ -317,13 +320,18 @@ class CollisionAvoidance:
             self.geometry_data.activateCollisionPair(k)
         self._active = pairs
 
-    def near(self, q: NDArray[np.float64], within: float) -> NDArray[np.intp]:
-        """Indices into :attr:`pairs` whose signed distance is below ``within`` [m] at ``q``.
+    def near(
+        self, q: NDArray[np.float64], within: float
+    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """The pairs whose signed distance is below ``within`` [m] at ``q``, and those distances.
 
         Bounding spheres first; coal's distance only for the pairs they cannot rule out.
+
+        Returns:
+            Indices into :attr:`pairs`, shape (P,), and their signed distances, shape (P,) [m].
         """
         if not len(self.pairs):
-            return np.zeros(0, dtype=np.intp)
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
         self._place(np.asarray(q, dtype=np.float64), jacobians=False)
         poses = np.array([pose.homogeneous for pose in self.data.oMi])[self._parts_joint]
         middles = (poses[:, :3, :3] @ self._centers[:, :, None])[:, :, 0] + poses[:, :3, 3]
@@ -334,12 +342,13 @@ class CollisionAvoidance:
         )
         maybe = np.flatnonzero(gaps < within)
         if not len(maybe):
-            return maybe
+            return maybe, np.zeros(0)
         self.watch(maybe)
         pin.computeDistances(self.geometry, self.geometry_data)
-        results = self.geometry_data.distanceResults
+        results = self._results
         distances = np.array([results[k].min_distance for k in maybe.tolist()])
-        return maybe[distances < within]
+        below = distances < within
+        return maybe[below], distances[below]
 
     def distances(
         self, q: NDArray[np.float64], pairs: NDArray[np.intp], below: float = np.inf
@@ -360,7 +369,7 @@ class CollisionAvoidance:
         self._place(np.asarray(q, dtype=np.float64), jacobians=True)
         self.watch(pairs)
         pin.computeDistances(self.geometry, self.geometry_data)
-        results = self.geometry_data.distanceResults
+        results = self._results
         picked = [results[k] for k in pairs.tolist()]
         distances = np.array([result.min_distance for result in picked], dtype=np.float64)
         jacobian = np.zeros((len(pairs), self.model.nv))

@@ -161,6 +161,8 @@ class VectorRetargeter:
         for k, (a, b) in enumerate(self.pairs):
             self._incidence[k, b] += 1.0
             self._incidence[k, a] -= 1.0
+        self._tip_rows = np.flatnonzero(self.pairs[:, 0] == 0)  # wrist-to-fingertip vectors
+        self._xyz = np.arange(0, 3 * len(self.pairs), 3)  # start of each vector's rows
         # Points and their Jacobians in the world frame; point 0 (the wrist) is fixed.
         self._world_points = np.zeros((len(tip_frames) + 1, 3))
         self._world_points[0] = self.palm_position + self.rotation_palm @ self.wrist_point
@@ -195,6 +197,25 @@ class VectorRetargeter:
         """Robot vectors at ``q`` in the palm frame, shape (K, 3) [m]."""
         return self._kinematics(np.asarray(q, dtype=np.float64), jacobians=False)[0]
 
+    def fingertip_error(self, q: NDArray[np.float64], targets: NDArray[np.float64]) -> float:
+        """Mean error of the wrist-to-fingertip vectors at ``q`` against ``targets`` [m].
+
+        Args:
+            q: Hand joint positions, shape (n_hand,).
+            targets: Target vectors in the palm frame, shape (K, 3) [m].
+        """
+        return self._tip_error(np.asarray(targets, dtype=np.float64).ravel(), q)
+
+    def _tip_error(self, target: NDArray[np.float64], q: NDArray[np.float64]) -> float:
+        error = self.vectors(q) - target.reshape(-1, 3)
+        return float(np.linalg.norm(error[self._tip_rows], axis=-1).mean())
+
+    def in_contact(self, q: NDArray[np.float64]) -> bool:
+        """Whether two of the hand's parts touch at ``q``; ``False`` without :attr:`avoidance`."""
+        if self.avoidance is None:
+            return False
+        return len(self.avoidance.near(np.asarray(q, dtype=np.float64), 0.0)[0]) > 0
+
     def vector_jacobian(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Jacobian of the stacked vectors w.r.t. ``q``, shape (3K, n_hand)."""
         jacobian = self._kinematics(np.asarray(q, dtype=np.float64), jacobians=True)[1]
@@ -205,6 +226,7 @@ class VectorRetargeter:
         self,
         targets: NDArray[np.float64],
         q_prev: NDArray[np.float64],
+        goal: float | None = None,
     ) -> VectorResult:
         """Solve one frame by Levenberg-Marquardt with step acceptance.
 
@@ -223,6 +245,12 @@ class VectorRetargeter:
         Args:
             targets: Target vectors in the palm frame, shape (K, 3) [m].
             q_prev: Previous solution (warm start and temporal anchor), shape (n_hand,).
+            goal: Stop at the first accepted step whose mean wrist-to-fingertip vector error
+                (:meth:`fingertip_error`) is at most this [m] with no two parts in contact
+                (with :attr:`avoidance`). This answers "can the targets be met?" rather than
+                finding the best match: the steps are those of the solve without ``goal``,
+                cut short, so the result meets the goal clear of contact exactly when some
+                step of the full solve did.
         """
         q_prev = np.minimum(
             np.maximum(np.asarray(q_prev, dtype=np.float64), self.lower), self.upper
@@ -230,22 +258,25 @@ class VectorRetargeter:
         target = np.asarray(targets, dtype=np.float64).ravel()
         avoidance = self.avoidance
         if avoidance is None:
-            q, iterations = self._minimize(target, q_prev, q_prev, None)
+            q, iterations, _ = self._minimize(target, q_prev, q_prev, None, goal=goal)
             return VectorResult(q, self.vectors(q), iterations)
         # Pairs near at the start are watched from the first step; pairs the solve brings
         # inside the margin that were not are added, and the solve goes on from where it was.
         margin = self.config.collision_margin
-        watch = avoidance.near(q_prev, margin + self.config.collision_slack)
+        watch = avoidance.near(q_prev, margin + self.config.collision_slack)[0]
         q, iterations = q_prev, 0
         weight = self.config.collision_weight
         for _ in range(6):  # Six rounds at most: each adds new pairs or raises the weight.
-            q, more = self._minimize(target, q, q_prev, watch, weight)
+            q, more, met = self._minimize(target, q, q_prev, watch, weight, goal)
             iterations += more
-            near = avoidance.near(q, margin)
+            if met:
+                break
+            near, distance = avoidance.near(q, margin)
+            contact = bool((distance < 0.0).any())
             new = np.setdiff1d(near, watch)
             if len(new):
                 watch = np.union1d(watch, new)
-            elif len(near) and len(avoidance.near(q, 0.0)):
+            elif contact:
                 # Still in contact: targets pulling hard (fingertip errors of several cm) can
                 # balance the penalty inside the margin. Ten times the weight, from here.
                 weight *= 10.0
@@ -260,7 +291,8 @@ class VectorRetargeter:
         q_prev: NDArray[np.float64],
         watch: NDArray[np.intp] | None,
         weight: float = 0.0,
-    ) -> tuple[NDArray[np.float64], int]:
+        goal: float | None = None,
+    ) -> tuple[NDArray[np.float64], int, bool]:
         """The Levenberg-Marquardt loop from ``q_start``.
 
         With ``watch`` (pair indices of :attr:`avoidance`), each watched pair closer than
@@ -269,6 +301,12 @@ class VectorRetargeter:
         margin, each switched on once the step would bring it inside: without them a step
         taken while a pair is still clear runs straight into it, is rejected, and the damping
         climbs (measured on the stove clip: 18.0 evaluations a frame without, 15.9 with).
+        With ``goal``, stops at the first iterate (the start included) whose mean
+        fingertip-vector error is at most ``goal`` [m] with no two parts in contact; the last
+        value returned says whether it did.
+
+        Returns:
+            The joints reached, the steps taken, and whether ``goal`` was met.
         """
         cfg = self.config
         n = self.model.nv
@@ -304,8 +342,18 @@ class VectorRetargeter:
                 cost += weight * float(inside @ inside)
             return cost, jac, error, gap, gap_jac
 
+        def met(
+            q: NDArray[np.float64], error: NDArray[np.float64], gap: NDArray[np.float64]
+        ) -> bool:
+            if goal is None or (gap >= margin).any():  # no goal, or a watched pair in contact
+                return False
+            tips = np.sqrt(np.add.reduceat(error * error, self._xyz)[self._tip_rows])
+            return bool(tips.mean() <= goal) and not self.in_contact(q)
+
         q = q_start.copy()
         cost, jac, error, gap, gap_jac = evaluate(q)
+        if met(q, error, gap):
+            return q, 0, True
         damping = cfg.damping_gain * cost + cfg.damping
         iterations = 0
         lower, upper = self.lower, self.upper
@@ -346,8 +394,10 @@ class VectorRetargeter:
                 q, cost, jac, error = candidate, new_cost, new_jac, new_error
                 gap, gap_jac = new_gap, new_gap_jac
                 damping = max(damping * 0.3, cfg.damping)
+                if met(q, error, gap):
+                    return q, iterations, True
                 if improvement < cfg.relative_tolerance * cost:
                     break
             else:
                 damping *= 10.0
-        return q, iterations
+        return q, iterations, False

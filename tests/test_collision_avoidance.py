@@ -31,7 +31,7 @@ def test_distance_jacobian_matches_finite_differences(robots_loaded, name):
     checked, overlapping = 0, 0
     for _ in range(60):
         q = rng.uniform(lower, upper)
-        pairs = avoidance.near(q, 0.01)
+        pairs = avoidance.near(q, 0.01)[0]
         if not len(pairs):
             continue
         distance, jacobian = avoidance.distances(q, pairs)
@@ -59,9 +59,11 @@ def test_near_finds_exactly_the_pairs_within_reach(robots_loaded):
     found = 0
     for _ in range(40):
         q = rng.uniform(lower, upper)
-        truth = np.flatnonzero(avoidance.distances(q, every, below=-np.inf)[0] < 0.008)
-        near = avoidance.near(q, 0.008)
+        every_distance = avoidance.distances(q, every, below=-np.inf)[0]
+        truth = np.flatnonzero(every_distance < 0.008)
+        near, distance = avoidance.near(q, 0.008)
         np.testing.assert_array_equal(near, truth)
+        np.testing.assert_allclose(distance, every_distance[near], atol=1e-12)
         found += len(near)
     assert found > 40
 
@@ -186,3 +188,45 @@ def test_hard_pulled_thumb_is_kept_out_of_the_palm(robots_loaded, shared_data, t
     avoidance = _avoidance(robot)
     columns = robot.joint_indices(robot.hand_joints)
     assert min(avoidance.closest(q[columns]) for q in result.q[present]) > 0.0
+
+
+def test_goal_stops_the_solve_once_the_targets_are_met_clear_of_contact(robots_loaded):
+    """The re-solve without joint limits only decides JOINT_LIMIT against UNREACHABLE, so it
+    stops once the fingertip goal is met with no part in contact. Stopping adds exits and
+    nothing else: a goal solve is the full solve cut short, never longer. Targets: the bundled
+    real clip's left hand (mostly out of reach) and poses past the joint limits (reachable
+    once the limits are dropped), each solved from where the limited solver ends."""
+    robot = robots_loaded["allegro_left"]
+    rt = retarget.Retargeter(robot)
+    limited, free = rt._hand, rt._hand_free  # the free solver, as the flag step runs it
+    hand = pipeline.read_tracks(SAMPLE_TRACKS).hands["left"]
+    real = rt.target_vectors(hand.world_keypoints[hand.present], "left")[::4]
+    rng = np.random.default_rng(3)
+    span = limited.upper - limited.lower
+    beyond = []
+    while len(beyond) < 30:
+        q_true = rng.uniform(limited.lower - 0.15 * span, limited.upper + 0.15 * span)
+        if not free.in_contact(q_true) and not limited.in_contact(q_true):
+            beyond.append(free.vectors(q_true))
+    goal = 0.01
+    q = robot.rest[robot.joint_indices(robot.hand_joints)]
+    stopped, met = 0, 0
+    for target in [*real, *beyond]:
+        q = limited.solve(target, q).q
+        full, early = free.solve(target, q), free.solve(target, q, goal=goal)
+        assert early.iterations <= full.iterations
+        error = free.fingertip_error(early.q, target)
+        np.testing.assert_allclose(
+            error, np.linalg.norm(early.vectors[:4] - target[:4], axis=-1).mean(), atol=1e-12
+        )
+        if early.iterations < full.iterations:
+            stopped += 1
+            assert error <= goal
+            assert not free.in_contact(early.q)
+        else:
+            # The contact checks between steps leave coal's last bits (1e-14 rad) changed.
+            np.testing.assert_allclose(early.q, full.q, rtol=0, atol=1e-9)
+        if free.fingertip_error(full.q, target) <= goal and not free.in_contact(full.q):
+            met += 1
+            assert error <= goal  # the full solve met the goal, so the goal solve stopped there
+    assert stopped >= 10 and met >= 10
