@@ -1,17 +1,18 @@
 """The ``hand2robot`` command line.
 
 Exit codes: 0 success; 2 bad input or usage (the message says what and lists valid choices);
-1 an unexpected internal error.
+3 and 4 ``batch`` partial and failed; 130 interrupted (Ctrl-C); 1 an unexpected internal error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from inspect import signature
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -113,6 +114,19 @@ def _progress() -> Progress:
         transient=False,
         disable=not console.is_terminal,
     )
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C: say that nothing half-written is left, exit 130 (``batch`` says more itself)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted: nothing half-written is visible (files are renamed into place, "
+            "dataset appends swap in whole); run the same command again to redo it"
+        )
+        raise typer.Exit(130) from None
 
 
 def _extract(
@@ -340,7 +354,7 @@ _EXTRACTION_OPTIONS = tuple(
 
 
 def _with_extraction_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the shared extraction options; it receives them as ``config``.
+    """Give ``command`` the shared extraction options (as ``config``) and the Ctrl-C message.
 
     Typer reads a command's options from its signature, so the wrapper's signature is the
     command's own (less ``config``) followed by :data:`_EXTRACTION_OPTIONS`.
@@ -364,7 +378,8 @@ def _with_extraction_options(command: Callable[..., None]) -> Callable[..., None
             interpolate_max_gap_s=shared["max_gap"],
             one_person=shared["one_person"],
         )
-        command(config=config, **values)
+        with _interruptible():
+            command(config=config, **values)
 
     wrapper.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -162,3 +164,50 @@ def test_both_hands_give_one_episode_each(cli, tmp_path: Path) -> None:
     done = cli("retarget", str(sample), "--hand", "both")
     assert done.returncode == 0, done.stderr
     assert "(left hand)" in done.stdout and "(right hand)" in done.stdout
+
+
+_INTERRUPT_AT_FRAME_10 = """
+import os, signal
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's Python has it
+import pipeline.extract
+real = pipeline.extract.extract_cached
+def interrupted(*args, progress, **kwargs):
+    def tick(done):
+        if done == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-extraction
+        progress(done)
+    return real(*args, progress=tick, **kwargs)
+pipeline.extract.extract_cached = interrupted
+from pipeline.cli import main
+main()
+"""
+
+
+def test_interrupted_retarget_says_so_and_leaves_nothing_half_written(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C during ``retarget --out``: exit 130 with a message; the dataset keeps exactly
+    the episodes it had, and no partial track file or staging folder is left."""
+    from pipeline.dataset import describe_dataset
+    from tests.conftest import SAMPLE_TRACKS
+
+    cache, out = tmp_path / "cache", tmp_path / "dataset"
+    options = ["--robot", "panda", "--no-video", "--out", out]
+    first = run_cli("retarget", SAMPLE_TRACKS, *options, cache=cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = describe_dataset(out)
+    command = [sys.executable, "-c", _INTERRUPT_AT_FRAME_10, "retarget"]
+    command += [str(shared_data / KETTLE), *map(str, options)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HAND2ROBOT_CACHE": str(cache)},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 130, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "interrupted: nothing half-written is visible" in " ".join(done.stderr.split())
+    assert describe_dataset(out) == before
+    assert not list(cache.rglob("*.parquet*"))  # no track file, whole or partial (.x.parquet.tmp)
+    assert not list(tmp_path.glob("*staging*"))  # no half-built dataset beside it
