@@ -420,11 +420,10 @@ class Retargeter:
                 if fingertip[t] > feas.max_fingertip_error and self._on_limit(hand.q, self._hand):
                     # This solve only decides, so it stops once the targets are met with the
                     # hand's parts clear of each other (a hand crossing itself reaches nothing).
-                    free_solver = self._hand_free
-                    q_free = free_solver.solve(targets[t], hand.q, goal=feas.max_fingertip_error).q
-                    limited[t] |= bool(
-                        free_solver.fingertip_error(q_free, targets[t]) <= feas.max_fingertip_error
-                    ) and not free_solver.in_contact(q_free)
+                    free_hand = self._hand_free.solve(
+                        targets[t], hand.q, goal=feas.max_fingertip_error
+                    )
+                    limited[t] |= free_hand.goal_met
                 iterations[t] += hand.iterations
             if gripper is not None:
                 q[self._gripper_column] = gripper[t]

@@ -98,11 +98,14 @@ class VectorResult:
         q: Hand joint positions, shape (n_hand,).
         vectors: Reached robot vectors in the palm frame, shape (K, 3) [m].
         iterations: Solver iterations used.
+        goal_met: Whether ``q`` meets the ``goal`` given to :meth:`VectorRetargeter.solve`
+            (fingertip error, clear of contact); ``False`` without a goal.
     """
 
     q: NDArray[np.float64]
     vectors: NDArray[np.float64]
     iterations: int
+    goal_met: bool = False
 
 
 class VectorRetargeter:
@@ -204,11 +207,12 @@ class VectorRetargeter:
             q: Hand joint positions, shape (n_hand,).
             targets: Target vectors in the palm frame, shape (K, 3) [m].
         """
-        return self._tip_error(np.asarray(targets, dtype=np.float64).ravel(), q)
+        error = np.asarray(targets, dtype=np.float64).ravel() - self.vectors(q).ravel()
+        return self._tip_error(error)
 
-    def _tip_error(self, target: NDArray[np.float64], q: NDArray[np.float64]) -> float:
-        error = self.vectors(q) - target.reshape(-1, 3)
-        return float(np.linalg.norm(error[self._tip_rows], axis=-1).mean())
+    def _tip_error(self, error: NDArray[np.float64]) -> float:
+        """Mean norm of the wrist-to-fingertip rows of a stacked vector error, shape (3K,)."""
+        return float(np.sqrt(np.add.reduceat(error * error, self._xyz)[self._tip_rows]).mean())
 
     def in_contact(self, q: NDArray[np.float64]) -> bool:
         """Whether two of the hand's parts touch at ``q``; ``False`` without :attr:`avoidance`."""
@@ -258,13 +262,13 @@ class VectorRetargeter:
         target = np.asarray(targets, dtype=np.float64).ravel()
         avoidance = self.avoidance
         if avoidance is None:
-            q, iterations, _ = self._minimize(target, q_prev, q_prev, None, goal=goal)
-            return VectorResult(q, self.vectors(q), iterations)
+            q, iterations, met = self._minimize(target, q_prev, q_prev, None, goal=goal)
+            return VectorResult(q, self.vectors(q), iterations, met)
         # Pairs near at the start are watched from the first step; pairs the solve brings
         # inside the margin that were not are added, and the solve goes on from where it was.
         margin = self.config.collision_margin
         watch = avoidance.near(q_prev, margin + self.config.collision_slack)[0]
-        q, iterations = q_prev, 0
+        q, iterations, met = q_prev, 0, False
         weight = self.config.collision_weight
         for _ in range(6):  # Six rounds at most: each adds new pairs or raises the weight.
             q, more, met = self._minimize(target, q, q_prev, watch, weight, goal)
@@ -282,7 +286,7 @@ class VectorRetargeter:
                 weight *= 10.0
             else:
                 break
-        return VectorResult(q, self.vectors(q), iterations)
+        return VectorResult(q, self.vectors(q), iterations, met)
 
     def _minimize(
         self,
@@ -347,8 +351,7 @@ class VectorRetargeter:
         ) -> bool:
             if goal is None or (gap >= margin).any():  # no goal, or a watched pair in contact
                 return False
-            tips = np.sqrt(np.add.reduceat(error * error, self._xyz)[self._tip_rows])
-            return bool(tips.mean() <= goal) and not self.in_contact(q)
+            return self._tip_error(error) <= goal and not self.in_contact(q)
 
         q = q_start.copy()
         cost, jac, error, gap, gap_jac = evaluate(q)

@@ -219,6 +219,8 @@ def test_goal_stops_the_solve_once_the_targets_are_met_clear_of_contact(robots_l
         np.testing.assert_allclose(
             error, np.linalg.norm(early.vectors[:4] - target[:4], axis=-1).mean(), atol=1e-12
         )
+        assert early.goal_met == (error <= goal and not free.in_contact(early.q))
+        assert not full.goal_met  # no goal given
         if early.iterations < full.iterations:
             stopped += 1
             assert error <= goal
