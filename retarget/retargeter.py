@@ -192,7 +192,6 @@ class Retargeter:
                         weights.append(self.config.hand.thumb_vector_weight)
             self._keypoint_of_point = np.array([WRIST] + [f.keypoint for f in tips])
             self._pairs = np.array(pairs)
-            self._num_tip_vectors = len(tips)
             hand_model = _locked_model(robot, robot.hand_joints)
             avoidance = None
             if self.config.avoid_self_collision:
@@ -415,8 +414,7 @@ class Retargeter:
                 assert targets is not None
                 hand = self._hand.solve(targets[t], q[self._hand_columns])
                 q[self._hand_columns] = hand.q
-                tip = slice(0, self._num_tip_vectors)
-                fingertip[t] = np.linalg.norm(hand.vectors[tip] - targets[t, tip], axis=-1).mean()
+                fingertip[t] = self._hand.fingertip_error(hand.vectors, targets[t])
                 if fingertip[t] > feas.max_fingertip_error and self._on_limit(hand.q, self._hand):
                     # This solve only decides, so it stops once the targets are met with the
                     # hand's parts clear of each other (a hand crossing itself reaches nothing).

@@ -200,15 +200,15 @@ class VectorRetargeter:
         """Robot vectors at ``q`` in the palm frame, shape (K, 3) [m]."""
         return self._kinematics(np.asarray(q, dtype=np.float64), jacobians=False)[0]
 
-    def fingertip_error(self, q: NDArray[np.float64], targets: NDArray[np.float64]) -> float:
-        """Mean error of the wrist-to-fingertip vectors at ``q`` against ``targets`` [m].
+    def fingertip_error(self, vectors: NDArray[np.float64], targets: NDArray[np.float64]) -> float:
+        """Mean error of the wrist-to-fingertip vectors among ``vectors`` against ``targets`` [m].
 
         Args:
-            q: Hand joint positions, shape (n_hand,).
+            vectors: Robot vectors in the palm frame (:attr:`VectorResult.vectors`), shape (K, 3).
             targets: Target vectors in the palm frame, shape (K, 3) [m].
         """
-        error = np.asarray(targets, dtype=np.float64).ravel() - self.vectors(q).ravel()
-        return self._tip_error(error)
+        error = np.asarray(targets, dtype=np.float64) - np.asarray(vectors, dtype=np.float64)
+        return self._tip_error(error.ravel())
 
     def _tip_error(self, error: NDArray[np.float64]) -> float:
         """Mean norm of the wrist-to-fingertip rows of a stacked vector error, shape (3K,)."""

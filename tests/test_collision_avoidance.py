@@ -215,7 +215,7 @@ def test_goal_stops_the_solve_once_the_targets_are_met_clear_of_contact(robots_l
         q = limited.solve(target, q).q
         full, early = free.solve(target, q), free.solve(target, q, goal=goal)
         assert early.iterations <= full.iterations
-        error = free.fingertip_error(early.q, target)
+        error = free.fingertip_error(early.vectors, target)
         np.testing.assert_allclose(
             error, np.linalg.norm(early.vectors[:4] - target[:4], axis=-1).mean(), atol=1e-12
         )
@@ -228,7 +228,7 @@ def test_goal_stops_the_solve_once_the_targets_are_met_clear_of_contact(robots_l
         else:
             # The contact checks between steps leave coal's last bits (1e-14 rad) changed.
             np.testing.assert_allclose(early.q, full.q, rtol=0, atol=1e-9)
-        if free.fingertip_error(full.q, target) <= goal and not free.in_contact(full.q):
+        if free.fingertip_error(full.vectors, target) <= goal and not free.in_contact(full.q):
             met += 1
             assert error <= goal  # the full solve met the goal, so the goal solve stopped there
     assert stopped >= 10 and met >= 10
