@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from inspect import signature
+from inspect import cleandoc, signature
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +27,7 @@ from rich.table import Table
 import robots
 from pipeline.dataset import DatasetConfig
 from pipeline.exceptions import TrackFileError
-from pipeline.extract import ExtractConfig
+from pipeline.extract import ExtractConfig, _package_version
 from pipeline.tracks import HandTracks
 from pipeline.video import VideoConfig
 from robots import Hand2RobotError
@@ -36,8 +36,44 @@ if TYPE_CHECKING:
     from pipeline.run import RetargetedHand
     from retarget import BimanualRobot, RetargetConfig, Robot
 
+
+def _plain_help(text: str) -> str:
+    """A command's docstring as click should format it: examples kept, prose rewrapped.
+
+    The help is plain text (no Rich markup, which would swallow units such as ``[m]``), and
+    click rewraps each paragraph to the terminal; a paragraph with indented lines (examples)
+    is marked to keep its lines as they are.
+    """
+    paragraphs = cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        f"\b\n{p}" if any(line.startswith(" ") for line in p.splitlines()) else p
+        for p in paragraphs
+    )
+
+
+class _ExamplesKept:
+    """Mixin: the command's help goes through ``_plain_help``."""
+
+    help: str | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = _plain_help(self.help)
+
+
+class _Command(_ExamplesKept, typer.core.TyperCommand):
+    """A ``hand2robot`` command."""
+
+
+class _Group(_ExamplesKept, typer.core.TyperGroup):
+    """The ``hand2robot`` group of commands."""
+
+
+# Plain help (click's): on an 80-column terminal, Rich's option table truncates long words.
 app = typer.Typer(
-    help="Turn videos of human hands into surrogate-tagged robot episodes.",
+    cls=_Group,
+    rich_markup_mode=None,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,13 +82,44 @@ console = Console(stderr=True)
 out = Console()
 
 
-@app.command("robots")
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"hand2robot {_package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _hand2robot(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Turn videos of human hands into surrogate-tagged robot episodes.
+
+    Each frame gets quality flags (what the robot could not do, and why); every dataset is
+    marked as surrogate data from human video, never to be mistaken for robot experience.
+
+    Examples:
+      hand2robot retarget clip.mp4 --robot panda --out datasets/pour
+      hand2robot batch videos/ --robot panda,allegro_right --out datasets/all
+      hand2robot inspect datasets/pour
+    """
+
+
+@app.command("robots", cls=_Command)
 def list_robots(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """List the built-in robots (name, kind, DoF, source).
 
-    Example: hand2robot robots --json
+    Any of these names goes to --robot; so does the path of a robot config (.toml).
+
+    Examples:
+      hand2robot robots
+      hand2robot robots --json
     """
     from retarget import load_robot
 
@@ -95,11 +162,18 @@ def list_robots(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="hand2robot robots (default: panda)")
+    table = Table(title=f"hand2robot robots (default: {robots.DEFAULT_ROBOT})")
     for column in ("name", "kind", "side", "DoF", "source"):
         table.add_column(column)
     for row in rows:
         table.add_row(*(str(row[key]) for key in ("name", "kind", "side", "dof", "source")))
+    _print_table(table)
+
+
+def _print_table(table: Table) -> None:
+    """Print ``table`` on stdout; a narrow terminal wraps long cells instead of cutting them."""
+    for column in table.columns:
+        column.overflow = "fold"
     out.print(table)
 
 
@@ -394,7 +468,7 @@ InputArgument = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_extraction_options
 def extract(
     input_path: InputArgument,
@@ -410,8 +484,8 @@ def extract(
 
     Examples:
       hand2robot extract clip.mp4 --out clip.tracks.parquet
-      hand2robot extract frames/ --intrinsics frames/calibration.json --out f.tracks.parquet
-      hand2robot extract long.mp4 --max-fps 15 --max-size 960 --hands 1 --out long.parquet
+      hand2robot extract frames/ --intrinsics calib.json --out frames.parquet
+      hand2robot extract long.mp4 --max-fps 15 --hands 1 --out long.parquet
     """
     if output.is_dir():
         raise TrackFileError(f"--out {output} is a folder; give a file name such as x.parquet")
@@ -424,7 +498,7 @@ def extract(
     )
 
 
-@app.command("retarget")
+@app.command("retarget", cls=_Command)
 @_with_extraction_options
 def retarget_command(
     input_path: Annotated[
@@ -463,7 +537,7 @@ def retarget_command(
     camera: CameraOption = _DATASET.camera,
     config: ExtractConfig = _DEFAULTS,
 ) -> None:
-    """Retarget one input onto a robot; print a summary, or append episodes to a dataset.
+    """Retarget one input onto a robot, into a summary or a dataset.
 
     Hand tracks of a media input are cached (by content, model and settings), so retargeting
     the same video onto several robots extracts it once. With --out, the episodes go into a
@@ -473,8 +547,8 @@ def retarget_command(
     Examples:
       hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
-      hand2robot retarget clip.mp4 --robot panda --out datasets/pour --task "pour water"
-      hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out datasets/two
+      hand2robot retarget clip.mp4 --out datasets/pour --task "pour water"
+      hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out two
     """
     from pipeline.run import load_any_robot, retarget_sides
     from pipeline.tracks import read_tracks
@@ -551,10 +625,10 @@ def _print_summary(
     table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
     table.add_row("camera placement", done.placement)
     table.add_row("joints", ", ".join(res.joint_names))
-    out.print(table)
+    _print_table(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_extraction_options
 def batch(
     inputs: Annotated[
@@ -613,18 +687,22 @@ def batch(
     camera: CameraOption = _DATASET.camera,
     config: ExtractConfig = _DEFAULTS,
 ) -> None:
-    """Run many inputs as a Ray Data job: extraction once per input, every robot, one report.
+    """Retarget many inputs onto one or more robots as a Ray Data job.
+
+    Each input is extracted once, whatever the number of robots; one run report lists what
+    was done and what failed.
 
     Bad inputs become records in the run report and the job goes on, as does an input whose
     worker process dies on it every time (see --max-retries). Running the same command again
     resumes: inputs already in every robot's dataset are skipped, nothing is duplicated.
+
     Exit code: 0 every input done, 3 some inputs failed (partial), 4 every input failed, 130
     interrupted (Ctrl-C; what was written stays, the same command resumes).
 
     Examples:
       hand2robot batch videos/ --robot panda --out datasets/pour
-      hand2robot batch clips.txt "more/*.mp4" --robot panda,allegro_right --out datasets/all
-      hand2robot batch videos/ --out datasets/pour --address ray://head:10001 --workers 16
+      hand2robot batch list.txt "more/*.mp4" --robot panda,allegro_right --out all
+      hand2robot batch videos/ --out pour --address ray://head:10001 --workers 16
     """
     from pipeline.batch import BatchConfig, run_batch
 
@@ -676,12 +754,12 @@ def batch(
         table.add_row(escape(where), escape(error["error"].splitlines()[0][:120]))
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(report_file))
-    out.print(table)
+    _print_table(table)
     if result.status != "ok":
         raise typer.Exit(3 if result.status == "partial" else 4)
 
 
-@app.command()
+@app.command(cls=_Command)
 def viz(
     dataset: Annotated[Path, typer.Argument(metavar="DATASET_DIR", help="A hand2robot dataset.")],
     episode: Annotated[int, typer.Option(help="Episode index.")] = 0,
@@ -698,7 +776,11 @@ def viz(
         typer.Option(help='Rerun recording (.rrd) in 3D; needs pip install "hand2robot[rerun]".'),
     ] = None,
 ) -> None:
-    """Draw an episode over its source video (lifted hand, robot from the same camera, flags).
+    """Draw an episode: over its source video, as a plot, or in 3D.
+
+    --out draws the lifted hand and the robot (seen from the same camera) and each frame's
+    flags over the source video; --plot draws the joints against their
+    limits, the flags over time and the residuals; --rerun records the episode in 3D.
 
     Examples:
       hand2robot viz datasets/pour --episode 0 --out ep0.mp4 --plot ep0.png
@@ -719,12 +801,15 @@ def viz(
         out.print(f"{frames} frames -> {rerun} (open with: rerun {rerun})")
 
 
-@app.command()
+@app.command(cls=_Command)
 def inspect(
     dataset: Annotated[Path, typer.Argument(metavar="DATASET_DIR", help="A hand2robot dataset.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Show a dataset: episodes, frames, feasible fraction, flag counts by reason, provenance.
+    """Show a dataset: episodes, feasible frames, flags, provenance.
+
+    Frames and the feasible fraction per episode, flag counts by reason, and the provenance
+    record. Without --json, a table for people; with it, one JSON object for scripts.
 
     Examples:
       hand2robot inspect datasets/pour
@@ -751,7 +836,7 @@ def inspect(
     flags = ", ".join(f"{name} {count}" for name, count in summary["flag_counts"].items() if count)
     head.add_row("flags (frames)", flags or "none")
     head.add_row("hand2robot", summary["hand2robot_version"])
-    out.print(head)
+    _print_table(head)
     table = Table(title="episodes")
     for column in ("episode", "frames", "feasible", "task", "source", "frames in source"):
         table.add_column(column)
@@ -765,7 +850,7 @@ def inspect(
             Path(str(episode["source"])).name,
             f"{start}-{stop}",
         )
-    out.print(table)
+    _print_table(table)
 
 
 def _write(
@@ -813,7 +898,7 @@ def _write(
         table.add_row("left out by --split-gap", f"{report.dropped_frames} frames")
     table.add_row("dataset now", f"{report.total_episodes} episodes, {report.total_frames} frames")
     table.add_row("time", f"{time.perf_counter() - start:.1f} s")
-    out.print(table)
+    _print_table(table)
 
 
 def main() -> None:

@@ -78,8 +78,9 @@ def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_p
     assert feasibility["max_lift_error"] == 0.3 and feasibility["check_self_collision"] is False
     summary = json.loads(cli("inspect", str(arm_dataset), "--json").stdout)
     assert summary["flag_counts"]["SELF_COLLISION"] == 0 and summary["total_frames"] == 287
-    table = cli("inspect", str(arm_dataset)).stdout
+    table = cli("inspect", str(arm_dataset)).stdout  # 80 columns wide: stdout is no terminal
     assert "panda" in table and "287" in table
+    assert "…" not in table  # long cells (the source file's name) wrap, never cut short
 
 
 def test_usage_errors_exit_2_with_a_message(cli, tmp_path: Path) -> None:
@@ -211,3 +212,58 @@ def test_interrupted_retarget_says_so_and_leaves_nothing_half_written(
     assert describe_dataset(out) == before
     assert not list(cache.rglob("*.parquet*"))  # no track file, whole or partial (.x.parquet.tmp)
     assert not list(tmp_path.glob("*staging*"))  # no half-built dataset beside it
+
+
+def _help_screen(*command: str) -> list[str]:
+    """``hand2robot COMMAND --help`` as an 80-column terminal shows it, line by line."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def test_help_shows_every_text_whole_on_an_80_column_terminal() -> None:
+    import typer
+
+    from pipeline.cli import app
+
+    group = typer.main.get_command(app)
+    commands = [((), group), *(((name,), command) for name, command in group.commands.items())]
+    assert {name for (name, *_), _ in commands[1:]} == {
+        "robots", "extract", "retarget", "batch", "inspect", "viz",
+    }  # fmt: skip
+    for name, command in commands:
+        screen = _help_screen(*name)
+        assert max(map(len, screen)) <= 80, name
+        flat = "".join("".join(screen).split())
+        # Every parameter's help is there whole: nothing cut short, units such as [m] kept.
+        for param in command.params:
+            text = getattr(param, "help", None) or ""
+            assert "".join(text.split()) in flat, (name, param.name, text)
+        # Each example stays one line of its own, indented under "Examples:".
+        examples = [line.strip() for line in (command.help or "").splitlines()]
+        examples = [line for line in examples if line.startswith("hand2robot ")]
+        assert examples, name
+        for example in examples:
+            assert f"    {example}" in screen, (name, example)
+        # Summaries in the command list are whole, not cut short with "...".
+        if not name:
+            listed = screen[screen.index("Commands:") + 1 :]
+            assert len(listed) == 6 and not any(line.endswith("...") for line in listed)
+    retarget = "".join("".join(_help_screen("retarget")).split())
+    assert "x,y,z[m],roll,pitch,yaw[rad]" in retarget and "known[deg]." in retarget
+
+
+def test_version_prints_the_installed_package_version() -> None:
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"hand2robot {version('hand2robot')}\n"

@@ -155,6 +155,9 @@ def test_config_reflection_and_unknown_key(tmp_path):
 
 
 def test_cli_robots_lists_registry():
+    table = CliRunner().invoke(app, ["robots"], env={"COLUMNS": "80"}).output
+    assert all(name in table for name in robots.names())
+    assert "…" not in table  # the long URDF sources wrap on a narrow terminal, never cut short
     result = CliRunner().invoke(app, ["robots", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
