@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -434,6 +435,28 @@ def _init_ray(config: BatchConfig) -> dict[str, Any]:
     }
 
 
+class _RayConsoleFilter(logging.Filter):
+    """Ray Data's console on the driver: warnings and errors only.
+
+    Its note that its own progress bars are off is left out too (``hand2robot batch`` shows
+    one of its own). Its log files in the Ray session folder keep everything.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        return not record.getMessage().startswith("Progress bars disabled")
+
+
+def _quiet_ray_data_console() -> None:
+    """Put ``_RayConsoleFilter`` on the console handler of the ``ray.data`` logger (once)."""
+    for handler in logging.getLogger("ray.data").handlers:
+        if handler.name == "console" and not any(
+            isinstance(f, _RayConsoleFilter) for f in handler.filters
+        ):
+            handler.addFilter(_RayConsoleFilter())
+
+
 def _start_ray(config: BatchConfig, address: str | None) -> None:
     import ray
 
@@ -519,6 +542,7 @@ def run_batch(
     try:
         if todo:
             report.ray = _init_ray(config)
+            _quiet_ray_data_console()
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
             context.execution_options.preserve_order = False
