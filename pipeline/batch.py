@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -67,6 +68,10 @@ class BatchConfig:
     """Robots to retarget onto; with more than one, each gets ``<out>/<robot>/``."""
     workers: int = 2
     """Extraction actors (one CPU each)."""
+    retarget_workers: int | None = None
+    """Most retargeting actors (half a CPU each); None: as many as ``workers``. The pool starts
+    with one and grows while inputs wait for it (retargeting a dexterous hand or a 5-DoF arm
+    can take as long as extracting)."""
     max_retries: int = 2
     """Times an input is run again after its worker process died on it (a crash in native
     code, killed for memory, a lost node); then it is an error record."""
@@ -95,6 +100,11 @@ class BatchConfig:
     cache: str | None = None
     """Hand-track cache folder; default ``<cache dir>/tracks``."""
 
+    @property
+    def max_retarget_actors(self) -> int:
+        """``retarget_workers``, else ``workers``."""
+        return self.retarget_workers or self.workers
+
     def __post_init__(self) -> None:
         if not self.robots:
             raise BatchError("give at least one robot")
@@ -102,6 +112,8 @@ class BatchConfig:
             raise BatchError(f"robots repeat: {', '.join(self.robots)}")
         if self.workers < 1:
             raise BatchError(f"workers must be >= 1, got {self.workers}")
+        if self.retarget_workers is not None and self.retarget_workers < 1:
+            raise BatchError(f"retarget_workers must be >= 1, got {self.retarget_workers}")
         if self.max_retries < 0:
             raise BatchError(f"max_retries must be >= 0, got {self.max_retries}")
 
@@ -343,11 +355,14 @@ class RetargetStage:
     """Ray actor: hand tracks -> one retargeted trajectory per robot."""
 
     def __init__(self, config: BatchConfig, attempts: Any) -> None:
+        import ray
+
         from pipeline.run import load_any_robot
 
         self.config = config
         self.attempts = attempts
         self.robots = {name: load_any_robot(name) for name in config.robots}
+        self.actor = ray.get_runtime_context().get_actor_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Retarget each extracted input onto every robot (a failure becomes a string)."""
@@ -367,7 +382,9 @@ class RetargetStage:
             elif not error:
                 extracted = pickle.loads(payload)
                 tracks = extracted["tracks"]
+                seconds = {}
                 for name, robot in self.robots.items():
+                    began = time.perf_counter()
                     try:
                         results[name] = retarget_sides(
                             tracks,
@@ -380,7 +397,10 @@ class RetargetStage:
                         )
                     except Exception as err:  # noqa: BLE001 - a report record per robot
                         results[name] = _describe(err)
+                    seconds[name] = round(time.perf_counter() - began, 3)
                 extracted["retargeted"] = results
+                extracted["retarget_s"] = seconds
+                extracted["retarget_actor"] = self.actor
                 payload = pickle.dumps(extracted)
             out["input"].append(item)
             out["payload"].append(payload)
@@ -476,8 +496,8 @@ def _start_ray(config: BatchConfig, address: str | None) -> None:
                 "RAY_ADDRESS for an embedded local Ray"
             ) from None
     else:
-        # Logical CPUs: one per extraction actor, plus room for the retargeting actor.
-        ray.init(num_cpus=config.workers + 1, **options)
+        # Logical CPUs: one per extraction actor, half per retargeting actor.
+        ray.init(num_cpus=config.workers + math.ceil(config.max_retarget_actors / 2), **options)
 
 
 def run_batch(
@@ -550,8 +570,9 @@ def run_batch(
             # max_task_retries=-1 for actor pools); Attempts bounds how often.
             attempts = ray.remote(num_cpus=0)(Attempts).remote()
             # One block per input, so that the extraction actors share the inputs evenly; one
-            # input at a time per actor, so that no input queued behind the one that kills a
-            # worker is charged a retry.
+            # input at a time per actor, so that no input waits behind a long one while another
+            # actor is free. (Attempts are counted when an input starts, so an input queued
+            # behind one that kills its worker is not charged; see the retargeting pool.)
             dataset = ray.data.from_items(
                 [{"input": item} for item in todo], override_num_blocks=len(todo)
             ).map_batches(
@@ -563,11 +584,19 @@ def run_batch(
                 ),
                 num_cpus=1,
             )
+            # Retargeting: one actor to start with, more while inputs queue for it. Ray Data
+            # adds an actor when the pool's tasks in flight reach 1.75 per actor, so each actor
+            # takes a second input while it works on one (that input has not started, so a
+            # crash of the actor charges it no attempt).
             dataset = dataset.map_batches(
                 RetargetStage,
                 fn_constructor_args=(config, attempts),
                 batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1),
+                compute=ray.data.ActorPoolStrategy(
+                    min_size=1,
+                    max_size=max(1, min(config.max_retarget_actors, len(todo))),
+                    max_tasks_in_flight_per_actor=2,
+                ),
                 num_cpus=0.5,
             )
             finished = 0
@@ -687,6 +716,8 @@ def _commit_row(
                     "input_frames": extracted["frames"],
                     "extract_s": extracted["extract_s"],
                     "node": extracted["node"],
+                    "retarget_s": extracted["retarget_s"][name],
+                    "retarget_actor": extracted["retarget_actor"],
                     "write_s": round(time.perf_counter() - began, 3),
                 }
             )

@@ -655,6 +655,14 @@ def batch(
             "cores busy: on one machine, about cores / 1.5 is enough."
         ),
     ] = 2,
+    retarget_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Most retargeting actors (half a logical CPU each). The pool starts with one "
+            "and grows while inputs wait for it. Default: as many as --workers.",
+        ),
+    ] = None,
     max_retries: Annotated[
         int,
         typer.Option(
@@ -713,6 +721,7 @@ def batch(
     job = BatchConfig(
         robots=names,
         workers=workers,
+        retarget_workers=retarget_workers,
         max_retries=max_retries,
         address=address,
         side=hand,

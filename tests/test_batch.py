@@ -113,10 +113,27 @@ def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -
     report = run_batch([clip], out, config)
     assert report.status == "ok", report.errors
     assert sorted(w["robot"] for w in report.written) == ["allegro_right", "panda"]
+    # Each robot's retargeting is timed; one retargeting actor did both robots of the input.
+    assert all(0 < w["retarget_s"] < 60 for w in report.written)
+    assert len({w["retarget_actor"] for w in report.written}) == 1
     assert len(list(cache.glob("*.parquet"))) == 1  # one extraction for both robots
     for robot in ("panda", "allegro_right"):
         summary = describe_dataset(out / robot)
         assert summary["robot"] == robot and summary["total_frames"] == 60
+
+
+def test_batch_config_rejects_bad_settings_naming_them() -> None:
+    for settings, message in (
+        ({"robots": ()}, "give at least one robot"),
+        ({"robots": ("panda", "panda")}, "robots repeat: panda, panda"),
+        ({"workers": 0}, "workers must be >= 1, got 0"),
+        ({"retarget_workers": 0}, "retarget_workers must be >= 1, got 0"),
+        ({"max_retries": -1}, "max_retries must be >= 0, got -1"),
+    ):
+        with pytest.raises(BatchError, match=message):
+            BatchConfig(**settings)  # type: ignore[arg-type]
+    assert BatchConfig(workers=3).max_retarget_actors == 3
+    assert BatchConfig(workers=3, retarget_workers=5).max_retarget_actors == 5
 
 
 def _batch_command(inputs: Path, out: Path, *extra: str) -> list[str]:
@@ -271,6 +288,76 @@ def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Pat
         "killed_once.mp4",
         "stove.mp4",
     ]
+
+
+# Loaded by every Python process of the job below: a Ray worker dies (SIGKILL) whenever it
+# starts retargeting the chosen input, by wrapping ``pipeline.run.retarget_sides`` on import.
+_DYING_RETARGETERS = """
+import importlib.abc, importlib.util, os, signal, sys
+
+
+class _Wrap(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "pipeline.run":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run_module = spec.loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            retarget_sides = module.retarget_sides
+
+            def dying(tracks, *args, **kwargs):
+                name = os.path.basename(tracks.source["path"])
+                if sys.argv[0].endswith("default_worker.py") and name == os.environ["TEST_DIE"]:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return retarget_sides(tracks, *args, **kwargs)
+
+            module.retarget_sides = dying
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Wrap())
+"""
+
+
+def test_a_retargeting_worker_that_dies_is_retried_then_reported(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The input a retargeting actor dies on every time is an error record of the retarget
+    stage after ``--max-retries``; the inputs queued on the same actor are not charged."""
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for name in (STOVE, KETTLE, CUPS, "videos/armwrestling_lowres.mp4"):
+        shutil.copy(shared_data / name, folder / Path(name).name)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_DYING_RETARGETERS)
+    out = tmp_path / "dataset"
+    done = subprocess.run(
+        _batch_command(folder, out, "--workers", "2", "--max-retries", "1", "--max-fps", "10"),
+        env=os.environ
+        | {
+            "HAND2ROBOT_CACHE": str(tmp_path / "cache"),
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "TEST_DIE": Path(KETTLE).name,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]  # partial
+    report = json.loads(out.with_name("dataset.report.json").read_text())
+    written = sorted(Path(w["input"]).name for w in report["written"])
+    assert written == sorted(Path(n).name for n in (STOVE, CUPS, "armwrestling_lowres.mp4"))
+    assert len(report["errors"]) == 1, report["errors"]
+    error = report["errors"][0]
+    assert Path(error["input"]).name == Path(KETTLE).name
+    assert error["stage"] == "retarget" and error["robot"] == "panda"
+    assert "worker process died on this input 2 times" in error["error"]
 
 
 def test_interrupted_batch_keeps_what_it_wrote_and_says_so(
