@@ -79,12 +79,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
-out = Console()
+out = Console(markup=False)  # what goes to stdout holds paths and names, which may hold "[...]"
+
+
+def _say(text: str, to: Console = out) -> None:
+    """Print one line as it is.
+
+    No Rich markup (paths may hold brackets), no colours guessed, no wrapping: a pipe or a log
+    gets the line whole, and a terminal wraps it itself.
+    """
+    to.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_version(value: bool) -> None:
     if value:
-        out.print(f"hand2robot {_package_version()}", highlight=False)
+        _say(f"hand2robot {_package_version()}")
         raise typer.Exit()
 
 
@@ -196,9 +205,10 @@ def _interruptible() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        console.print(
+        _say(
             "interrupted: nothing half-written is visible (files are renamed into place, "
-            "dataset appends swap in whole); run the same command again to redo it"
+            "dataset appends swap in whole); run the same command again to redo it",
+            console,
         )
         raise typer.Exit(130) from None
 
@@ -230,7 +240,7 @@ def _extract(
             input_path, intrinsics, config=config, model=model, cache=cache, progress=update
         )
     if hit:
-        console.print(f"hand tracks: cache hit, {path}")
+        _say(f"hand tracks: cache hit, {path}", console)
     return tracks
 
 
@@ -492,7 +502,7 @@ def extract(
     tracks = _extract(input_path, model, config, intrinsics, cache=output)
     present = {s: f"{h.present.mean():.0%}" for s, h in tracks.hands.items()}
     extra = f", {len(tracks.extra)} extra hand track(s)" if tracks.extra else ""
-    out.print(
+    _say(
         f"{tracks.num_frames} frames, hands present {present}{extra}, intrinsics "
         f"{tracks.intrinsics.source} -> {output}"
     )
@@ -747,9 +757,9 @@ def batch(
 
             result = run_batch(inputs, output, job, report_path=report, progress=update)
     except KeyboardInterrupt:
-        out.print(
-            f"interrupted: the inputs listed in {escape(str(report_file))} are in the "
-            "dataset, whole; run the same command again to resume"
+        _say(
+            f"interrupted: the inputs listed in {report_file} are in the dataset, whole; run "
+            "the same command again to resume"
         )
         raise typer.Exit(130) from None
     table = Table(title=f"batch -> {output} ({result.status})", show_header=False)
@@ -760,7 +770,7 @@ def batch(
     for error in result.errors[:10]:
         where = f"{Path(error['input']).name} [{error['stage']}"
         where += f", {error['robot']}]" if error["robot"] else "]"
-        table.add_row(escape(where), escape(error["error"].splitlines()[0][:120]))
+        table.add_row(where, error["error"].splitlines()[0][:120])
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("report", str(report_file))
     _print_table(table)
@@ -801,13 +811,13 @@ def viz(
         raise typer.BadParameter("give --out FILE.mp4, --plot FILE.png or --rerun FILE.rrd")
     if output is not None:
         frames = render_episode(dataset, episode, output)
-        out.print(f"{frames} frames -> {output}")
+        _say(f"{frames} frames -> {output}")
     if plot is not None:
         plot_episode(dataset, episode, plot)
-        out.print(f"plot -> {plot}")
+        _say(f"plot -> {plot}")
     if rerun is not None:
         frames = record_rerun(dataset, episode, rerun)
-        out.print(f"{frames} frames -> {rerun} (open with: rerun {rerun})")
+        _say(f"{frames} frames -> {rerun} (open with: rerun {rerun})")
 
 
 @app.command(cls=_Command)
@@ -934,7 +944,7 @@ def _run_app() -> None:
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.Abort:
-        console.print("aborted")
+        _say("aborted", console)
         sys.exit(1)
     except Exception as err:
         # Usage errors (click's, or the click that newer typer releases vendor) show themselves

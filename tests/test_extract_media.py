@@ -197,10 +197,12 @@ def _cli(*args):
 
 
 def test_cli_extract_writes_once_then_hits_cache(shared_data, tmp_path):
-    out = tmp_path / "loaf.parquet"
+    # A long name with brackets: printed whole on one line (no Rich markup, no wrapping).
+    out = tmp_path / "cutting the loaf on the kitchen table [take 1, left camera].parquet"
     done = _cli("extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
     assert done.returncode == 0, done.stderr
     assert "40 frames" in done.stdout and out.is_file()
+    assert done.stdout.count("\n") == 1 and done.stdout.endswith(f" -> {out}\n")
     assert pipeline.read_tracks(out).source["kind"] == "video"
     done = _cli("extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
     assert done.returncode == 0 and "cache hit" in done.stderr
