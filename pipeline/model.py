@@ -4,7 +4,8 @@
 The same landmark models ship inside the PyPI wheel of ``mediapipe==0.10.21``; this module
 downloads that wheel with pip (the ordinary PyPI client, honouring the user's pip config), takes
 the two ``.tflite`` files out, verifies their SHA-256, and stores them as an uncompressed
-``hand_landmarker.task`` bundle, which mediapipe's Tasks API loads. A user-supplied official
+``hand_landmarker.task`` bundle (each model's bytes 64-byte aligned, so that TensorFlow Lite
+uses them in place), which mediapipe's Tasks API loads. A user-supplied official
 ``hand_landmarker.task`` works too.
 """
 
@@ -46,7 +47,12 @@ _MEMBERS = {
         "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
     ),
 }
-BUNDLE_NAME = "hand_landmarker_mediapipe-0.10.21_full.task"
+BUNDLE_NAME = "hand_landmarker_mediapipe-0.10.21_full_aligned.task"
+#: Each model's bytes start at a multiple of this offset in the bundle, so that TensorFlow Lite
+#: can use its tensors in place (it copies a misaligned one and warns on stderr).
+ALIGNMENT = 64
+#: ZIP extra field id of Android's zipalign, used for the padding that aligns a member's data.
+_ALIGNMENT_EXTRA_ID = 0xD935
 
 
 @dataclass(frozen=True)
@@ -132,10 +138,24 @@ def _build_bundle(destination: Path) -> None:
                             f"expected {expected}"
                         )
                     # A fixed timestamp keeps the bundle (and its hash) the same everywhere.
-                    bundle.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    info.extra = _alignment_padding(bundle.fp.tell(), name)  # type: ignore[union-attr]
+                    bundle.writestr(info, data)
             os.replace(staging, destination)  # Atomic: concurrent workers never see half a file.
         finally:
             staging.unlink(missing_ok=True)
+
+
+def _alignment_padding(header_offset: int, name: str) -> bytes:
+    """A ZIP extra field that starts a stored member's data at a multiple of ``ALIGNMENT``.
+
+    The data follows the member's local header: 30 bytes, the name, then the extra field
+    (4 bytes of id and size, then the padding).
+    """
+    unpadded = header_offset + 30 + len(name.encode()) + 4
+    padding = -unpadded % ALIGNMENT
+    header = _ALIGNMENT_EXTRA_ID.to_bytes(2, "little") + padding.to_bytes(2, "little")
+    return header + bytes(padding)
 
 
 def ensure_model(path: str | Path | None = None) -> ModelInfo:

@@ -17,7 +17,32 @@ def test_model_is_obtained_and_identified():
     assert info.source == "pypi:mediapipe==0.10.21"
     assert info.path.is_file() and len(info.sha256) == 64
     # Built deterministically: the same bundle bytes on every machine.
-    assert info.sha256 == "ef3f184fa8d5e6905ea4770282627d6937975119af763054312d05985c059bda"
+    assert info.sha256 == "6bbbde8c9ceef075c7daa9ccca97dcc45396ba44eaa19eea243e9ea0d2904ccc"
+
+
+def test_model_bundle_members_are_stored_whole_and_aligned():
+    import hashlib
+    import struct
+    import zipfile
+
+    from pipeline.model import _MEMBERS, ALIGNMENT
+
+    path = pipeline.ensure_model().path
+    expected = {name: digest for name, digest in _MEMBERS.values()}
+    with zipfile.ZipFile(path) as bundle, open(path, "rb") as raw:
+        assert sorted(bundle.namelist()) == sorted(expected)
+        for member in bundle.infolist():
+            assert member.compress_type == zipfile.ZIP_STORED
+            # The data follows the local header (30 bytes, the name, the local extra field).
+            raw.seek(member.header_offset)
+            header = raw.read(30)
+            assert header[:4] == b"PK\x03\x04"
+            name_size, extra_size = struct.unpack("<HH", header[26:30])
+            start = member.header_offset + 30 + name_size + extra_size
+            assert start % ALIGNMENT == 0, (member.filename, start)
+            raw.seek(start)
+            data = raw.read(member.file_size)
+            assert hashlib.sha256(data).hexdigest() == expected[member.filename]
 
 
 def test_user_model_hash_follows_the_file(tmp_path):
