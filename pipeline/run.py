@@ -95,8 +95,37 @@ def retarget_sides(
         )
     seen = [s for s in SIDES if tracks.hands[s].present.any()]
     if not seen:
-        raise InvalidInputError("cannot place the camera: no frame has a hand")
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
     return [retarget_tracks(tracks, robot, side=s, **options) for s in seen]
+
+
+def _input_name(tracks: HandTracks) -> str:
+    return Path(tracks.source.get("path", "")).name or "the input"
+
+
+def _no_hand_seen(tracks: HandTracks) -> str:
+    count = tracks.num_frames
+    frames = "its only frame" if count == 1 else f"any of its {count} frames"
+    return f"no hand detected in {frames}, so nothing to retarget"
+
+
+def _check_seen(tracks: HandTracks, side: str, robot: Robot) -> None:
+    """Raise if ``side`` is in no frame, saying which hand is there instead."""
+    if tracks.hands[side].present.any():
+        return
+    other = next(s for s in SIDES if s != side)
+    seen = int(tracks.hands[other].present.sum())
+    if not seen:
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
+    hint = (
+        f"{robot.name!r} is a {side} hand; choose a {other} one"
+        if robot.description.side.value == side
+        else f"choose --hand {other} or auto"
+    )
+    raise InvalidInputError(
+        f"{_input_name(tracks)}: no {side} hand in any of its {tracks.num_frames} frames (the "
+        f"{other} hand is in {seen}); {hint}"
+    )
 
 
 def retarget_tracks(
@@ -123,10 +152,15 @@ def retarget_tracks(
         camera_pose: Camera pose in the base frame, ``x, y, z`` [m], ``roll, pitch, yaw``
             [rad] (:func:`pipeline.placement.camera_pose_to_base`); replaces the default.
         workspace_scale: Scale the wrist motion about its median (1 keeps it).
+
+    Raises:
+        InvalidInputError: The hand is in no frame (the message names the input and says
+            which hand is there instead).
     """
     if side == "auto" and robot.description.side.value in SIDES:
         side = robot.description.side.value  # A dexterous hand takes its own side.
     side = choose_side(tracks, side)
+    _check_seen(tracks, side, robot)
     hand = tracks.hands[side]
     transform_camera_to_base, placement, wrists, seen = _place(
         [hand],
@@ -176,9 +210,11 @@ def retarget_bimanual(
         workspace_scale: Scale both wrists' motion about their common median.
 
     Raises:
-        InvalidInputError: No frame has a hand.
+        InvalidInputError: No frame has a hand (the message names the input).
     """
     hands = [tracks.hands[side] for side in SIDES]
+    if not any(hand.present.any() for hand in hands):
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
     middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2
     transform_camera_to_base, placement, wrists, seen = _place(
         hands,

@@ -1,9 +1,12 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.run import retarget_tracks
+from pipeline.run import retarget_sides, retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
 from pipeline.tracks import read_tracks as load_tracks
 from retarget import Flag
@@ -68,6 +71,31 @@ def test_panda_on_sample_is_mostly_reachable(sample, robots_loaded):
     # Default placement centres the clip on the Panda's nominal point: most frames reachable.
     assert np.median(res.residual.position) < 0.02
     assert res.feasible.mean() > 0.3
+
+
+def test_a_hand_in_no_frame_is_an_error_naming_the_input_and_the_other_hand(sample, robots_loaded):
+    import dataclasses
+
+    from retarget.exceptions import InvalidInputError
+
+    def without(tracks, side):
+        hand = dataclasses.replace(tracks.hands[side], present=np.zeros(287, dtype=bool))
+        return dataclasses.replace(tracks, hands={**tracks.hands, side: hand})
+
+    no_right = without(sample, "right")  # the left hand is in all 287 frames
+    name = Path(sample.source["path"]).name  # the input the sample was extracted from
+    message = f"{re.escape(name)}: no right hand in any of its 287 frames"
+    with pytest.raises(InvalidInputError, match=f"{message} \\(the left hand is in 287\\)"):
+        retarget_tracks(no_right, robots_loaded["allegro_right"])  # a right hand takes its own
+    with pytest.raises(InvalidInputError, match="'allegro_right' is a right hand; choose a left"):
+        retarget_tracks(no_right, robots_loaded["allegro_right"])
+    with pytest.raises(InvalidInputError, match="choose --hand left or auto"):
+        retarget_tracks(no_right, robots_loaded["panda"], side="right")
+    assert retarget_tracks(no_right, robots_loaded["panda"]).side == "left"  # auto finds it
+    nothing = without(no_right, "left")
+    for robot, side in (("panda", "auto"), ("allegro_left", "auto"), ("panda", "both")):
+        with pytest.raises(InvalidInputError, match="no hand detected in any of its 287 frames"):
+            retarget_sides(nothing, robots_loaded[robot], side=side)
 
 
 def test_cli_retarget_prints_summary():
