@@ -25,23 +25,13 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pipeline.model import ensure_model
+from bench_batch import CLI, SHARED, VIDEOS  # same videos and CLI as the other batch bench
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "videos"
-VIDEOS = (
-    "kettle_pour_third_person.mp4",
-    "cups_shuffle_third_person.mp4",
-    "stove_stir_egocentric.mp4",
-    "juggle_small_hands.mp4",
-    "armwrestling_lowres.mp4",
-)
-CLI = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+from pipeline.model import ensure_model
 
 
 def batch(out: Path, cache: Path, robots: str, max_fps: str, *extra: str) -> dict:

@@ -243,6 +243,27 @@ sys.addaudithook(_die)
 """
 
 
+def _batch_with_dying_workers(
+    site_code: str, folder: Path, out: Path, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """``hand2robot batch`` (2 workers, 1 retry) with ``site_code`` loaded by every process."""
+    site = out.parent / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(site_code)
+    return subprocess.run(
+        _batch_command(folder, out, "--workers", "2", "--max-retries", "1", "--max-fps", "10"),
+        env=os.environ
+        | environment
+        | {
+            "HAND2ROBOT_CACHE": str(out.parent / "cache"),
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Path) -> None:
     """A worker killed once is replaced and its input retried; an input that kills its worker
     every time is an error record after ``--max-retries``, and the job goes on (exit 3)."""
@@ -251,24 +272,15 @@ def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Pat
     shutil.copy(shared_data / STOVE, folder / "stove.mp4")
     shutil.copy(shared_data / "videos/armwrestling_lowres.mp4", folder / "killed_once.mp4")
     shutil.copy(shared_data / KETTLE, folder / "kills_always.mp4")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(_DYING_WORKERS)
     died_once = tmp_path / "died_once"
     out = tmp_path / "dataset"
-    done = subprocess.run(
-        _batch_command(folder, out, "--workers", "2", "--max-retries", "1", "--max-fps", "10"),
-        env=os.environ
-        | {
-            "HAND2ROBOT_CACHE": str(tmp_path / "cache"),
-            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-            "TEST_DIE_ALWAYS": "kills_always.mp4",
-            "TEST_DIE_ONCE": "killed_once.mp4",
-            "TEST_DIED_ONCE": str(died_once),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = _batch_with_dying_workers(
+        _DYING_WORKERS,
+        folder,
+        out,
+        TEST_DIE_ALWAYS="kills_always.mp4",
+        TEST_DIE_ONCE="killed_once.mp4",
+        TEST_DIED_ONCE=str(died_once),
     )
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]  # partial
     assert died_once.is_file()  # the first worker on killed_once.mp4 did die
@@ -333,22 +345,8 @@ def test_a_retargeting_worker_that_dies_is_retried_then_reported(
     folder.mkdir()
     for name in (STOVE, KETTLE, CUPS, "videos/armwrestling_lowres.mp4"):
         shutil.copy(shared_data / name, folder / Path(name).name)
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(_DYING_RETARGETERS)
     out = tmp_path / "dataset"
-    done = subprocess.run(
-        _batch_command(folder, out, "--workers", "2", "--max-retries", "1", "--max-fps", "10"),
-        env=os.environ
-        | {
-            "HAND2ROBOT_CACHE": str(tmp_path / "cache"),
-            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-            "TEST_DIE": Path(KETTLE).name,
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _batch_with_dying_workers(_DYING_RETARGETERS, folder, out, TEST_DIE=Path(KETTLE).name)
     assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]  # partial
     report = json.loads(out.with_name("dataset.report.json").read_text())
     written = sorted(Path(w["input"]).name for w in report["written"])
