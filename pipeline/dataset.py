@@ -175,12 +175,12 @@ def split_segments(
 ) -> list[tuple[int, int]]:
     """Ranges ``[start, stop)`` left after removing runs of ``bad`` of ``min_gap_frames`` or more.
 
-    With ``min_gap_frames=None`` the whole input is one range. Ranges shorter than
-    ``min_frames`` are left out.
+    With ``min_gap_frames=None`` the whole input is one range, however short (a single image
+    is a one-frame episode). Pieces of a split shorter than ``min_frames`` are left out.
     """
     frames = len(bad)
     if min_gap_frames is None:
-        return [(0, frames)] if frames >= min_frames else []
+        return [(0, frames)] if frames else []
     padded = np.concatenate([[False], bad, [False]]).astype(np.int8)
     starts = np.flatnonzero(np.diff(padded) == 1)
     stops = np.flatnonzero(np.diff(padded) == -1)
@@ -654,6 +654,8 @@ def append_episodes(
             info, provenance = existing.info, existing.provenance
             tasks = existing.tasks
             episodes_table = existing.episodes
+            if frames == 1:
+                fps = int(info.get("fps", fps))  # one frame (an image) has no rate of its own
             _check_compatible(root, info, features, robot, fps)
             stats_parts = {}
             for episode in provenance["episodes"]:

@@ -103,10 +103,13 @@ def _input_name(tracks: HandTracks) -> str:
     return Path(tracks.source.get("path", "")).name or "the input"
 
 
-def _no_hand_seen(tracks: HandTracks) -> str:
+def _frames(tracks: HandTracks) -> str:
     count = tracks.num_frames
-    frames = "its only frame" if count == 1 else f"any of its {count} frames"
-    return f"no hand detected in {frames}, so nothing to retarget"
+    return "its only frame" if count == 1 else f"any of its {count} frames"
+
+
+def _no_hand_seen(tracks: HandTracks) -> str:
+    return f"no hand detected in {_frames(tracks)}, so nothing to retarget"
 
 
 def _check_seen(tracks: HandTracks, side: str, robot: Robot) -> None:
@@ -123,8 +126,8 @@ def _check_seen(tracks: HandTracks, side: str, robot: Robot) -> None:
         else f"choose --hand {other} or auto"
     )
     raise InvalidInputError(
-        f"{_input_name(tracks)}: no {side} hand in any of its {tracks.num_frames} frames (the "
-        f"{other} hand is in {seen}); {hint}"
+        f"{_input_name(tracks)}: no {side} hand in {_frames(tracks)} (the {other} hand is in "
+        f"{seen}); {hint}"
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 import pipeline
 import retarget
 from pipeline import dataset as ds
-from pipeline.dataset import DatasetConfig, split_segments
+from pipeline.dataset import DatasetConfig, describe_dataset, split_segments
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
@@ -253,6 +253,9 @@ def test_split_segments_known_answers() -> None:
     assert split_segments(bad, 3, 5) == [(0, 8)]
     assert split_segments(bad, 6, 1) == [(0, 20)]
     assert split_segments(np.ones(5, dtype=bool), 2, 1) == []
+    # Kept whole, an input is one episode however short: a single image is one frame.
+    assert split_segments(np.ones(1, dtype=bool), None, 2) == [(0, 1)]
+    assert split_segments(np.zeros(0, dtype=bool), None, 1) == []
 
 
 def test_split_episodes_have_no_long_unusable_stretch(
@@ -414,6 +417,30 @@ def test_commit_without_atomic_exchange_falls_back_to_renames(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".dataset.hand2robot-lock", "dataset"]
 
 
+IMAGE = "images/two_left_hands_back.jpg"  # one left hand (MANIFEST), 1 frame
+
+
+def test_a_single_image_is_a_one_frame_episode_at_the_dataset_rate(
+    shared_data: Path, panda: retarget.Robot, tmp_path: Path
+) -> None:
+    root = tmp_path / "dataset"
+    cache = tmp_path / "cache"
+    report = convert(shared_data / IMAGE, panda, root, cache=cache)
+    assert report.frames == [1] and report.episodes == [0]
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["fps"] == 1 and info["total_frames"] == 1  # alone, an image sets its own rate
+    # Appended to a 30 fps dataset, the image takes that rate (one frame has none of its own).
+    other = tmp_path / "stove"
+    convert(shared_data / STOVE, panda, other, egocentric=True, cache=cache)
+    report = convert(shared_data / IMAGE, panda, other, cache=cache)
+    assert report.frames == [1] and report.episodes == [1]
+    summary = describe_dataset(other)
+    assert summary["total_frames"] == 61 and [e["frames"] for e in summary["episodes"]] == [60, 1]
+    row = pq.read_table(other / "data/chunk-000/file-001.parquet").to_pylist()
+    assert len(row) == 1 and row[0]["timestamp"] == 0.0 and row[0]["episode_index"] == 1
+    np.testing.assert_array_equal(row[0]["action"], row[0]["observation.state"])
+
+
 def test_nominal_fps(shared_data: Path) -> None:
     kettle = open_media(shared_data / KETTLE)  # 29.97 fps
     assert nominal_fps(kettle) == 30
@@ -449,8 +476,16 @@ def test_real_lerobot_loads_every_row(
             cache=tmp_path / "cache",
             dataset=DatasetConfig(video=video, split_min_gap_s=split),
         )
+    # A single image: a one-frame episode in the 30 fps dataset.
+    convert(
+        shared_data / IMAGE,
+        panda,
+        root,
+        cache=tmp_path / "cache",
+        dataset=DatasetConfig(video=video),
+    )
     episodes = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
-    assert len(episodes) >= 3
+    assert len(episodes) >= 4 and episodes[-1]["length"] == 1
     assert max(e["videos/observation.images.camera/from_timestamp"] for e in episodes) > 0
     script = Path(__file__).parents[1] / "scripts/check_lerobot.py"
     assert LEROBOT_PYTHON is not None and sys.executable != LEROBOT_PYTHON
