@@ -347,12 +347,13 @@ def plot_episode(root: str | Path, episode: int, output: str | Path) -> None:
     time = data.rows["timestamp"].astype(np.float64)
     state = data.rows["observation.state"].astype(np.float64)
     count = state.shape[1]
+    marker = "o" if len(time) < 2 else None  # one frame (an image) draws no line: a point
     figure, axes = plt.subplots(
         count + 2, 1, figsize=(10, 1.3 * (count + 2)), sharex=True, constrained_layout=True
     )
     for j in range(count):
         axis = axes[j]
-        axis.plot(time, state[:, j], color="tab:blue", lw=1)
+        axis.plot(time, state[:, j], color="tab:blue", lw=1, marker=marker)
         axis.axhline(robot.lower[j], color="tab:red", lw=0.8, ls="--")
         axis.axhline(robot.upper[j], color="tab:red", lw=0.8, ls="--")
         axis.set_ylabel(data.joint_names[j], rotation=0, ha="right", fontsize=7)
@@ -371,7 +372,7 @@ def plot_episode(root: str | Path, episode: int, output: str | Path) -> None:
     ):
         values = data.rows[name].astype(np.float64) * scale
         if np.isfinite(values).any():
-            residual.plot(time, values, lw=1, label=label)
+            residual.plot(time, values, lw=1, label=label, marker=marker)
     residual.legend(fontsize=6, loc="upper right")
     residual.set_xlabel("time [s]")
     figure.suptitle(f"episode {episode}: {data.robot}, {data.side} hand (dashed: URDF limits)")

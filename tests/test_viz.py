@@ -107,6 +107,24 @@ def test_render_and_plot_a_real_episode(episode_dataset: Path, tmp_path: Path) -
         load_episode(episode_dataset / "dataset", 3)
 
 
+def test_a_one_frame_episode_renders_and_plots(shared_data: Path, tmp_path: Path) -> None:
+    import matplotlib.image
+
+    root = tmp_path / "dataset"
+    pipeline.convert(
+        shared_data / "images/two_left_hands_back.jpg",
+        retarget.load_robot("panda"),
+        root,
+        cache=tmp_path / "cache",
+    )
+    assert render_episode(root, 0, tmp_path / "one.mp4") == 1
+    plot_episode(root, 0, tmp_path / "one.png")
+    # The joints' one sample shows as a point: blue pixels (tab:blue) in the figure.
+    image = matplotlib.image.imread(tmp_path / "one.png")[..., :3]
+    blue = (abs(image - np.array([0.122, 0.467, 0.706])) < 0.05).all(axis=-1)
+    assert blue.sum() > 8 * 20  # eight joint panels, a marker of several pixels in each
+
+
 def test_rerun_recording_holds_every_frame(episode_dataset: Path, tmp_path: Path) -> None:
     from rerun.chunk import RrdReader
 
