@@ -468,14 +468,9 @@ def _run_landmarker(
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         last_ms = -1
         for frame in frames:
-            if camera is None:
+            if camera is None:  # iter_frames holds every frame to the first one's size
                 camera = resolve_intrinsics(
                     media, intrinsics, frame.width, frame.height, config.horizontal_fov_deg
-                )
-            elif (frame.width, frame.height) != (camera.width, camera.height):
-                raise InputMediaError(
-                    f"{media.path}: frame {frame.index} is {frame.width}x{frame.height}, the "
-                    f"first was {camera.width}x{camera.height}; one input must keep one size"
                 )
             image = frame.prepared
             if video:

@@ -346,6 +346,7 @@ def iter_frames(
             if number % stride == 0
         )
         kept = 0
+        first_size: tuple[int, int] | None = None
         # With a decoding thread, it keeps the last frames alive a little longer than the
         # consumer, so that their memory is released here and not on the model's thread
         # (freeing a 720p model image takes about 0.2 ms).
@@ -354,6 +355,9 @@ def iter_frames(
         for time, load in chosen:
             rgb = load()  # Only kept frames are converted (or read, in a folder).
             height, width = rgb.shape[:2]
+            first_size = first_size or (width, height)
+            if (width, height) != first_size:
+                raise InputMediaError(_size_changed(media, kept, (width, height), first_size))
             if sink is not None:
                 sink(rgb)
             small = _downscale(rgb, max_size)
@@ -368,6 +372,19 @@ def iter_frames(
     if prefetch <= 0:
         return frames()
     return _prefetched(frames(), prefetch)
+
+
+def _size_changed(media: Media, index: int, size: tuple[int, int], first: tuple[int, int]) -> str:
+    message = (
+        f"{media.path}: frame {index} is {size[0]}x{size[1]}, the first was "
+        f"{first[0]}x{first[1]}; one input keeps one size"
+    )
+    if media.kind == "images":
+        message += (
+            ": the images of a folder are one sequence; give images of other sizes as "
+            f"separate inputs (for example {media.path}/*.jpg)"
+        )
+    return message
 
 
 _DONE = object()

@@ -4,6 +4,7 @@ Reference figures come from ``../shared/data/MANIFEST.tsv`` (content and detecti
 """
 
 import json
+import shutil
 import sys
 
 import av
@@ -241,6 +242,23 @@ def test_bad_inputs_name_the_file_and_leave_nothing(shared_data, tmp_path):
         assert done.returncode == 2 and reason in done.stderr.replace("\n", " ")
         assert not out.exists()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.parquet")]
+
+
+def test_a_folder_of_images_of_other_sizes_says_what_to_do(shared_data, tmp_path):
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for name in ("two_left_hands_back.jpg", "sign_language_two_people.jpg"):  # 2 sizes
+        shutil.copy(shared_data / "images" / name, folder / name)
+    message = "frame 1 is .* the first was .* the images of a folder are one sequence"
+    with pytest.raises(pipeline.InputMediaError, match=message):
+        pipeline.extract_hands(folder)
+    # With a dataset the stored video's encoder sees the frames first: the same message, which
+    # names the folder (not a temporary file), and nothing is written.
+    out = tmp_path / "dataset"
+    done = _cli("retarget", folder, "--out", out)
+    assert done.returncode == 2, done.stderr
+    assert f"{folder}: frame 1 is" in done.stderr and f"{folder}/*.jpg" in done.stderr
+    assert not out.exists()
 
 
 def test_bad_settings_list_every_problem():
