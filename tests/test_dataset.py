@@ -312,7 +312,8 @@ def test_bad_appends_are_refused_with_reasons(
     with pytest.raises(DatasetError, match="valid choices: libx264, libsvtav1"):
         VideoConfig(codec="mpeg2")
     gloves = shared_data / "images/gloved_hands_pruning.jpg"  # the detector finds no hand
-    with pytest.raises(retarget.Hand2RobotError, match="no frame has a hand"):
+    message = "gloved_hands_pruning.jpg: no hand detected in its only frame, so nothing to"
+    with pytest.raises(retarget.Hand2RobotError, match=message):
         convert(gloves, robots_loaded["panda"], tmp_path / "empty", cache=cache)
     assert not (tmp_path / "empty").exists()
 
