@@ -200,3 +200,36 @@ class ArmIK:
         jjt = j_ori_null @ j_ori_null.T
         jjt.flat[::4] += float(residual @ residual) + bias
         return np.asarray(dq + null @ (j_ori_null.T @ solve_spd(jjt, residual)))
+
+
+def chain_length(model: pin.Model, frame_id: int) -> float:
+    """Length of the kinematic chain that carries a frame [m].
+
+    The sum of the distances between consecutive joint origins, from the first joint to the
+    frame's origin. Each distance is fixed in one body, so the sum holds in every configuration:
+    it bounds how far the frame can be from the first joint.
+    """
+    data = model.createData()
+    pin.framesForwardKinematics(model, data, pin.neutral(model))
+    chain = [j for j in model.supports[model.frames[frame_id].parentJoint] if j > 0]
+    points = [data.oMi[j].translation for j in chain] + [data.oMf[frame_id].translation]
+    return float(sum(np.linalg.norm(b - a) for a, b in zip(points, points[1:], strict=False)))
+
+
+def dexterity(
+    model: pin.Model,
+    data: pin.Data,
+    frame_id: int,
+    q: NDArray[np.float64],
+    length: float,
+) -> float:
+    """Smallest singular value of a frame's Jacobian, its linear rows divided by ``length``.
+
+    The Jacobian's linear rows are in [m/rad] and its angular rows in [rad/rad]; dividing the
+    linear rows by the arm's :func:`chain_length` makes the figure dimensionless, so that one
+    threshold suits arms of every size (a small arm's linear rows are small for its size
+    alone). Zero at a singular configuration.
+    """
+    jacobian = pin.computeFrameJacobian(model, data, q, frame_id, _LOCAL)
+    jacobian[:3] /= length
+    return float(np.linalg.svd(jacobian, compute_uv=False)[-1])

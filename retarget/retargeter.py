@@ -9,7 +9,7 @@ import numpy as np
 import pinocchio as pin
 from numpy.typing import NDArray
 
-from retarget.arm_ik import ArmIK, IKConfig
+from retarget.arm_ik import ArmIK, IKConfig, chain_length, dexterity
 from retarget.collision import CollisionAvoidance, SelfCollision
 from retarget.exceptions import InvalidInputError
 from retarget.flags import Flag
@@ -48,10 +48,12 @@ class FeasibilityConfig:
     """VELOCITY_LIMIT when a joint moves faster than this times its URDF velocity limit between
     consecutive frames with a hand (true timestamps)."""
     min_singular_value: float = 0.03
-    """SINGULAR when the smallest singular value of the arm's end-effector Jacobian (linear rows
-    [m/rad], angular rows [rad/rad]) falls below this: the arm loses a direction of motion.
-    Measured on the Panda: 0.13-0.15 on the sample clip's frames, 0.026 with the elbow
-    stretched to its limit (q4 = -0.07 rad) and the wrist bent (q6 = 1.5 rad)."""
+    """SINGULAR when the arm's dexterity falls below this: the smallest singular value of its
+    end-effector Jacobian, the linear rows divided by the arm's chain length
+    (:func:`retarget.arm_ik.dexterity`; dimensionless, so one threshold suits arms of every
+    size). The arm loses a direction of motion. Measured on the Panda (chain 1.09 m): 0.12-0.16
+    on the sample clip's frames (10th-90th percentile), 0.024 with the elbow stretched to its
+    limit (q4 = -0.07 rad) and the wrist bent (q6 = 1.5 rad)."""
     check_self_collision: bool = True
     """SELF_COLLISION when two parts of the robot's URDF collision geometry intersect
     (:class:`retarget.collision.SelfCollision`: adjacent links, SRDF-disabled pairs and
@@ -105,7 +107,8 @@ class Residual:
         fingertip: Mean wrist-to-fingertip vector error, robot scale [m], shape (T,).
         joint_speed: Largest joint speed over its velocity limit since the previous frame with
             a hand, shape (T,) (1.0 = at the limit); NaN without timestamps.
-        singular_value: Smallest singular value of the arm's end-effector Jacobian, shape (T,).
+        singular_value: The arm's dexterity (``FeasibilityConfig.min_singular_value``), shape
+            (T,).
         collisions: Number of colliding geometry pairs, shape (T,) (NaN without a hand or with
             the check off).
     """
@@ -180,6 +183,7 @@ class Retargeter:
             self._arm_free.lower = np.full(model.nq, -np.inf)
             self._arm_free.upper = np.full(model.nq, np.inf)
             self._arm_columns = robot.joint_indices(robot.arm_joints)
+            self._arm_length = chain_length(model, self._arm.frame_id)
         if robot.hand_joints:
             tips = description.fingertips
             pairs = [(0, i + 1) for i in range(len(tips))]
@@ -477,10 +481,7 @@ class Retargeter:
     def _smallest_singular_value(self, q_arm: NDArray[np.float64]) -> float:
         assert self._arm is not None
         arm = self._arm
-        jacobian = pin.computeFrameJacobian(
-            arm.model, arm.data, q_arm, arm.frame_id, pin.ReferenceFrame.LOCAL
-        )
-        return float(np.linalg.svd(jacobian, compute_uv=False)[-1])
+        return dexterity(arm.model, arm.data, arm.frame_id, q_arm, self._arm_length)
 
     @property
     def kind(self) -> RobotKind:

@@ -124,3 +124,56 @@ def test_ik_converges_monotonically_from_far(robots_loaded):
             errors.append(res.position_error + res.orientation_error)
         assert all(b <= a + 1e-12 for a, b in zip(errors, errors[1:], strict=False)), errors
         assert res.converged
+
+
+def _arm_model(robot):
+    """The arm's model as the retargeter solves on it (other joints locked), and its frame."""
+    from retarget.retargeter import _locked_model
+
+    model = _locked_model(robot, robot.arm_joints)
+    return model, model.getFrameId(robot.description.ee_frame)
+
+
+def test_chain_length_is_the_panda_s_published_link_lengths(robots_loaded):
+    from retarget.arm_ik import chain_length
+
+    model, frame = _arm_model(robots_loaded["panda"])
+    # Franka's kinematic parameters [m]: d3, a4, (a5, d5), a7, flange d, then the TCP offset.
+    expected = 0.316 + 0.0825 + np.hypot(0.0825, 0.384) + 0.088 + 0.107 + 0.1034
+    assert chain_length(model, frame) == pytest.approx(expected, abs=1e-4)
+
+
+def test_dexterity_is_the_same_for_an_arm_of_any_size(robots_loaded):
+    """An SO-101 twice as large has twice the chain length and the same dexterity."""
+    import pinocchio as pin
+
+    from retarget.arm_ik import chain_length, dexterity
+
+    model, frame = _arm_model(robots_loaded["so101"])
+    large = pin.Model(model)
+    for j in range(1, large.njoints):
+        placement = large.jointPlacements[j]
+        large.jointPlacements[j] = pin.SE3(placement.rotation, 2.0 * placement.translation)
+    for f in range(len(large.frames)):
+        placement = large.frames[f].placement
+        large.frames[f].placement = pin.SE3(placement.rotation, 2.0 * placement.translation)
+    length = chain_length(model, frame)
+    assert chain_length(large, frame) == pytest.approx(2.0 * length, rel=1e-12)
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(20):
+        q = model.lowerPositionLimit + rng.random(model.nq) * (
+            model.upperPositionLimit - model.lowerPositionLimit
+        )
+        small = dexterity(model, model.createData(), frame, q, length)
+        values.append(small)
+        assert dexterity(large, large.createData(), frame, q, 2.0 * length) == pytest.approx(
+            small, rel=1e-9
+        )
+        # Without the length the figure would halve or double with the size: it measures size.
+        raw = np.linalg.svd(
+            pin.computeFrameJacobian(model, model.createData(), q, frame, pin.LOCAL),
+            compute_uv=False,
+        )[-1]
+        assert raw != pytest.approx(small, rel=0.05)
+    assert min(values) >= 0.0 and max(values) < 1.0
