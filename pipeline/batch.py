@@ -87,6 +87,9 @@ class BatchConfig:
     input; None uses the default placement."""
     workspace_scale: float = 1.0
     """Scale of the wrist motion about its median."""
+    fit_yaw: bool = False
+    """Turn each input's default placement to where the arm reaches most (single-arm robots;
+    see ``pipeline.retarget_tracks``)."""
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     """Extraction settings."""
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -394,6 +397,7 @@ class RetargetStage:
                             egocentric=self.config.egocentric,
                             camera_pose=self.config.camera_pose,
                             workspace_scale=self.config.workspace_scale,
+                            fit_yaw=self.config.fit_yaw,
                         )
                     except Exception as err:  # noqa: BLE001 - a report record per robot
                         results[name] = _describe(err)

@@ -328,6 +328,14 @@ CameraPoseOption = Annotated[
 WorkspaceScaleOption = Annotated[
     float, typer.Option(help="Scale the wrist motion about its median (1 keeps it).")
 ]
+FitPlacementOption = Annotated[
+    bool,
+    typer.Option(
+        "--fit-placement",
+        help="Turn the default placement about the vertical (30 deg steps) to where the arm "
+        "reaches the most frames: for arms that cannot take every orientation, such as so101.",
+    ),
+]
 ThresholdOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -525,6 +533,7 @@ def retarget_command(
     egocentric: EgocentricOption = False,
     camera_pose: CameraPoseOption = None,
     workspace_scale: WorkspaceScaleOption = 1.0,
+    fit_placement: FitPlacementOption = False,
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
     model: ModelOption = None,
@@ -582,6 +591,7 @@ def retarget_command(
             egocentric=egocentric,
             camera_pose=pose,
             workspace_scale=workspace_scale,
+            fit_yaw=fit_placement,
             retarget=retarget_config,
         )
         return
@@ -598,6 +608,7 @@ def retarget_command(
         egocentric=egocentric,
         camera_pose=pose,
         workspace_scale=workspace_scale,
+        fit_yaw=fit_placement,
     )
     elapsed = (time.perf_counter() - start) / len(hands_done)
     for done in hands_done:
@@ -692,6 +703,7 @@ def batch(
     egocentric: EgocentricOption = False,
     camera_pose: CameraPoseOption = None,
     workspace_scale: WorkspaceScaleOption = 1.0,
+    fit_placement: FitPlacementOption = False,
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
     model: ModelOption = None,
@@ -738,6 +750,7 @@ def batch(
         egocentric=egocentric,
         camera_pose=_camera_pose(camera_pose),
         workspace_scale=workspace_scale,
+        fit_yaw=fit_placement,
         retarget=_retarget_config(threshold, avoid_collisions),
         extract=config,
         dataset=_dataset_config(

@@ -13,6 +13,9 @@ In both, the camera is translated so that the clip's median end-effector target 
 nominal reachable point (``RobotDescription.nominal_ee_position``).
 
 An explicit camera pose (:func:`camera_pose_to_base`, CLI ``--camera-pose``) replaces both.
+A default placement may also be turned about the vertical through the nominal point
+(:func:`turn_about_vertical`), which ``pipeline.retarget_tracks(fit_yaw=True)`` uses to suit
+arms that cannot take every orientation (the SO-101's five joints).
 """
 
 from __future__ import annotations
@@ -115,3 +118,19 @@ def default_camera_to_base(
     transform[:3, :3] = rotation
     transform[:3, 3] = np.asarray(nominal_ee_position) - median
     return transform
+
+
+def turn_about_vertical(
+    transform_camera_to_base: NDArray[np.float64], point: NDArray[np.float64], yaw: float
+) -> NDArray[np.float64]:
+    """The placement turned by ``yaw`` [rad] about the base's vertical (z) axis through ``point``.
+
+    Everything the camera saw turns with it, rigidly; what sat at ``point`` [m] stays there.
+    Returns the new ``transform_camera_to_base`` (4, 4).
+    """
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    turn = np.eye(4)
+    turn[:2, :2] = [[cos, -sin], [sin, cos]]
+    point = np.asarray(point, dtype=np.float64)
+    turn[:3, 3] = point - turn[:3, :3] @ point
+    return turn @ np.asarray(transform_camera_to_base, dtype=np.float64)

@@ -19,7 +19,12 @@ from pipeline.download import DownloadConfig
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
-from pipeline.placement import camera_pose_to_base, default_camera_to_base, scale_workspace
+from pipeline.placement import (
+    camera_pose_to_base,
+    default_camera_to_base,
+    scale_workspace,
+    turn_about_vertical,
+)
 from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTrack, HandTracks
 from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
@@ -79,6 +84,11 @@ def retarget_sides(
             robot, or no hand at all.
     """
     if isinstance(robot, BimanualRobot):
+        if options.pop("fit_yaw", False):
+            raise InvalidInputError(
+                f"robot {robot.name!r} is bimanual; fitting the placement's yaw is for "
+                "single-arm robots (such as so101)"
+            )
         if side not in ("both", "auto"):
             raise InvalidInputError(
                 f"robot {robot.name!r} is bimanual (one arm per hand): it takes --hand both, "
@@ -141,6 +151,7 @@ def retarget_tracks(
     egocentric: bool = False,
     camera_pose: tuple[float, ...] | None = None,
     workspace_scale: float = 1.0,
+    fit_yaw: bool = False,
 ) -> RetargetedHand:
     """Retarget one hand of ``tracks`` onto ``robot``.
 
@@ -155,16 +166,42 @@ def retarget_tracks(
         camera_pose: Camera pose in the base frame, ``x, y, z`` [m], ``roll, pitch, yaw``
             [rad] (:func:`pipeline.placement.camera_pose_to_base`); replaces the default.
         workspace_scale: Scale the wrist motion about its median (1 keeps it).
+        fit_yaw: Turn the default placement about the vertical through the nominal point, in
+            steps of 30 deg, to where the arm reaches the most frames (see :func:`_fit_yaw`);
+            for arms that cannot take every orientation, such as the 5-joint SO-101.
 
     Raises:
         InvalidInputError: The hand is in no frame (the message names the input and says
-            which hand is there instead).
+            which hand is there instead); ``fit_yaw`` with a given placement, or for a robot
+            without an arm.
     """
     if side == "auto" and robot.description.side.value in SIDES:
         side = robot.description.side.value  # A dexterous hand takes its own side.
     side = choose_side(tracks, side)
     _check_seen(tracks, side, robot)
     hand = tracks.hands[side]
+    retargeter = retarget.Retargeter(robot, config)
+    label = ""
+    if fit_yaw:
+        if transform_camera_to_base is not None or camera_pose is not None:
+            raise InvalidInputError(
+                "fitting the placement's yaw needs the default placement, not a given camera pose"
+            )
+        if not robot.arm_joints:
+            raise InvalidInputError(
+                f"robot {robot.name!r} has no arm, so no placement suits it better than another; "
+                "fitting the placement's yaw is for arms (such as so101)"
+            )
+        default, label, _, _ = _place(
+            [hand], robot.transform_hand_to_ee, robot.description.nominal_ee_position,
+            transform_camera_to_base=None, egocentric=egocentric, camera_pose=None,
+            workspace_scale=1.0,
+        )  # fmt: skip
+        yaw = _fit_yaw(retargeter, tracks, hand, side, default)
+        transform_camera_to_base = turn_about_vertical(
+            default, np.asarray(robot.description.nominal_ee_position), np.radians(yaw)
+        )
+        label += f", turned {yaw:g} deg about the vertical (fitted)"
     transform_camera_to_base, placement, wrists, seen = _place(
         [hand],
         robot.transform_hand_to_ee,
@@ -174,7 +211,8 @@ def retarget_tracks(
         camera_pose=camera_pose,
         workspace_scale=workspace_scale,
     )
-    retargeter = retarget.Retargeter(robot, config)
+    if label:
+        placement = label + placement.removeprefix("given")
     result = retargeter.retarget_sequence(
         hand.world_keypoints,
         wrists[0],
@@ -283,6 +321,47 @@ def _place(
         wrists = list(np.split(scaled, len(hands)))
         placement += f", workspace scale {workspace_scale:g}"
     return transform_camera_to_base, placement, wrists, seen
+
+
+#: Yaws tried by ``fit_yaw`` [deg], nearest to the drawn convention first (ties keep it).
+FIT_YAWS_DEG = (0, 30, -30, 60, -60, 90, -90, 120, -120, 150, -150, 180)
+#: Frames of the hand (evenly spread) retargeted for each yaw tried.
+FIT_FRAMES = 48
+
+
+def _fit_yaw(
+    retargeter: retarget.Retargeter,
+    tracks: HandTracks,
+    hand: HandTrack,
+    side: str,
+    transform_camera_to_base: NDArray[np.float64],
+) -> float:
+    """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
+
+    Each yaw turns the placement about the vertical through the robot's nominal point
+    (:func:`pipeline.placement.turn_about_vertical`) and retargets ``FIT_FRAMES`` of the hand's
+    frames, spread evenly over the clip; a frame is missed when flagged UNREACHABLE or
+    JOINT_LIMIT. The first yaw with the fewest misses wins.
+    """
+    frames = np.flatnonzero(
+        hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
+    )
+    frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
+    point = np.asarray(retargeter.robot.description.nominal_ee_position)
+    missed = int(retarget.Flag.UNREACHABLE | retarget.Flag.JOINT_LIMIT)
+    best, fewest = 0.0, len(frames) + 1
+    for yaw in FIT_YAWS_DEG:
+        turned = turn_about_vertical(transform_camera_to_base, point, np.radians(yaw))
+        result = retargeter.retarget_sequence(
+            hand.world_keypoints[frames],
+            turned @ hand.transform_wrist_to_camera[frames],
+            side=side,  # type: ignore[arg-type]
+            timestamps=tracks.timestamps[frames],
+        )
+        misses = int(np.count_nonzero(result.flags & missed))
+        if misses < fewest:
+            best, fewest = float(yaw), misses
+    return best
 
 
 def _lift_error(hand: HandTrack, present: NDArray[np.bool_]) -> NDArray[np.float64]:
@@ -465,6 +544,7 @@ def convert(
     egocentric: bool = False,
     camera_pose: tuple[float, ...] | None = None,
     workspace_scale: float = 1.0,
+    fit_yaw: bool = False,
     intrinsics: str | Path | None = None,
     model: str | Path | None = None,
     cache: str | Path | None = None,
@@ -488,6 +568,8 @@ def convert(
         egocentric: Default placement for a head camera.
         camera_pose: Explicit camera pose (see :func:`retarget_tracks`).
         workspace_scale: Scale of the wrist motion about its median.
+        fit_yaw: Turn the default placement to where the arm reaches most (see
+            :func:`retarget_tracks`).
         intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
         model: An official ``hand_landmarker.task``.
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
@@ -520,6 +602,7 @@ def convert(
             egocentric=egocentric,
             camera_pose=camera_pose,
             workspace_scale=workspace_scale,
+            fit_yaw=fit_yaw,
         )
         reports = [
             append_episodes(

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import retarget
 from pipeline.cli import app
 from pipeline.run import retarget_sides, retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
@@ -96,6 +97,58 @@ def test_a_hand_in_no_frame_is_an_error_naming_the_input_and_the_other_hand(samp
     for robot, side in (("panda", "auto"), ("allegro_left", "auto"), ("panda", "both")):
         with pytest.raises(InvalidInputError, match="no hand detected in any of its 287 frames"):
             retarget_sides(nothing, robots_loaded[robot], side=side)
+
+
+def test_turn_about_vertical_keeps_the_point_and_turns_by_the_yaw():
+    from pipeline.placement import ROTATION_CAMERA_TO_BASE, turn_about_vertical
+
+    rng = np.random.default_rng(3)
+    placement = np.eye(4)
+    placement[:3, :3] = ROTATION_CAMERA_TO_BASE
+    placement[:3, 3] = rng.normal(size=3)
+    point = np.array([0.4, -0.1, 0.3])
+    turned = turn_about_vertical(placement, point, np.radians(90))
+    seen = rng.normal(size=(10, 3))  # points in the camera frame
+    before = seen @ placement[:3, :3].T + placement[:3, 3] - point
+    after = seen @ turned[:3, :3].T + turned[:3, 3] - point
+    # About the vertical through the point: x -> y, y -> -x, heights kept.
+    np.testing.assert_allclose(
+        after, before @ np.array([[0, 1, 0], [-1, 0, 0], [0, 0, 1.0]]), atol=1e-12
+    )
+
+
+def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loaded):
+    missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT)
+    so101 = robots_loaded["so101"]
+    default = retarget_tracks(sample, so101, side="left").result
+    done = retarget_tracks(sample, so101, side="left", fit_yaw=True)
+    assert done.placement.startswith("default third-person, turned ")
+    assert done.placement.endswith(" deg about the vertical (fitted)")
+    # The kettle clip's mug hand: nearly every frame out of the SO-101's reach by default.
+    before = np.count_nonzero(default.flags & missed)
+    after = np.count_nonzero(done.result.flags & missed)
+    assert before > 0.8 * 287 and after < 0.7 * before
+    # The fitted placement is an ordinary rigid placement: given back, it gives the same.
+    again = retarget_tracks(
+        sample, so101, side="left", transform_camera_to_base=done.transform_camera_to_base
+    )
+    np.testing.assert_array_equal(again.result.q, done.result.q)
+    # The Panda reaches every frame at the drawn convention: the fit keeps it.
+    panda = robots_loaded["panda"]
+    kept = retarget_tracks(sample, panda, side="left", fit_yaw=True)
+    assert kept.placement == "default third-person, turned 0 deg about the vertical (fitted)"
+    plain = retarget_tracks(sample, panda, side="left")
+    np.testing.assert_array_equal(kept.result.q, plain.result.q)
+    # A hand with no arm, a given camera pose, a bimanual robot: errors that say why.
+    from retarget.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="'allegro_left' has no arm"):
+        retarget_tracks(sample, robots_loaded["allegro_left"], fit_yaw=True)
+    with pytest.raises(InvalidInputError, match="not a given camera pose"):
+        retarget_tracks(sample, so101, fit_yaw=True, camera_pose=(1, 0, 0.5, 0, 0, 3.1))
+    bimanual = retarget.load_bimanual("bimanual_panda")
+    with pytest.raises(InvalidInputError, match="for single-arm robots"):
+        retarget_sides(sample, bimanual, side="both", fit_yaw=True)
 
 
 def test_cli_retarget_prints_summary():
