@@ -197,7 +197,7 @@ def retarget_tracks(
             transform_camera_to_base=None, egocentric=egocentric, camera_pose=None,
             workspace_scale=1.0,
         )  # fmt: skip
-        yaw = _fit_yaw(retargeter, tracks, hand, side, default)
+        yaw = _fit_yaw(retargeter, tracks, hand, side, default, workspace_scale)
         transform_camera_to_base = turn_about_vertical(
             default, np.asarray(robot.description.nominal_ee_position), np.radians(yaw)
         )
@@ -335,26 +335,30 @@ def _fit_yaw(
     hand: HandTrack,
     side: str,
     transform_camera_to_base: NDArray[np.float64],
+    workspace_scale: float,
 ) -> float:
     """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
 
     Each yaw turns the placement about the vertical through the robot's nominal point
-    (:func:`pipeline.placement.turn_about_vertical`) and retargets ``FIT_FRAMES`` of the hand's
-    frames, spread evenly over the clip; a frame is missed when flagged UNREACHABLE or
-    JOINT_LIMIT. The first yaw with the fewest misses wins.
+    (:func:`pipeline.placement.turn_about_vertical`), scales the wrist motion as the final
+    placement will, and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly over the
+    clip; a frame is missed when flagged UNREACHABLE or JOINT_LIMIT. The first yaw with the
+    fewest misses wins.
     """
-    frames = np.flatnonzero(
-        hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
-    )
+    seen = hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
+    frames = np.flatnonzero(seen)
     frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
     point = np.asarray(retargeter.robot.description.nominal_ee_position)
     missed = int(retarget.Flag.UNREACHABLE | retarget.Flag.JOINT_LIMIT)
     best, fewest = 0.0, len(frames) + 1
     for yaw in FIT_YAWS_DEG:
         turned = turn_about_vertical(transform_camera_to_base, point, np.radians(yaw))
+        wrists = turned @ hand.transform_wrist_to_camera
+        if workspace_scale != 1.0:
+            wrists = scale_workspace(wrists, seen, workspace_scale)
         result = retargeter.retarget_sequence(
             hand.world_keypoints[frames],
-            turned @ hand.transform_wrist_to_camera[frames],
+            wrists[frames],
             side=side,  # type: ignore[arg-type]
             timestamps=tracks.timestamps[frames],
         )
