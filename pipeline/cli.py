@@ -27,7 +27,7 @@ from rich.table import Table
 import robots
 from pipeline.dataset import DatasetConfig
 from pipeline.exceptions import TrackFileError
-from pipeline.extract import ExtractConfig, _package_version
+from pipeline.extract import ExtractConfig, package_version
 from pipeline.tracks import HandTracks
 from pipeline.video import VideoConfig
 from robots import Hand2RobotError
@@ -93,7 +93,7 @@ def _say(text: str, to: Console = out) -> None:
 
 def _show_version(value: bool) -> None:
     if value:
-        _say(f"hand2robot {_package_version()}")
+        _say(f"hand2robot {package_version()}")
         raise typer.Exit()
 
 

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from pipeline.exceptions import DatasetError
+from pipeline.extract import package_version
 from pipeline.tracks import SIDES, HandTracks, fixed_size_list
 from pipeline.video import EpisodeVideo, VideoConfig
 from retarget import BimanualResult, BimanualRobot, Flag, RetargetConfig, Robot
@@ -770,7 +771,7 @@ def append_episodes(
             "camera_placement": retargeted.placement,
             "transform_camera_to_base": retargeted.transform_camera_to_base.tolist(),
             "retarget_settings": asdict(retarget_config or RetargetConfig()),
-            "hand2robot_version": _version(),
+            "hand2robot_version": package_version(),
             "frames": frames,
             "frames_written": int(len(rows)),
             "episodes": [first_episode + i for i in range(len(segments))],
@@ -923,7 +924,7 @@ def _new_provenance(robot: Robot | BimanualRobot) -> dict[str, Any]:
             "They are not robot experience: use them as auxiliary data beside real robot "
             "data, and filter frames on `feasible` (or on `flags`)."
         ),
-        "hand2robot_version": _version(),
+        "hand2robot_version": package_version(),
         "robot": {
             "name": robot.name,
             "kind": robot.kind
@@ -988,12 +989,6 @@ def _check_compatible(
                 )
     if problems:
         raise DatasetError(f"cannot append to {root}: the dataset has " + "; ".join(problems))
-
-
-def _version() -> str:
-    from pipeline.extract import _package_version
-
-    return _package_version()
 
 
 def describe_dataset(root: str | Path) -> dict[str, Any]:

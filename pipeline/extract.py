@@ -207,7 +207,8 @@ def solve_wrist_pose(
     return poses[0], float(errors[0])
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """The installed hand2robot's version ("unknown" when run from an uninstalled tree)."""
     try:
         return version("hand2robot")
     except PackageNotFoundError:
@@ -252,7 +253,7 @@ def cache_key(
         "intrinsics": camera,
         "format": FORMAT_VERSION,
         "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
-        "hand2robot": _package_version(),
+        "hand2robot": package_version(),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 

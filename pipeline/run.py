@@ -181,7 +181,7 @@ def retarget_tracks(
     _check_seen(tracks, side, robot)
     hand = tracks.hands[side]
     retargeter = retarget.Retargeter(robot, config)
-    label = ""
+    yaw = None
     if fit_yaw:
         if transform_camera_to_base is not None or camera_pose is not None:
             raise InvalidInputError(
@@ -192,16 +192,7 @@ def retarget_tracks(
                 f"robot {robot.name!r} has no arm, so no placement suits it better than another; "
                 "fitting the placement's yaw is for arms (such as so101)"
             )
-        default, label, _, _ = _place(
-            [hand], robot.transform_hand_to_ee, robot.description.nominal_ee_position,
-            transform_camera_to_base=None, egocentric=egocentric, camera_pose=None,
-            workspace_scale=1.0,
-        )  # fmt: skip
-        yaw = _fit_yaw(retargeter, tracks, hand, side, default, workspace_scale)
-        transform_camera_to_base = turn_about_vertical(
-            default, np.asarray(robot.description.nominal_ee_position), np.radians(yaw)
-        )
-        label += f", turned {yaw:g} deg about the vertical (fitted)"
+        yaw = _fit_yaw(retargeter, tracks, hand, side, egocentric, workspace_scale)
     transform_camera_to_base, placement, wrists, seen = _place(
         [hand],
         robot.transform_hand_to_ee,
@@ -210,9 +201,8 @@ def retarget_tracks(
         egocentric=egocentric,
         camera_pose=camera_pose,
         workspace_scale=workspace_scale,
+        fitted_yaw_deg=yaw,
     )
-    if label:
-        placement = label + placement.removeprefix("given")
     result = retargeter.retarget_sequence(
         hand.world_keypoints,
         wrists[0],
@@ -289,13 +279,16 @@ def _place(
     egocentric: bool,
     camera_pose: tuple[float, ...] | None,
     workspace_scale: float,
+    fitted_yaw_deg: float | None = None,
 ) -> tuple[NDArray[np.float64], str, list[NDArray[np.float64]], list[NDArray[np.bool_]]]:
     """The camera placement, its description, and each hand's wrist poses in the base frame.
 
     The hands are pooled: the default placement maps their joint median end-effector point to
     ``nominal_ee_position``, and the workspace scale acts about their joint median (so the
-    spacing of two hands scales too). Returns the placement (4, 4), its label, and per hand the
-    (T, 4, 4) wrist poses and the (T,) frames where the hand is present with a finite pose.
+    spacing of two hands scales too). ``fitted_yaw_deg`` turns the default placement about the
+    vertical through that point (:func:`_fit_yaw`'s answer). Returns the placement (4, 4), its
+    label, and per hand the (T, 4, 4) wrist poses and the (T,) frames where the hand is present
+    with a finite pose.
     """
     if transform_camera_to_base is not None:
         placement = "given"
@@ -311,6 +304,13 @@ def _place(
             nominal_ee_position,
             egocentric=egocentric,
         )
+        if fitted_yaw_deg is not None:
+            transform_camera_to_base = turn_about_vertical(
+                transform_camera_to_base,
+                np.asarray(nominal_ee_position),
+                np.radians(fitted_yaw_deg),
+            )
+            placement += f", turned {fitted_yaw_deg:g} deg about the vertical (fitted)"
     wrists = [transform_camera_to_base @ hand.transform_wrist_to_camera for hand in hands]
     seen = [
         hand.present & np.isfinite(wrist).all(axis=(1, 2))
@@ -334,31 +334,35 @@ def _fit_yaw(
     tracks: HandTracks,
     hand: HandTrack,
     side: str,
-    transform_camera_to_base: NDArray[np.float64],
+    egocentric: bool,
     workspace_scale: float,
 ) -> float:
     """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
 
-    Each yaw turns the placement about the vertical through the robot's nominal point
-    (:func:`pipeline.placement.turn_about_vertical`), scales the wrist motion as the final
-    placement will, and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly over the
-    clip; a frame is missed when flagged UNREACHABLE or JOINT_LIMIT. The first yaw with the
+    Each yaw places the hand as the final placement will (:func:`_place` with that yaw, then
+    the workspace scale) and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly over
+    the clip; a frame is missed when flagged UNREACHABLE or JOINT_LIMIT. The first yaw with the
     fewest misses wins.
     """
-    seen = hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
-    frames = np.flatnonzero(seen)
-    frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
-    point = np.asarray(retargeter.robot.description.nominal_ee_position)
+    robot = retargeter.robot
     missed = int(retarget.Flag.UNREACHABLE | retarget.Flag.JOINT_LIMIT)
-    best, fewest = 0.0, len(frames) + 1
+    best, fewest = 0.0, FIT_FRAMES + 1
     for yaw in FIT_YAWS_DEG:
-        turned = turn_about_vertical(transform_camera_to_base, point, np.radians(yaw))
-        wrists = turned @ hand.transform_wrist_to_camera
-        if workspace_scale != 1.0:
-            wrists = scale_workspace(wrists, seen, workspace_scale)
+        _, _, wrists, seen = _place(
+            [hand],
+            robot.transform_hand_to_ee,
+            robot.description.nominal_ee_position,
+            transform_camera_to_base=None,
+            egocentric=egocentric,
+            camera_pose=None,
+            workspace_scale=workspace_scale,
+            fitted_yaw_deg=float(yaw),
+        )
+        frames = np.flatnonzero(seen[0])
+        frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
         result = retargeter.retarget_sequence(
             hand.world_keypoints[frames],
-            wrists[frames],
+            wrists[0][frames],
             side=side,  # type: ignore[arg-type]
             timestamps=tracks.timestamps[frames],
         )
