@@ -1,0 +1,35 @@
+"""Regenerate ``tests/data/dataset_digests.json`` from the writer as it is now.
+
+Run only for a deliberate change of what the writer outputs (and say so in the commit); the
+test ``tests/test_dataset_identity.py`` holds every later change to these digests::
+
+    python scripts/write_dataset_digests.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import SHARED_DATA  # noqa: E402
+from tests.dataset_digest import DIGESTS, build_datasets, codec_versions, digest_tree  # noqa: E402
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as base:
+        roots = build_datasets(Path(base), SHARED_DATA)
+        record = {
+            "codec_versions": codec_versions(),
+            "datasets": {name: digest_tree(root) for name, root in roots.items()},
+        }
+    DIGESTS.parent.mkdir(parents=True, exist_ok=True)
+    DIGESTS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {DIGESTS}: {sum(len(d) for d in record['datasets'].values())} files")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Content digests of the datasets the writer makes from real inputs (the refactor guard).
+
+``build_datasets`` writes a fixed set of datasets from the bundled sample tracks and shared real
+media through ``pipeline.convert`` (the path ``retarget --out`` runs); ``digest_tree`` reduces a
+dataset folder to one digest per file that ignores only what may differ between two machines or
+two releases without the writer changing: version fields, absolute paths, the Parquet writer's
+``created_by`` string and the pandas version in ``meta/tasks.parquet``. Everything else (every
+row of every column, every JSON value, the dataset card, the stored video bytes) is compared.
+
+``tests/data/dataset_digests.json`` holds the digests made before the writer was split into a
+package; ``scripts/write_dataset_digests.py`` regenerates it (only do so for a deliberate change
+of the output, and say so in the commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import av
+import pyarrow.parquet as pq
+
+import retarget
+from pipeline.dataset import DatasetConfig
+from pipeline.extract import ExtractConfig
+from pipeline.run import convert, load_any_robot
+
+DIGESTS = Path(__file__).parent / "data" / "dataset_digests.json"
+SAMPLE_TRACKS = Path(__file__).parents[1] / "data" / "kettle_pour.tracks.parquet"
+STOVE = "videos/stove_stir_egocentric.mp4"
+STILL = "images/sign_language_two_people.jpg"
+#: JSON keys whose values name a version of hand2robot or of a library.
+VERSION_KEYS = {"hand2robot_version"}
+#: A given camera pose: x, y, z [m], roll, pitch, yaw [rad].
+POSE = (1.0, 0.1, 0.5, 0.0, 0.3, 3.14159)
+
+
+def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
+    """Write the guarded datasets under ``base``; returns name -> dataset folder."""
+    cache = base / "cache"
+    no_video = DatasetConfig(video=None)
+    roots = {}
+    for name, robot, options, placement in (
+        ("sample_panda", "panda", {}, {}),
+        ("sample_allegro_split", "allegro_right", {"split_min_gap_s": 0.2}, {}),
+        ("sample_bimanual", "bimanual_panda", {}, {"workspace_scale": 0.8}),
+        ("sample_so101_fitted", "so101", {}, {"fit_yaw": True}),
+        ("sample_panda_both_posed", "panda", {}, {"side": "both", "camera_pose": POSE}),
+    ):
+        root = base / name
+        dataset = DatasetConfig(video=None, **options) if options else no_video
+        robot_loaded = load_any_robot(robot)
+        convert(SAMPLE_TRACKS, robot_loaded, root, dataset=dataset, cache=cache, **placement)
+        roots[name] = root
+    # Real video through the extraction and encoding path, then a still appended to it.
+    root = base / "stove_panda_video"
+    panda = retarget.load_robot("panda")
+    convert(
+        shared_data / STOVE,
+        panda,
+        root,
+        extract=ExtractConfig(num_hands=1),
+        egocentric=True,
+        cache=cache,
+    )
+    convert(shared_data / STILL, panda, root, side="right", cache=cache)
+    roots["stove_panda_video"] = root
+    return roots
+
+
+def _normalise(value: Any) -> Any:
+    """JSON with version fields blanked and absolute paths reduced to their file name."""
+    if isinstance(value, dict):
+        return {
+            key: ("<version>" if key in VERSION_KEYS else _normalise(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_normalise(item) for item in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return Path(value).name
+    return value
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _parquet_digest(path: Path) -> str:
+    table = pq.read_table(path)
+    metadata = {
+        key.decode(): json.loads(value) if key == b"pandas" else value.decode()
+        for key, value in (table.schema.metadata or {}).items()
+    }
+    if "pandas" in metadata:
+        metadata["pandas"].pop("pandas_version", None)
+        metadata["pandas"].pop("creator", None)
+    schema = [(field.name, str(field.type)) for field in table.schema]
+    rows = table.to_pylist()
+    text = json.dumps({"schema": schema, "metadata": metadata, "rows": rows}, sort_keys=True)
+    return _sha(text.encode())
+
+
+def _text_digest(path: Path) -> str:
+    text = re.sub(r"hand2robot \d+\.\d+\.\d+\S*", "hand2robot <version>", path.read_text())
+    return _sha(text.encode())
+
+
+def digest_tree(root: Path) -> dict[str, str]:
+    """One digest per file of a dataset folder, keyed by its path inside it."""
+    digests = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = path.relative_to(root).as_posix()
+        if path.suffix == ".parquet":
+            digests[key] = _parquet_digest(path)
+        elif path.suffix == ".json":
+            data = _normalise(json.loads(path.read_text()))
+            digests[key] = _sha(json.dumps(data, sort_keys=True).encode())
+        elif path.suffix == ".md":
+            digests[key] = _text_digest(path)
+        else:
+            digests[key] = _sha(path.read_bytes())
+    return digests
+
+
+def codec_versions() -> dict[str, str]:
+    """The video libraries whose builds decide the stored MP4's bytes."""
+    return {"av": av.__version__, "libavcodec": str(av.library_versions["libavcodec"])}
