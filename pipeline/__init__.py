@@ -28,9 +28,9 @@ from pipeline.placement import (
     camera_pose_to_base,
     default_camera_to_base,
 )
+from pipeline.retargeted import RetargetedHand
 from pipeline.run import (
     ExtractedInput,
-    RetargetedHand,
     choose_side,
     convert,
     extract_input,

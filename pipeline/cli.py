@@ -33,7 +33,7 @@ from pipeline.video import VideoConfig
 from robots import Hand2RobotError
 
 if TYPE_CHECKING:
-    from pipeline.run import RetargetedHand
+    from pipeline.retargeted import RetargetedHand
     from retarget import BimanualRobot, RetargetConfig, Robot
 
 

@@ -25,29 +25,12 @@ from pipeline.placement import (
     scale_workspace,
     turn_about_vertical,
 )
+from pipeline.retargeted import RetargetedHand
 from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTrack, HandTracks
 from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
-from retarget import BimanualResult, BimanualRobot, RetargetConfig, RetargetResult, Robot
+from retarget import BimanualRobot, RetargetConfig, Robot
 from retarget.exceptions import InvalidInputError
-
-
-@dataclass(frozen=True)
-class RetargetedHand:
-    """A retargeted hand track.
-
-    Attributes:
-        side: The human hand used (``"both"`` for a bimanual robot).
-        result: The robot trajectory with flags and residuals.
-        transform_camera_to_base: The camera placement used, (4, 4).
-        placement: How it was chosen (``default third-person``, ``default egocentric``,
-            ``camera pose x,y,z,roll,pitch,yaw``, ``given``), with the workspace scale.
-    """
-
-    side: str
-    result: RetargetResult | BimanualResult
-    transform_camera_to_base: NDArray[np.float64]
-    placement: str = "default third-person"
 
 
 def choose_side(tracks: HandTracks, side: str) -> str:

@@ -17,8 +17,7 @@ import pytest
 
 import pipeline
 import retarget
-from pipeline import dataset as ds
-from pipeline.dataset import DatasetConfig, describe_dataset, split_segments
+from pipeline.dataset import DatasetConfig, describe_dataset, split_segments, storage
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
@@ -331,7 +330,7 @@ def test_crash_before_commit_leaves_previous_dataset(
     def crash(*_: object) -> None:
         raise RuntimeError("injected crash")
 
-    monkeypatch.setattr(ds, "_commit", crash)
+    monkeypatch.setattr(storage, "commit", crash)
     with pytest.raises(RuntimeError, match="injected"):
         convert(
             shared_data / STOVE,
@@ -405,7 +404,7 @@ def test_commit_without_atomic_exchange_falls_back_to_renames(
     def no_exchange(*_: object) -> None:
         raise OSError(38, "renameat2 is not available")
 
-    monkeypatch.setattr(ds, "_exchange", no_exchange)
+    monkeypatch.setattr(storage, "exchange", no_exchange)
     report = convert(
         shared_data / STOVE,
         panda,
