@@ -140,8 +140,9 @@ def replacing(root: Path, rewritten: frozenset[str] | set[str]) -> Iterator[Path
 
     The staging folder starts with every file of the current version except ``rewritten``
     (hard links: they share their data with the current version, so the block must replace,
-    never write into, any of them; what it rewrites belongs in ``rewritten``). If the block raises, it is removed and ``root`` stays as it was. The caller
-    holds :func:`locked` and has called :func:`recover`.
+    never write into, any of them; what it rewrites belongs in ``rewritten``). If the block
+    raises, it is removed and ``root`` stays as it was. The caller holds :func:`locked` and
+    has called :func:`recover`.
     """
     staging = staging_path(root)
     staging.mkdir(parents=True)
