@@ -8,6 +8,7 @@ Example::
     robot = retarget.load_robot("allegro_right")
     res = retarget.Retargeter(robot).retarget_sequence(keypoints)   # (T, 21, 3) [m]
     res.q, res.feasible, res.flags, res.residual
+    retarget.evaluate(robot, my_q, targets)         # flags and residuals of any trajectory
 """
 
 from retarget.arm_ik import ArmIK, IKConfig, IKResult
@@ -17,6 +18,8 @@ from retarget.bimanual import (
     BimanualRobot,
     load_bimanual,
 )
+from retarget.config import FeasibilityConfig, RetargetConfig
+from retarget.evaluate import Evaluation, Evaluator, Targets, evaluate
 from retarget.exceptions import Hand2RobotError, InvalidInputError, RobotConfigError, RobotNotFound
 from retarget.flags import Flag, flag_names
 from retarget.gripper import aperture_from_gripper, aperture_from_keypoints, gripper_position
@@ -27,13 +30,8 @@ from retarget.hand_frame import (
     hand_frame_from_keypoints,
     keypoints_in_hand_frame,
 )
-from retarget.retargeter import (
-    FeasibilityConfig,
-    Residual,
-    RetargetConfig,
-    Retargeter,
-    RetargetResult,
-)
+from retarget.result import Residual, RetargetResult
+from retarget.retargeter import Retargeter
 from retarget.robot import MimicJoint, Robot, load_robot, transform_matrix
 from retarget.vector_retargeting import VectorConfig, VectorResult, VectorRetargeter
 
@@ -43,6 +41,8 @@ __all__ = [
     "BimanualResult",
     "BimanualRetargeter",
     "BimanualRobot",
+    "Evaluation",
+    "Evaluator",
     "FeasibilityConfig",
     "Flag",
     "Hand2RobotError",
@@ -58,12 +58,14 @@ __all__ = [
     "Robot",
     "RobotConfigError",
     "RobotNotFound",
+    "Targets",
     "VectorConfig",
     "VectorResult",
     "VectorRetargeter",
     "aperture_from_gripper",
     "aperture_from_keypoints",
     "check_keypoints",
+    "evaluate",
     "flag_names",
     "gripper_position",
     "hand_frame_from_keypoints",

@@ -82,7 +82,7 @@ class ArmIK:
         self._error = np.empty(6)
         self._identity = np.eye(model.nv)
 
-    def _errors(self, q: NDArray[np.float64], target: pin.SE3) -> NDArray[np.float64]:
+    def errors(self, q: NDArray[np.float64], target: pin.SE3) -> NDArray[np.float64]:
         """Error from the pose at ``q`` to ``target`` in the end-effector frame.
 
         Returns ``(R^T (p_target - p), log3(R^T R_target))``, shape (6,): position [m] and
@@ -106,7 +106,7 @@ class ArmIK:
         ori_tol2 = cfg.orientation_tolerance**2
         step_tol2 = cfg.step_tolerance**2
         iterations = 0
-        error = self._errors(q, target)
+        error = self.errors(q, target)
         previous_ori2 = np.inf
         previous_cost = np.inf
         last_step2 = np.inf
@@ -132,7 +132,7 @@ class ArmIK:
             iterations += 1
             moved = q_next - q
             q = q_next
-            error = self._errors(q, target)
+            error = self.errors(q, target)
             last_step2 = float(moved @ moved)
             if last_step2 < step_tol2:
                 break
@@ -152,7 +152,7 @@ class ArmIK:
                 iterations += 1
                 moved = q_next - q
                 q = q_next
-                error = self._errors(q, target)
+                error = self.errors(q, target)
                 if float(moved @ moved) < step_tol2:
                     break
         pos = float(np.sqrt(error[:3] @ error[:3]))
@@ -167,9 +167,19 @@ class ArmIK:
         Position and orientation within tolerance, or position alone for arms with fewer than
         six joints.
         """
+        return self.reached(result.position_error, result.orientation_error)
+
+    def reached(self, position_error: float, orientation_error: float) -> bool:
+        """Whether a position [m] and orientation [rad] error reach the target.
+
+        :meth:`succeeded` on the figures alone: both within tolerance, or the position alone
+        for arms with fewer than six joints.
+        """
+        cfg = self.config
+        close = position_error < cfg.position_tolerance
         if self.prioritized:
-            return result.position_error < self.config.position_tolerance
-        return result.converged
+            return close
+        return close and orientation_error < cfg.orientation_tolerance
 
     def better(self, a: IKResult, b: IKResult) -> bool:
         """Whether ``a`` is closer to the target than ``b``.

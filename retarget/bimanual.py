@@ -17,9 +17,11 @@ from numpy.typing import NDArray
 
 import robots
 from retarget.collision import CrossCollision
+from retarget.config import RetargetConfig
 from retarget.exceptions import InvalidInputError
 from retarget.flags import Flag
-from retarget.retargeter import Residual, RetargetConfig, Retargeter, RetargetResult, _readonly
+from retarget.result import Residual, RetargetResult, readonly
+from retarget.retargeter import Retargeter
 from retarget.robot import Robot, load_robot, transform_matrix
 from robots import BimanualDescription, Side
 
@@ -67,7 +69,7 @@ class BimanualRobot:
         self.nq = len(self.joint_names)
 
         def joined(left: NDArray[np.float64], right: NDArray[np.float64]) -> NDArray[np.float64]:
-            return _readonly(np.concatenate([left, right]))
+            return readonly(np.concatenate([left, right]))
 
         self.lower = joined(self.left.lower, self.right.lower)
         self.upper = joined(self.left.upper, self.right.upper)
@@ -154,7 +156,7 @@ class BimanualRetargeter:
     def __init__(self, robot: BimanualRobot, config: RetargetConfig | None = None) -> None:
         self.robot = robot
         self.arms = {side: Retargeter(robot.arm(side), config) for side in SIDES}
-        left, right = self.arms["left"].collision, self.arms["right"].collision
+        left, right = (self.arms[side].solvers.collision for side in SIDES)
         self.cross = None  # with check_self_collision off, neither is checked
         if left is not None and right is not None:
             self.cross = CrossCollision(
@@ -240,14 +242,14 @@ class BimanualRetargeter:
                 if between:
                     flags[frame] |= Flag.SELF_COLLISION
         worse["collisions"] = collisions
-        worse = {name: _readonly(value) for name, value in worse.items()}
+        worse = {name: readonly(value) for name, value in worse.items()}
         return BimanualResult(
             joint_names=self.robot.joint_names,
-            q=_readonly(np.concatenate([left.q, right.q], axis=1)),
-            feasible=_readonly(flags == 0),
-            flags=_readonly(flags),
+            q=readonly(np.concatenate([left.q, right.q], axis=1)),
+            feasible=readonly(flags == 0),
+            flags=readonly(flags),
             residual=Residual(**worse),
-            iterations=_readonly(left.iterations + right.iterations),
+            iterations=readonly(left.iterations + right.iterations),
             left=left,
             right=right,
         )

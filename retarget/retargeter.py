@@ -1,163 +1,36 @@
-"""Whole-robot retargeting of a hand trajectory: arm IK, finger vectors, gripper, flags."""
+"""Whole-robot retargeting of a hand trajectory: check, targets, solve frame by frame, evaluate.
+
+:meth:`Retargeter.retarget_sequence` is three named steps: :meth:`Retargeter.targets` (the
+inputs checked and turned into end-effector poses, finger vectors and gripper positions),
+:meth:`Retargeter.solve` (per-frame IK, warm-started from the previous frame) and
+:meth:`Retargeter.evaluate` (every residual and flag, :mod:`retarget.evaluate`), which judges any
+joint trajectory, not only the solver's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TypeVar
-
 import numpy as np
-import pinocchio as pin
 from numpy.typing import NDArray
 
-from retarget.arm_ik import ArmIK, IKConfig, chain_length, dexterity
-from retarget.collision import CollisionAvoidance, SelfCollision
+from retarget.arm_ik import IKResult
+from retarget.collision import SelfCollision
+from retarget.config import FeasibilityConfig, RetargetConfig
+from retarget.evaluate import Evaluation, Evaluator, Targets
 from retarget.exceptions import InvalidInputError
-from retarget.flags import Flag
 from retarget.gripper import aperture_from_keypoints, gripper_position
-from retarget.hand_frame import WRIST, HandSide, check_keypoints, keypoints_in_hand_frame
+from retarget.hand_frame import HandSide, check_keypoints, keypoints_in_hand_frame
+from retarget.result import Residual, RetargetResult, readonly
 from retarget.robot import Robot
-from retarget.vector_retargeting import VectorConfig, VectorRetargeter
+from retarget.solvers import ArmSolvers, build_solvers
 from robots import RobotKind, Side
 
-
-@dataclass(frozen=True)
-class FeasibilityConfig:
-    """Thresholds above which a frame is flagged.
-
-    Defaults: a 1 cm end-effector position error is about the accuracy of monocular metric hand
-    lifting, so larger errors mean the robot really missed; 0.35 rad (20 degrees) orientation
-    error is beyond the usual wrist-orientation noise of single-camera estimates (about 10
-    degrees); a 3 cm mean fingertip error (robot scale) means a visibly different hand shape.
-    """
-
-    max_position_error: float = 0.01
-    """UNREACHABLE above this end-effector position error [m]."""
-    max_orientation_error: float = 0.35
-    """UNREACHABLE above this end-effector orientation error [rad]."""
-    max_fingertip_error: float = 0.03
-    """UNREACHABLE above this mean wrist-to-fingertip vector error [m] (robot scale)."""
-    min_score: float = 0.5
-    """LOW_CONFIDENCE below this detector score (MediaPipe's own default threshold)."""
-    max_lift_error: float = 0.15
-    """LIFT_UNCERTAIN above this PnP reprojection error over the hand's image size: measured
-    5-12% on well-detected real frames, so 15% marks a 3D hand that does not fit its image."""
-    joint_limit_margin: float = 1e-3
-    """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
-    misses its target with a joint on a limit and the same solve without limits reaches it."""
-    velocity_scale: float = 1.0
-    """VELOCITY_LIMIT when a joint moves faster than this times its URDF velocity limit between
-    consecutive frames with a hand (true timestamps)."""
-    min_singular_value: float = 0.03
-    """SINGULAR when the arm's dexterity falls below this: the smallest singular value of its
-    end-effector Jacobian, the linear rows divided by the arm's chain length
-    (:func:`retarget.arm_ik.dexterity`; dimensionless, so one threshold suits arms of every
-    size). The arm loses a direction of motion. Measured on the Panda (chain 1.09 m): 0.12-0.16
-    on the sample clip's frames (10th-90th percentile), 0.024 with the elbow stretched to its
-    limit (q4 = -0.07 rad) and the wrist bent (q6 = 1.5 rad)."""
-    check_self_collision: bool = True
-    """SELF_COLLISION when two parts of the robot's URDF collision geometry intersect
-    (:class:`retarget.collision.SelfCollision`: adjacent links, SRDF-disabled pairs and
-    contacts already present at the rest pose excluded). Costs 0.07 (Panda) to 0.5 (UR5 +
-    Allegro) ms per frame."""
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_position_error",
-            "max_orientation_error",
-            "max_fingertip_error",
-            "max_lift_error",
-            "joint_limit_margin",
-            "velocity_scale",
-        ):
-            if not getattr(self, name) > 0:
-                raise InvalidInputError(f"FeasibilityConfig.{name} must be > 0")
-        if not 0 <= self.min_score <= 1 or self.min_singular_value < 0:
-            raise InvalidInputError(
-                "FeasibilityConfig.min_score must be within [0, 1] and min_singular_value >= 0"
-            )
-
-
-@dataclass(frozen=True)
-class RetargetConfig:
-    """Settings of :class:`Retargeter`; every field has a documented default."""
-
-    ik: IKConfig = field(default_factory=IKConfig)
-    """Arm inverse kinematics settings."""
-    hand: VectorConfig = field(default_factory=VectorConfig)
-    """Finger vector retargeting settings."""
-    feasibility: FeasibilityConfig = field(default_factory=FeasibilityConfig)
-    """Flag thresholds."""
-    thumb_vectors: bool = True
-    """Also match thumb-to-finger vectors (keeps pinches closed), not only wrist-to-fingertip."""
-    avoid_self_collision: bool = True
-    """Keep a dexterous hand's fingers apart while solving (finger against finger and against
-    the palm, :class:`retarget.collision.CollisionAvoidance`; margin and weight in ``hand``).
-    Without it the vector targets, scaled from a human hand that is narrower than the robot's,
-    drive neighbouring fingers through each other on most real frames, and those frames are
-    flagged ``SELF_COLLISION``. Contacts involving an arm link are not avoided, only flagged."""
-
-
-@dataclass(frozen=True)
-class Residual:
-    """Per-frame errors of a retargeted trajectory; NaN where a figure does not apply.
-
-    Attributes:
-        position: End-effector position error [m], shape (T,).
-        orientation: End-effector orientation error [rad], shape (T,).
-        fingertip: Mean wrist-to-fingertip vector error, robot scale [m], shape (T,).
-        joint_speed: Largest joint speed over its velocity limit since the previous frame with
-            a hand, shape (T,) (1.0 = at the limit); NaN without timestamps.
-        singular_value: The arm's dexterity (``FeasibilityConfig.min_singular_value``), shape
-            (T,).
-        collisions: Number of colliding geometry pairs, shape (T,) (NaN without a hand or with
-            the check off).
-    """
-
-    position: NDArray[np.float64]
-    orientation: NDArray[np.float64]
-    fingertip: NDArray[np.float64]
-    joint_speed: NDArray[np.float64]
-    singular_value: NDArray[np.float64]
-    collisions: NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class RetargetResult:
-    """A retargeted trajectory. Arrays are read-only.
-
-    Attributes:
-        joint_names: Names of the columns of ``q``.
-        q: Joint positions, shape (T, nq) [rad] or [m].
-        feasible: No flag set, shape (T,).
-        flags: Bitmask of :class:`Flag`, shape (T,).
-        residual: Per-frame errors.
-        transform_ee_to_base: Reached end-effector (palm) pose, shape (T, 4, 4); for a free
-            hand the palm pose implied by the wrist pose, NaN without one.
-        iterations: Solver iterations per frame (arm plus hand), shape (T,).
-    """
-
-    joint_names: tuple[str, ...]
-    q: NDArray[np.float64]
-    feasible: NDArray[np.bool_]
-    flags: NDArray[np.int64]
-    residual: Residual
-    transform_ee_to_base: NDArray[np.float64]
-    iterations: NDArray[np.int64]
-
-
-_Array = TypeVar("_Array", bound=np.ndarray)
-
-
-def _readonly(array: _Array) -> _Array:
-    array.setflags(write=False)
-    return array
-
-
-def _locked_model(robot: Robot, free: tuple[str, ...]) -> pin.Model:
-    """The robot's model with every joint but ``free`` locked at the rest configuration."""
-    model = robot.model
-    lock = [j for j in range(1, model.njoints) if model.names[j] not in free]
-    return pin.buildReducedModel(model, lock, robot.model_configuration(robot.rest))
+__all__ = [
+    "FeasibilityConfig",
+    "Residual",
+    "RetargetConfig",
+    "RetargetResult",
+    "Retargeter",
+]
 
 
 class Retargeter:
@@ -171,67 +44,25 @@ class Retargeter:
     def __init__(self, robot: Robot, config: RetargetConfig | None = None) -> None:
         self.robot = robot
         self.config = config or RetargetConfig()
-        description = robot.description
-        self._arm: ArmIK | None = None
-        self._hand: VectorRetargeter | None = None
-        checker: SelfCollision | None = None  # built once, for the avoidance and the flag
-        if robot.arm_joints:
-            model = _locked_model(robot, robot.arm_joints)
-            self._arm = ArmIK(model, description.ee_frame, self.config.ik)
-            # The same solve without joint limits tells a limit from the workspace's edge.
-            self._arm_free = ArmIK(model, description.ee_frame, self.config.ik)
-            self._arm_free.lower = np.full(model.nq, -np.inf)
-            self._arm_free.upper = np.full(model.nq, np.inf)
-            self._arm_columns = robot.joint_indices(robot.arm_joints)
-            self._arm_length = chain_length(model, self._arm.frame_id)
-        if robot.hand_joints:
-            tips = description.fingertips
-            pairs = [(0, i + 1) for i in range(len(tips))]
-            weights = [1.0] * len(tips)
-            thumb = next((i + 1 for i, f in enumerate(tips) if f.keypoint == 4), None)
-            if self.config.thumb_vectors and thumb is not None:
-                for i in range(len(tips)):
-                    if i + 1 != thumb:
-                        pairs.append((thumb, i + 1))
-                        weights.append(self.config.hand.thumb_vector_weight)
-            self._keypoint_of_point = np.array([WRIST] + [f.keypoint for f in tips])
-            self._pairs = np.array(pairs)
-            hand_model = _locked_model(robot, robot.hand_joints)
-            avoidance = None
-            if self.config.avoid_self_collision:
-                checker = checker or SelfCollision(robot)
-                avoidance = CollisionAvoidance(
-                    checker,
-                    robot.hand_joints,
-                    description.ee_frame,
-                    robot.model_configuration(robot.rest),
-                )
-            arguments = (
-                description.ee_frame,
-                robot.transform_hand_to_ee[:3, 3],
-                tuple(f.frame for f in tips),
-                tuple(pairs),
-                np.array(weights),
-                self.config.hand,
-                avoidance,
-            )
-            self._hand = VectorRetargeter(hand_model, *arguments)
-            # The same solve without joint limits (with the avoidance, if on) tells a limit
-            # from a target out of reach.
-            self._hand_free = VectorRetargeter(hand_model, *arguments)
-            self._hand_free.lower = np.full(hand_model.nq, -np.inf)
-            self._hand_free.upper = np.full(hand_model.nq, np.inf)
-            self._hand_columns = robot.joint_indices(robot.hand_joints)
-        if robot.gripper_joint is not None:
-            self._gripper_column = robot.joint_names.index(robot.gripper_joint)
-        self.collision: SelfCollision | None = None
-        if self.config.feasibility.check_self_collision:
-            self.collision = checker or SelfCollision(robot)
+        self.solvers = build_solvers(robot, self.config)
+        """The solvers and the collision check (:class:`retarget.solvers.Solvers`)."""
+        self.evaluator = Evaluator(robot, self.config, self.solvers)
+        """What :meth:`evaluate` runs."""
 
     @property
     def side(self) -> HandSide:
         """The human hand this retargeter expects (``"right"`` for side-agnostic grippers)."""
         return "left" if self.robot.description.side is Side.LEFT else "right"
+
+    @property
+    def collision(self) -> SelfCollision | None:
+        """The self-collision check behind ``SELF_COLLISION`` (None with the check off)."""
+        return self.solvers.collision
+
+    @property
+    def kind(self) -> RobotKind:
+        """The robot's kind."""
+        return self.robot.description.kind
 
     def target_vectors(
         self, keypoints: NDArray[np.floating], side: HandSide
@@ -244,10 +75,16 @@ class Retargeter:
 
         Returns:
             Shape (T, K, 3) [m], the targets of the vector solver.
+
+        Raises:
+            InvalidInputError: The robot has no dexterous hand.
         """
+        hand = self.solvers.hand
+        if hand is None:
+            raise InvalidInputError(f"robot {self.robot.name!r} has no dexterous hand")
         in_hand = keypoints_in_hand_frame(keypoints, side)
-        points = in_hand[:, self._keypoint_of_point]
-        vectors = points[:, self._pairs[:, 1]] - points[:, self._pairs[:, 0]]
+        points = in_hand[:, hand.keypoint_of_point]
+        vectors = points[:, hand.pairs[:, 1]] - points[:, hand.pairs[:, 0]]
         rotation = self.robot.transform_hand_to_ee[:3, :3]
         return np.asarray(self.robot.description.scale * vectors @ rotation.T)
 
@@ -279,13 +116,8 @@ class Retargeter:
             lift_error: Shape (T,) PnP reprojection error over the hand's image size; enables
                 ``Flag.LIFT_UNCERTAIN``.
 
-        Flags (thresholds in :class:`FeasibilityConfig`): ``NO_HAND`` where not present;
-        ``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN`` from the inputs above; ``JOINT_LIMIT`` where the
-        target is missed with a joint on its limit and the same solve without limits reaches it;
-        ``UNREACHABLE`` where the target is missed otherwise; ``VELOCITY_LIMIT`` where a joint
-        outruns its URDF velocity limit since the previous frame with a hand; ``SINGULAR`` where
-        the arm's Jacobian loses rank; ``SELF_COLLISION`` where the robot's collision geometry
-        intersects itself. ``feasible`` is "no flag".
+        The flags are :meth:`evaluate`'s (:meth:`retarget.evaluate.Evaluator.evaluate` lists
+        them); ``feasible`` is "no flag".
 
         Returns:
             The joint trajectory with flags and residuals; one row per input frame.
@@ -294,18 +126,46 @@ class Retargeter:
             InvalidInputError: On wrong shapes, NaN in a present frame, a missing wrist pose for
                 an arm, or a hand side the robot cannot take.
         """
-        robot = self.robot
+        targets = self.targets(
+            keypoints,
+            transform_wrist_to_base,
+            present=present,
+            side=side,
+            timestamps=timestamps,
+            score=score,
+            lift_error=lift_error,
+        )
+        q, iterations = self.solve(targets)
+        verdict = self.evaluate(q, targets)
+        return RetargetResult(
+            joint_names=self.robot.joint_names,
+            q=readonly(q),
+            feasible=readonly(verdict.flags == 0),
+            flags=verdict.flags,
+            residual=verdict.residual,
+            transform_ee_to_base=verdict.transform_ee_to_base,
+            iterations=readonly(iterations),
+        )
+
+    def targets(
+        self,
+        keypoints: NDArray[np.floating],
+        transform_wrist_to_base: NDArray[np.floating] | None = None,
+        *,
+        present: NDArray[np.bool_] | None = None,
+        side: HandSide | None = None,
+        timestamps: NDArray[np.floating] | None = None,
+        score: NDArray[np.floating] | None = None,
+        lift_error: NDArray[np.floating] | None = None,
+    ) -> Targets:
+        """The checked inputs of :meth:`retarget_sequence` as the robot's targets.
+
+        Raises:
+            InvalidInputError: As :meth:`retarget_sequence`.
+        """
         points = check_keypoints(keypoints)
         frames = len(points)
-        side = side or self.side
-        if side not in ("right", "left"):
-            raise InvalidInputError(f"unknown hand side {side!r}; valid choices: 'right', 'left'")
-        if self._hand is not None and side != self.side:
-            raise InvalidInputError(
-                f"robot {robot.name!r} is a {self.side} hand and cannot take {side} hand "
-                "keypoints; "
-                "choose a robot of that side (e.g. allegro_left / allegro_right)"
-            )
+        side = self._checked_side(side)
         mask = np.ones(frames, dtype=bool) if present is None else np.asarray(present, dtype=bool)
         if mask.shape != (frames,):
             raise InvalidInputError(f"present must have shape ({frames},), got {mask.shape}")
@@ -315,175 +175,138 @@ class Retargeter:
                 f"keypoints have NaN/inf in present frames {np.flatnonzero(bad)[:10].tolist()}; "
                 "mark frames without a hand with present=False"
             )
-        extras = {}
-        for name, values in (
-            ("timestamps", timestamps),
-            ("score", score),
-            ("lift_error", lift_error),
-        ):
-            if values is None:
-                continue
-            array = np.asarray(values, dtype=np.float64)
-            if array.shape != (frames,):
-                raise InvalidInputError(f"{name} must have shape ({frames},), got {array.shape}")
-            extras[name] = array
-        if "timestamps" in extras and not np.all(np.diff(extras["timestamps"]) > 0):
-            raise InvalidInputError("timestamps must be finite and strictly increasing [s]")
-        wrist = None
-        if transform_wrist_to_base is not None:
-            wrist = np.asarray(transform_wrist_to_base, dtype=np.float64)
-            if wrist.shape != (frames, 4, 4):
-                raise InvalidInputError(
-                    f"transform_wrist_to_base must have shape ({frames}, 4, 4), got {wrist.shape}"
-                )
-            bad = mask & ~np.isfinite(wrist).all(axis=(1, 2))
-            if bad.any():
-                raise InvalidInputError(
-                    f"transform_wrist_to_base has NaN/inf in present frames "
-                    f"{np.flatnonzero(bad)[:10].tolist()}"
-                )
-            rot = wrist[mask, :3, :3]
-            ortho = np.abs(np.einsum("tji,tjk->tik", rot, rot) - np.eye(3)).max(axis=(1, 2))
-            if (ortho > 1e-4).any() or (np.linalg.det(rot) < 0).any():
-                raise InvalidInputError(
-                    "transform_wrist_to_base holds a matrix that is not a rigid transform"
-                )
-        elif self._arm is not None:
-            raise InvalidInputError(
-                f"robot {robot.name!r} has an arm: pass transform_wrist_to_base, the (T, 4, 4) "
-                "wrist poses in the robot base frame"
-            )
-
-        q_all = np.empty((frames, robot.nq))
-        flags = np.zeros(frames, dtype=np.int64)
-        position = np.full(frames, np.nan)
-        orientation = np.full(frames, np.nan)
-        fingertip = np.full(frames, np.nan)
-        ee_pose = np.full((frames, 4, 4), np.nan)
-        iterations = np.zeros(frames, dtype=np.int64)
-        singular = np.full(frames, np.nan)
-        limited = np.zeros(frames, dtype=bool)
-        feas = self.config.feasibility
-        ee_to_hand = np.linalg.inv(robot.transform_hand_to_ee)
-
+        extras = _checked_figures(frames, timestamps=timestamps, score=score, lift_error=lift_error)
+        wrist = self._checked_wrist(transform_wrist_to_base, mask)
         valid = np.flatnonzero(mask)
-        targets = None
-        if self._hand is not None and len(valid):
-            targets = np.full((frames, len(self._pairs), 3), np.nan)
-            targets[valid] = self.target_vectors(points[valid], side)
-        if self._arm is None and wrist is not None:
-            ee_pose[valid] = wrist[valid] @ ee_to_hand
+        vectors = None
+        if self.solvers.hand is not None and len(valid):
+            vectors = np.full((frames, len(self.solvers.hand.pairs), 3), np.nan)
+            vectors[valid] = self.target_vectors(points[valid], side)
         gripper = None
-        if robot.gripper_joint is not None and len(valid):
-            assert robot.description.gripper is not None
+        description = self.robot.description
+        if self.solvers.gripper_column is not None and len(valid):
+            assert description.gripper is not None  # a robot with a gripper joint has one
             gripper = np.full(frames, np.nan)
             gripper[valid] = gripper_position(
-                aperture_from_keypoints(points[valid]), robot.description.gripper
+                aperture_from_keypoints(points[valid]), description.gripper
             )
+        ee = None
+        if wrist is not None:
+            ee = wrist @ np.linalg.inv(self.robot.transform_hand_to_ee)
+        return Targets(mask, ee, vectors, gripper, **extras)
 
-        arm_targets = wrist @ ee_to_hand if (self._arm is not None and wrist is not None) else None
+    def solve(self, targets: Targets) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The per-frame solution: joints (T, nq) and solver iterations (T,) per frame.
+
+        Each frame starts from the previous frame's answer; frames without a hand keep it.
+        """
+        robot, solvers = self.robot, self.solvers
+        frames = len(targets.present)
+        q_all = np.empty((frames, robot.nq))
+        iterations = np.zeros(frames, dtype=np.int64)
         q = robot.rest.copy()
-        q_arm_good = robot.rest[self._arm_columns].copy() if self._arm is not None else None
+        arm, hand = solvers.arm, solvers.hand
+        q_arm_good = robot.rest[arm.columns].copy() if arm is not None else None
         for t in range(frames):
-            if not mask[t]:
+            if not targets.present[t]:
                 q_all[t] = q
-                flags[t] = Flag.NO_HAND
                 continue
-            if self._arm is not None:
-                assert arm_targets is not None
-                result = self._arm.solve(arm_targets[t], q[self._arm_columns])
-                if not self._arm.succeeded(result):
-                    # Warm starts can be trapped after a jump or an unreachable stretch (arm
-                    # stretched against its limits): also try the last good solution and the
-                    # rest pose, keep the best. Every attempt is a real solve, reported as is.
-                    assert q_arm_good is not None
-                    for start in (q_arm_good, robot.rest[self._arm_columns]):
-                        retry = self._arm.solve(arm_targets[t], start)
-                        if self._arm.better(retry, result):
-                            result = retry
-                        if self._arm.succeeded(result):
-                            break
-                if self._arm.succeeded(result):
+            if arm is not None:
+                assert targets.transform_ee_to_base is not None and q_arm_good is not None
+                result = self._solve_arm(arm, targets.transform_ee_to_base[t], q, q_arm_good)
+                if arm.ik.succeeded(result):
                     q_arm_good = result.q
-                elif self._on_limit(result.q, self._arm):
-                    free = self._arm_free.solve(arm_targets[t], result.q)
-                    limited[t] = self._arm_free.succeeded(free)
-                singular[t] = self._smallest_singular_value(result.q)
-                q[self._arm_columns] = result.q
-                position[t] = result.position_error
-                orientation[t] = result.orientation_error
+                q[arm.columns] = result.q
                 iterations[t] += result.iterations
-                ee_pose[t] = result.transform_ee_to_base
-            if self._hand is not None:
-                assert targets is not None
-                hand = self._hand.solve(targets[t], q[self._hand_columns])
-                q[self._hand_columns] = hand.q
-                fingertip[t] = self._hand.fingertip_error(hand.vectors, targets[t])
-                if fingertip[t] > feas.max_fingertip_error and self._on_limit(hand.q, self._hand):
-                    # This solve only decides, so it stops once the targets are met with the
-                    # hand's parts clear of each other (a hand crossing itself reaches nothing).
-                    free_hand = self._hand_free.solve(
-                        targets[t], hand.q, goal=feas.max_fingertip_error
-                    )
-                    limited[t] |= free_hand.goal_met
-                iterations[t] += hand.iterations
-            if gripper is not None:
-                q[self._gripper_column] = gripper[t]
+            if hand is not None:
+                assert targets.vectors is not None
+                answer = hand.vector.solve(targets.vectors[t], q[hand.columns])
+                q[hand.columns] = answer.q
+                iterations[t] += answer.iterations
+            if targets.gripper is not None and solvers.gripper_column is not None:
+                q[solvers.gripper_column] = targets.gripper[t]
             q_all[t] = q
-        unreachable = (
-            (position > feas.max_position_error)
-            | (orientation > feas.max_orientation_error)
-            | (fingertip > feas.max_fingertip_error)
-        )
-        flags[unreachable & limited] |= Flag.JOINT_LIMIT
-        flags[unreachable & ~limited] |= Flag.UNREACHABLE
-        flags[mask & (singular < feas.min_singular_value)] |= Flag.SINGULAR
-        if "score" in extras:
-            flags[mask & ~(extras["score"] >= feas.min_score)] |= Flag.LOW_CONFIDENCE
-        if "lift_error" in extras:
-            flags[mask & ~(extras["lift_error"] <= feas.max_lift_error)] |= Flag.LIFT_UNCERTAIN
-        collisions = np.full(frames, np.nan)
-        if self.collision is not None:
-            for frame in valid.tolist():
-                pairs = self.collision.colliding(robot.model_configuration(q_all[frame]))
-                collisions[frame] = len(pairs)
-            flags[collisions > 0] |= Flag.SELF_COLLISION
-        speed = np.full(frames, np.nan)
-        if "timestamps" in extras and len(valid) > 1:
-            limit = np.where(robot.velocity_limit > 0, robot.velocity_limit, np.inf)
-            step = (
-                np.abs(np.diff(q_all[valid], axis=0))
-                / np.diff(extras["timestamps"][valid])[:, None]
+        return q_all, iterations
+
+    def evaluate(self, q: NDArray[np.floating], targets: Targets) -> Evaluation:
+        """Every residual and flag of any joint trajectory ``q`` (T, nq) against ``targets``."""
+        return self.evaluator.evaluate(q, targets)
+
+    def _solve_arm(
+        self,
+        arm: ArmSolvers,
+        target: NDArray[np.float64],
+        q: NDArray[np.float64],
+        q_arm_good: NDArray[np.float64],
+    ) -> IKResult:
+        """One frame's arm IK from the previous frame, else the last good answer or the rest."""
+        result = arm.ik.solve(target, q[arm.columns])
+        if not arm.ik.succeeded(result):
+            # Warm starts can be trapped after a jump or an unreachable stretch (arm stretched
+            # against its limits): also try the last good solution and the rest pose, keep the
+            # best. Every attempt is a real solve, reported as is.
+            for start in (q_arm_good, self.robot.rest[arm.columns]):
+                retry = arm.ik.solve(target, start)
+                if arm.ik.better(retry, result):
+                    result = retry
+                if arm.ik.succeeded(result):
+                    break
+        return result
+
+    def _checked_side(self, side: HandSide | None) -> HandSide:
+        side = side or self.side
+        if side not in ("right", "left"):
+            raise InvalidInputError(f"unknown hand side {side!r}; valid choices: 'right', 'left'")
+        if self.solvers.hand is not None and side != self.side:
+            raise InvalidInputError(
+                f"robot {self.robot.name!r} is a {self.side} hand and cannot take {side} hand "
+                "keypoints; choose a robot of that side (e.g. allegro_left / allegro_right)"
             )
-            speed[valid[1:]] = (step / limit).max(axis=1)
-            flags[valid[1:][speed[valid[1:]] > feas.velocity_scale]] |= Flag.VELOCITY_LIMIT
-        return RetargetResult(
-            joint_names=robot.joint_names,
-            q=_readonly(q_all),
-            feasible=_readonly(flags == 0),
-            flags=_readonly(flags),
-            residual=Residual(
-                _readonly(position),
-                _readonly(orientation),
-                _readonly(fingertip),
-                _readonly(speed),
-                _readonly(singular),
-                _readonly(collisions),
-            ),
-            transform_ee_to_base=_readonly(ee_pose),
-            iterations=_readonly(iterations),
-        )
+        return side
 
-    def _on_limit(self, q: NDArray[np.float64], solver: ArmIK | VectorRetargeter) -> bool:
-        margin = self.config.feasibility.joint_limit_margin
-        return bool(np.any((q <= solver.lower + margin) | (q >= solver.upper - margin)))
+    def _checked_wrist(
+        self, transform_wrist_to_base: NDArray[np.floating] | None, mask: NDArray[np.bool_]
+    ) -> NDArray[np.float64] | None:
+        frames = len(mask)
+        if transform_wrist_to_base is None:
+            if self.solvers.arm is not None:
+                raise InvalidInputError(
+                    f"robot {self.robot.name!r} has an arm: pass transform_wrist_to_base, the "
+                    "(T, 4, 4) wrist poses in the robot base frame"
+                )
+            return None
+        wrist = np.asarray(transform_wrist_to_base, dtype=np.float64)
+        if wrist.shape != (frames, 4, 4):
+            raise InvalidInputError(
+                f"transform_wrist_to_base must have shape ({frames}, 4, 4), got {wrist.shape}"
+            )
+        bad = mask & ~np.isfinite(wrist).all(axis=(1, 2))
+        if bad.any():
+            raise InvalidInputError(
+                f"transform_wrist_to_base has NaN/inf in present frames "
+                f"{np.flatnonzero(bad)[:10].tolist()}"
+            )
+        rot = wrist[mask, :3, :3]
+        ortho = np.abs(np.einsum("tji,tjk->tik", rot, rot) - np.eye(3)).max(axis=(1, 2))
+        if (ortho > 1e-4).any() or (np.linalg.det(rot) < 0).any():
+            raise InvalidInputError(
+                "transform_wrist_to_base holds a matrix that is not a rigid transform"
+            )
+        return wrist
 
-    def _smallest_singular_value(self, q_arm: NDArray[np.float64]) -> float:
-        assert self._arm is not None
-        arm = self._arm
-        return dexterity(arm.model, arm.data, arm.frame_id, q_arm, self._arm_length)
 
-    @property
-    def kind(self) -> RobotKind:
-        """The robot's kind."""
-        return self.robot.description.kind
+def _checked_figures(
+    frames: int, **figures: NDArray[np.floating] | None
+) -> dict[str, NDArray[np.float64]]:
+    """The given per-frame figures as (T,) float arrays; timestamps strictly increasing."""
+    extras = {}
+    for name, values in figures.items():
+        if values is None:
+            continue
+        array = np.asarray(values, dtype=np.float64)
+        if array.shape != (frames,):
+            raise InvalidInputError(f"{name} must have shape ({frames},), got {array.shape}")
+        extras[name] = array
+    if "timestamps" in extras and not np.all(np.diff(extras["timestamps"]) > 0):
+        raise InvalidInputError("timestamps must be finite and strictly increasing [s]")
+    return extras

@@ -84,7 +84,7 @@ def main() -> None:
 
     robot = retarget.load_robot("allegro_right")
     rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
-    solver = rt._hand  # noqa: SLF001 - the bare hand solver, as the retargeter calls it
+    solver = rt.solvers.hand.vector  # the bare hand solver, as the retargeter calls it
     assert solver is not None
     hand = pipeline.read_tracks(args.tracks).hands["right"]
     keypoints = hand.world_keypoints[hand.present]
@@ -96,8 +96,9 @@ def main() -> None:
     # hand2robot's default (tip and thumb-to-finger vectors) and tip vectors only, as dex's.
     tips_only = retarget.Retargeter(
         robot, retarget.RetargetConfig(thumb_vectors=False, avoid_self_collision=False)
-    )._hand  # noqa: SLF001
+    ).solvers.hand
     assert tips_only is not None
+    tips_only = tips_only.vector
     runs = {}
     for label, bare, goals in (("default", solver, targets), ("tips_only", tips_only, tips)):
         times, answers = [], np.empty((len(goals), len(columns)))

@@ -116,14 +116,14 @@ def bench_warm_solver(
     if robot.arm_joints:
         wrist = done.transform_camera_to_base @ hand.transform_wrist_to_camera
         targets = wrist @ np.linalg.inv(robot.transform_hand_to_ee)
-        ik = rt._arm  # noqa: SLF001 - the bare solver, as the retargeter calls it
+        ik = rt.solvers.arm.ik  # the bare solver, as the retargeter calls it
         assert ik is not None
         solve, columns, kind = ik.solve, robot.joint_indices(robot.arm_joints), "arm_ik"
     else:
-        solver = rt._hand  # noqa: SLF001
+        solver = rt.solvers.hand.vector
         assert solver is not None
         valid = hand.present
-        targets = np.full((len(res.q), len(rt._pairs), 3), np.nan)  # noqa: SLF001
+        targets = np.full((len(res.q), len(rt.solvers.hand.pairs), 3), np.nan)
         targets[valid] = rt.target_vectors(hand.world_keypoints[valid], done.side)  # type: ignore[arg-type]
         solve, columns, kind = solver.solve, robot.joint_indices(robot.hand_joints), "hand_vectors"
     present = (res.flags & retarget.Flag.NO_HAND) == 0

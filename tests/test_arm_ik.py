@@ -106,7 +106,7 @@ def test_arm_needs_wrist_pose(robots_loaded):
 def test_ik_converges_monotonically_from_far(robots_loaded):
     robot = robots_loaded["panda"]
     rt = retarget.Retargeter(robot)
-    ik = rt._arm
+    ik = rt.solvers.arm.ik
     arm = robot.joint_indices(robot.arm_joints)
     rng = np.random.default_rng(0)
     for _ in range(10):
@@ -128,9 +128,9 @@ def test_ik_converges_monotonically_from_far(robots_loaded):
 
 def _arm_model(robot):
     """The arm's model as the retargeter solves on it (other joints locked), and its frame."""
-    from retarget.retargeter import _locked_model
+    from retarget.solvers import locked_model
 
-    model = _locked_model(robot, robot.arm_joints)
+    model = locked_model(robot, robot.arm_joints)
     return model, model.getFrameId(robot.description.ee_frame)
 
 

@@ -198,7 +198,10 @@ def test_goal_stops_the_solve_once_the_targets_are_met_clear_of_contact(robots_l
     once the limits are dropped), each solved from where the limited solver ends."""
     robot = robots_loaded["allegro_left"]
     rt = retarget.Retargeter(robot)
-    limited, free = rt._hand, rt._hand_free  # the free solver, as the flag step runs it
+    limited, free = (
+        rt.solvers.hand.vector,
+        rt.solvers.hand.free,
+    )  # the free solver, as the flag step runs it
     hand = pipeline.read_tracks(SAMPLE_TRACKS).hands["left"]
     real = rt.target_vectors(hand.world_keypoints[hand.present], "left")[::4]
     rng = np.random.default_rng(3)

@@ -31,7 +31,7 @@ def _tips_in_palm(robot, q):
 
 def test_vector_jacobian_matches_finite_differences(robots_loaded):
     robot = robots_loaded["allegro_right"]
-    solver = retarget.Retargeter(robot)._hand
+    solver = retarget.Retargeter(robot).solvers.hand.vector
     rng = np.random.default_rng(0)
     for _ in range(5):
         q = rng.uniform(solver.lower, solver.upper)
@@ -94,7 +94,7 @@ def test_solver_converges_to_the_constrained_optimum_on_real_targets(robots_load
     robot = robots_loaded["allegro_left"]
     # The vector objective alone (the avoidance term is tested on its own).
     rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
-    solver = rt._hand
+    solver = rt.solvers.hand.vector
     hand = pipeline.read_tracks(SAMPLE_TRACKS).hands["left"]
     targets = rt.target_vectors(hand.world_keypoints[hand.present], "left")
     tight = dataclasses.replace(
@@ -105,7 +105,7 @@ def test_solver_converges_to_the_constrained_optimum_on_real_targets(robots_load
         robot.description.ee_frame,
         robot.transform_hand_to_ee[:3, 3],
         tuple(f.frame for f in robot.description.fingertips),
-        tuple(map(tuple, rt._pairs)),
+        tuple(map(tuple, rt.solvers.hand.pairs)),
         solver.weights[::3],
         tight,
     )

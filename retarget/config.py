@@ -1,0 +1,86 @@
+"""Settings of the retargeter: solver settings and the thresholds behind every flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from retarget.arm_ik import IKConfig
+from retarget.exceptions import InvalidInputError
+from retarget.vector_retargeting import VectorConfig
+
+
+@dataclass(frozen=True)
+class FeasibilityConfig:
+    """Thresholds above which a frame is flagged.
+
+    Defaults: a 1 cm end-effector position error is about the accuracy of monocular metric hand
+    lifting, so larger errors mean the robot really missed; 0.35 rad (20 degrees) orientation
+    error is beyond the usual wrist-orientation noise of single-camera estimates (about 10
+    degrees); a 3 cm mean fingertip error (robot scale) means a visibly different hand shape.
+    """
+
+    max_position_error: float = 0.01
+    """UNREACHABLE above this end-effector position error [m]."""
+    max_orientation_error: float = 0.35
+    """UNREACHABLE above this end-effector orientation error [rad]."""
+    max_fingertip_error: float = 0.03
+    """UNREACHABLE above this mean wrist-to-fingertip vector error [m] (robot scale)."""
+    min_score: float = 0.5
+    """LOW_CONFIDENCE below this detector score (MediaPipe's own default threshold)."""
+    max_lift_error: float = 0.15
+    """LIFT_UNCERTAIN above this PnP reprojection error over the hand's image size: measured
+    5-12% on well-detected real frames, so 15% marks a 3D hand that does not fit its image."""
+    joint_limit_margin: float = 1e-3
+    """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
+    misses its target with a joint on a limit and the same solve without limits reaches it."""
+    velocity_scale: float = 1.0
+    """VELOCITY_LIMIT when a joint moves faster than this times its URDF velocity limit between
+    consecutive frames with a hand (true timestamps)."""
+    min_singular_value: float = 0.03
+    """SINGULAR when the arm's dexterity falls below this: the smallest singular value of its
+    end-effector Jacobian, the linear rows divided by the arm's chain length
+    (:func:`retarget.arm_ik.dexterity`; dimensionless, so one threshold suits arms of every
+    size). The arm loses a direction of motion. Measured on the Panda (chain 1.09 m): 0.12-0.16
+    on the sample clip's frames (10th-90th percentile), 0.024 with the elbow stretched to its
+    limit (q4 = -0.07 rad) and the wrist bent (q6 = 1.5 rad)."""
+    check_self_collision: bool = True
+    """SELF_COLLISION when two parts of the robot's URDF collision geometry intersect
+    (:class:`retarget.collision.SelfCollision`: adjacent links, SRDF-disabled pairs and
+    contacts already present at the rest pose excluded). Costs 0.07 (Panda) to 0.5 (UR5 +
+    Allegro) ms per frame."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_position_error",
+            "max_orientation_error",
+            "max_fingertip_error",
+            "max_lift_error",
+            "joint_limit_margin",
+            "velocity_scale",
+        ):
+            if not getattr(self, name) > 0:
+                raise InvalidInputError(f"FeasibilityConfig.{name} must be > 0")
+        if not 0 <= self.min_score <= 1 or self.min_singular_value < 0:
+            raise InvalidInputError(
+                "FeasibilityConfig.min_score must be within [0, 1] and min_singular_value >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class RetargetConfig:
+    """Settings of :class:`Retargeter`; every field has a documented default."""
+
+    ik: IKConfig = field(default_factory=IKConfig)
+    """Arm inverse kinematics settings."""
+    hand: VectorConfig = field(default_factory=VectorConfig)
+    """Finger vector retargeting settings."""
+    feasibility: FeasibilityConfig = field(default_factory=FeasibilityConfig)
+    """Flag thresholds."""
+    thumb_vectors: bool = True
+    """Also match thumb-to-finger vectors (keeps pinches closed), not only wrist-to-fingertip."""
+    avoid_self_collision: bool = True
+    """Keep a dexterous hand's fingers apart while solving (finger against finger and against
+    the palm, :class:`retarget.collision.CollisionAvoidance`; margin and weight in ``hand``).
+    Without it the vector targets, scaled from a human hand that is narrower than the robot's,
+    drive neighbouring fingers through each other on most real frames, and those frames are
+    flagged ``SELF_COLLISION``. Contacts involving an arm link are not avoided, only flagged."""

@@ -1,0 +1,236 @@
+"""Judging a joint trajectory: every residual and flag, from the trajectory and its targets alone.
+
+The per-frame solver is one producer of joint trajectories among others (an optimised one, a
+user's); :func:`evaluate` judges any of them the same way, by Pinocchio forward kinematics on the
+robot's own models: how far the end effector and fingertips are from their targets, whether a
+miss is a joint limit's fault, dexterity, self-collision and joint speed.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pinocchio as pin
+from numpy.typing import NDArray
+
+from retarget.arm_ik import dexterity
+from retarget.config import FeasibilityConfig, RetargetConfig
+from retarget.exceptions import InvalidInputError
+from retarget.flags import Flag
+from retarget.result import Residual, readonly
+from retarget.robot import Robot
+from retarget.solvers import ArmSolvers, HandSolvers, Solvers, build_solvers
+
+
+class Targets(NamedTuple):
+    """What a trajectory of ``T`` frames should reach (:meth:`retarget.Retargeter.targets`)."""
+
+    present: NDArray[np.bool_]
+    """Shape (T,): frames with a hand; the others are ``NO_HAND`` and not judged."""
+    transform_ee_to_base: NDArray[np.float64] | None
+    """Shape (T, 4, 4): the end-effector (palm) pose the wrist implies, in the robot base frame
+    [m] (NaN where absent); the arm's target. None when no wrist pose is known."""
+    vectors: NDArray[np.float64] | None
+    """Shape (T, K, 3): the dexterous hand's target vectors in its palm frame [m] (NaN where
+    absent); None for a robot without a dexterous hand."""
+    gripper: NDArray[np.float64] | None
+    """Shape (T,): the gripper joint's target [m] or [rad]; None without a gripper."""
+    timestamps: NDArray[np.float64] | None = None
+    """Shape (T,) [s], strictly increasing; enables ``VELOCITY_LIMIT``."""
+    score: NDArray[np.float64] | None = None
+    """Shape (T,): detector confidence; enables ``LOW_CONFIDENCE``."""
+    lift_error: NDArray[np.float64] | None = None
+    """Shape (T,): PnP error over the hand's image size; enables ``LIFT_UNCERTAIN``."""
+
+
+class Evaluation(NamedTuple):
+    """The verdict on a joint trajectory. Arrays are read-only."""
+
+    flags: NDArray[np.int64]
+    """Shape (T,): bitmask of :class:`retarget.Flag`."""
+    residual: Residual
+    """The figures behind the flags."""
+    transform_ee_to_base: NDArray[np.float64]
+    """Shape (T, 4, 4): the reached end-effector pose; for a free hand the palm pose the
+    wrist implies; NaN without one."""
+
+
+class Evaluator:
+    """Judge joint trajectories of one robot (the models are built once).
+
+    Args:
+        robot: A loaded robot.
+        config: The thresholds (``config.feasibility``) and the solvers' settings: a miss is
+            ``JOINT_LIMIT`` when the same solver without limits, started where the trajectory
+            is, reaches the target.
+        solvers: Solvers already built for ``robot`` and ``config`` (a retargeter's).
+    """
+
+    def __init__(
+        self, robot: Robot, config: RetargetConfig | None = None, solvers: Solvers | None = None
+    ) -> None:
+        self.robot = robot
+        self.config = config or RetargetConfig()
+        self.solvers = solvers or build_solvers(robot, self.config)
+
+    def evaluate(self, q: NDArray[np.floating], targets: Targets) -> Evaluation:
+        """Every residual and flag of the joint trajectory ``q``, shape (T, nq).
+
+        Flags (thresholds in :class:`~retarget.FeasibilityConfig`): ``NO_HAND`` where not
+        present; ``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN`` from the targets' figures;
+        ``JOINT_LIMIT`` where the target is missed with a joint on its limit and the same solve
+        without limits reaches it; ``UNREACHABLE`` where it is missed otherwise;
+        ``VELOCITY_LIMIT`` where a joint outruns its URDF velocity limit since the previous
+        frame with a hand; ``SINGULAR`` where the arm's dexterity is too low;
+        ``SELF_COLLISION`` where the robot's collision geometry intersects itself.
+
+        Raises:
+            InvalidInputError: ``q`` of another shape than (T, nq) or not finite, or targets of
+                another length.
+        """
+        q = _checked_trajectory(q, targets, self.robot)
+        frames = len(q)
+        feas = self.config.feasibility
+        mask = np.asarray(targets.present, dtype=bool)
+        flags = np.where(mask, 0, int(Flag.NO_HAND)).astype(np.int64)
+        nan = np.full(frames, np.nan)
+        position, orientation, fingertip, singular = (nan.copy() for _ in range(4))
+        ee_pose = np.full((frames, 4, 4), np.nan)
+        limited = np.zeros(frames, dtype=bool)
+        arm, hand = self.solvers.arm, self.solvers.hand
+        if arm is not None and targets.transform_ee_to_base is not None:
+            for t in np.flatnonzero(mask).tolist():
+                figures = self._judge_arm(arm, q[t, arm.columns], targets.transform_ee_to_base[t])
+                position[t], orientation[t], singular[t], limited[t], ee_pose[t] = figures
+        elif targets.transform_ee_to_base is not None:
+            valid = np.flatnonzero(mask)
+            ee_pose[valid] = targets.transform_ee_to_base[valid]
+        if hand is not None and targets.vectors is not None:
+            for t in np.flatnonzero(mask).tolist():
+                fingertip[t], free_met = self._judge_hand(
+                    hand, q[t, hand.columns], targets.vectors[t]
+                )
+                limited[t] |= free_met
+        unreachable = (
+            (position > feas.max_position_error)
+            | (orientation > feas.max_orientation_error)
+            | (fingertip > feas.max_fingertip_error)
+        )
+        flags[unreachable & limited] |= Flag.JOINT_LIMIT
+        flags[unreachable & ~limited] |= Flag.UNREACHABLE
+        flags[mask & (singular < feas.min_singular_value)] |= Flag.SINGULAR
+        flags |= _input_flags(mask, targets, feas)
+        collisions = self._collisions(q, mask)
+        flags[collisions > 0] |= Flag.SELF_COLLISION
+        speed = _joint_speed(q, mask, targets.timestamps, self.robot.velocity_limit)
+        flags[speed > feas.velocity_scale] |= Flag.VELOCITY_LIMIT
+        residual = Residual(
+            *(readonly(a) for a in (position, orientation, fingertip, speed, singular, collisions))
+        )
+        return Evaluation(readonly(flags), residual, readonly(ee_pose))
+
+    def _judge_arm(
+        self, arm: ArmSolvers, q_arm: NDArray[np.float64], target: NDArray[np.float64]
+    ) -> tuple[float, float, float, bool, NDArray[np.float64]]:
+        """Position and orientation error, dexterity, the limit's fault, the reached pose."""
+        ik = arm.ik
+        error = ik.errors(q_arm, pin.SE3(np.asarray(target, dtype=np.float64)))
+        position = float(np.sqrt(error[:3] @ error[:3]))
+        orientation = float(np.sqrt(error[3:] @ error[3:]))
+        reached = ik.data.oMf[ik.frame_id].homogeneous.copy()
+        limited = False
+        if not ik.reached(position, orientation) and self._on_limit(q_arm, ik.lower, ik.upper):
+            free = arm.free.solve(target, q_arm)
+            limited = arm.free.succeeded(free)
+        singular = dexterity(ik.model, ik.data, ik.frame_id, q_arm, arm.length)
+        return position, orientation, singular, limited, reached
+
+    def _judge_hand(
+        self, hand: HandSolvers, q_hand: NDArray[np.float64], target: NDArray[np.float64]
+    ) -> tuple[float, bool]:
+        """Mean fingertip error, and whether the limit-free solve meets the threshold."""
+        solver = hand.vector
+        limit = self.config.feasibility.max_fingertip_error
+        error = solver.fingertip_error(solver.vectors(q_hand), target)
+        if error > limit and self._on_limit(q_hand, solver.lower, solver.upper):
+            # This solve only decides, so it stops once the targets are met with the hand's
+            # parts clear of each other (a hand crossing itself reaches nothing).
+            return error, hand.free.solve(target, q_hand, goal=limit).goal_met
+        return error, False
+
+    def _on_limit(
+        self, q: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+    ) -> bool:
+        margin = self.config.feasibility.joint_limit_margin
+        return bool(np.any((q <= lower + margin) | (q >= upper - margin)))
+
+    def _collisions(self, q: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """Colliding geometry pairs per frame with a hand (NaN elsewhere or with the check off)."""
+        collisions = np.full(len(q), np.nan)
+        if self.solvers.collision is not None:
+            for frame in np.flatnonzero(mask).tolist():
+                configuration = self.robot.model_configuration(q[frame])
+                collisions[frame] = len(self.solvers.collision.colliding(configuration))
+        return collisions
+
+
+def evaluate(
+    robot: Robot,
+    q: NDArray[np.floating],
+    targets: Targets,
+    config: RetargetConfig | None = None,
+) -> Evaluation:
+    """Judge a joint trajectory of ``robot``, however it was made (:meth:`Evaluator.evaluate`).
+
+    Builds the robot's models each call: for many trajectories keep an :class:`Evaluator`
+    (or a :class:`~retarget.Retargeter`, whose :meth:`~retarget.Retargeter.evaluate` is this).
+    """
+    return Evaluator(robot, config).evaluate(q, targets)
+
+
+def _checked_trajectory(
+    q: NDArray[np.floating], targets: Targets, robot: Robot
+) -> NDArray[np.float64]:
+    array = np.asarray(q, dtype=np.float64)
+    frames = len(targets.present)
+    if array.shape != (frames, robot.nq):
+        raise InvalidInputError(
+            f"q must have shape ({frames}, {robot.nq}) (frames of the targets, joints of "
+            f"{robot.name!r}), got {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise InvalidInputError("q holds NaN/inf; every frame needs joint positions")
+    for name in ("transform_ee_to_base", "vectors", "gripper", "timestamps", "score"):
+        values = getattr(targets, name)
+        if values is not None and len(values) != frames:
+            raise InvalidInputError(f"targets.{name} has {len(values)} frames, present {frames}")
+    return array
+
+
+def _input_flags(
+    mask: NDArray[np.bool_], targets: Targets, feas: FeasibilityConfig
+) -> NDArray[np.int64]:
+    """``LOW_CONFIDENCE`` and ``LIFT_UNCERTAIN`` from the detector's and the lifting's figures."""
+    flags = np.zeros(len(mask), dtype=np.int64)
+    if targets.score is not None:
+        flags[mask & ~(targets.score >= feas.min_score)] |= Flag.LOW_CONFIDENCE
+    if targets.lift_error is not None:
+        flags[mask & ~(targets.lift_error <= feas.max_lift_error)] |= Flag.LIFT_UNCERTAIN
+    return flags
+
+
+def _joint_speed(
+    q: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    timestamps: NDArray[np.float64] | None,
+    velocity_limit: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Largest joint speed over its limit since the previous frame with a hand, (T,)."""
+    speed = np.full(len(q), np.nan)
+    valid = np.flatnonzero(mask)
+    if timestamps is not None and len(valid) > 1:
+        limit = np.where(velocity_limit > 0, velocity_limit, np.inf)
+        step = np.abs(np.diff(q[valid], axis=0)) / np.diff(timestamps[valid])[:, None]
+        speed[valid[1:]] = (step / limit).max(axis=1)
+    return speed

@@ -1,0 +1,146 @@
+"""The per-robot solvers a retargeter runs, built once from a robot and its settings.
+
+Each part of a robot gets its solver on a model where only that part's joints move: the arm's
+:class:`~retarget.arm_ik.ArmIK`, the dexterous hand's
+:class:`~retarget.vector_retargeting.VectorRetargeter` (with the self-collision avoidance, if
+on), each with a twin that ignores the joint limits (it tells a target missed *because of* a
+limit from one out of reach), and the whole robot's :class:`~retarget.collision.SelfCollision`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pinocchio as pin
+from numpy.typing import NDArray
+
+from retarget.arm_ik import ArmIK, chain_length
+from retarget.collision import CollisionAvoidance, SelfCollision
+from retarget.config import RetargetConfig
+from retarget.hand_frame import WRIST
+from retarget.robot import Robot
+from retarget.vector_retargeting import VectorRetargeter
+
+
+def locked_model(robot: Robot, free: tuple[str, ...]) -> pin.Model:
+    """The robot's model with every joint but ``free`` locked at the rest configuration."""
+    model = robot.model
+    lock = [j for j in range(1, model.njoints) if model.names[j] not in free]
+    return pin.buildReducedModel(model, lock, robot.model_configuration(robot.rest))
+
+
+@dataclass(frozen=True)
+class ArmSolvers:
+    """The arm's IK, with and without joint limits."""
+
+    ik: ArmIK
+    """The solver, on a model with only the arm's joints free."""
+    free: ArmIK
+    """The same solver without joint limits."""
+    columns: NDArray[np.intp]
+    """Columns of the arm's joints in the robot's ``q``."""
+    length: float
+    """The arm's chain length [m] (:func:`retarget.arm_ik.chain_length`)."""
+
+
+@dataclass(frozen=True)
+class HandSolvers:
+    """The dexterous hand's vector solver, with and without joint limits."""
+
+    vector: VectorRetargeter
+    """The solver, on a model with only the hand's joints free."""
+    free: VectorRetargeter
+    """The same solver (same avoidance) without joint limits."""
+    columns: NDArray[np.intp]
+    """Columns of the hand's joints in the robot's ``q``."""
+    keypoint_of_point: NDArray[np.intp]
+    """MediaPipe keypoint of each mapped point: the wrist, then each fingertip."""
+    pairs: NDArray[np.intp]
+    """Shape (K, 2): the points each target vector runs between."""
+
+
+@dataclass(frozen=True)
+class Solvers:
+    """Everything a :class:`~retarget.Retargeter` solves and judges with."""
+
+    arm: ArmSolvers | None
+    """None for a robot without an arm."""
+    hand: HandSolvers | None
+    """None for a robot without a dexterous hand."""
+    gripper_column: int | None
+    """Column of the gripper joint in ``q``, None without one."""
+    collision: SelfCollision | None
+    """The self-collision check, None when ``check_self_collision`` is off."""
+
+
+def build_solvers(robot: Robot, config: RetargetConfig) -> Solvers:
+    """The solvers of ``robot`` under ``config`` (one :class:`SelfCollision` serves all)."""
+    checker: SelfCollision | None = None
+    if config.avoid_self_collision and robot.hand_joints:
+        checker = SelfCollision(robot)
+    if config.feasibility.check_self_collision:
+        checker = checker or SelfCollision(robot)
+    return Solvers(
+        _arm_solvers(robot, config) if robot.arm_joints else None,
+        _hand_solvers(robot, config, checker) if robot.hand_joints else None,
+        robot.joint_names.index(robot.gripper_joint) if robot.gripper_joint else None,
+        checker if config.feasibility.check_self_collision else None,
+    )
+
+
+def _without_limits(solver: ArmIK | VectorRetargeter) -> ArmIK | VectorRetargeter:
+    solver.lower = np.full(solver.model.nq, -np.inf)
+    solver.upper = np.full(solver.model.nq, np.inf)
+    return solver
+
+
+def _arm_solvers(robot: Robot, config: RetargetConfig) -> ArmSolvers:
+    model = locked_model(robot, robot.arm_joints)
+    frame = robot.description.ee_frame
+    ik = ArmIK(model, frame, config.ik)
+    free = ArmIK(model, frame, config.ik)
+    _without_limits(free)
+    return ArmSolvers(
+        ik, free, robot.joint_indices(robot.arm_joints), chain_length(model, ik.frame_id)
+    )
+
+
+def _hand_solvers(
+    robot: Robot, config: RetargetConfig, checker: SelfCollision | None
+) -> HandSolvers:
+    description = robot.description
+    tips = description.fingertips
+    pairs = [(0, i + 1) for i in range(len(tips))]
+    weights = [1.0] * len(tips)
+    thumb = next((i + 1 for i, f in enumerate(tips) if f.keypoint == 4), None)
+    if config.thumb_vectors and thumb is not None:
+        for i in range(len(tips)):
+            if i + 1 != thumb:
+                pairs.append((thumb, i + 1))
+                weights.append(config.hand.thumb_vector_weight)
+    model = locked_model(robot, robot.hand_joints)
+    avoidance = None
+    if config.avoid_self_collision:
+        assert checker is not None
+        avoidance = CollisionAvoidance(
+            checker, robot.hand_joints, description.ee_frame, robot.model_configuration(robot.rest)
+        )
+    arguments = (
+        description.ee_frame,
+        robot.transform_hand_to_ee[:3, 3],
+        tuple(f.frame for f in tips),
+        tuple(pairs),
+        np.array(weights),
+        config.hand,
+        avoidance,
+    )
+    free = VectorRetargeter(model, *arguments)
+    _without_limits(free)
+    return HandSolvers(
+        VectorRetargeter(model, *arguments),
+        free,
+        robot.joint_indices(robot.hand_joints),
+        np.array([WRIST] + [f.keypoint for f in tips]),
+        np.array(pairs),
+    )
