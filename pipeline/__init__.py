@@ -4,7 +4,7 @@ The same functions serve the CLI and the Python API::
 
     import pipeline, retarget
     tracks = pipeline.extract_hands("clip.mp4")              # or pipeline.read_tracks(path)
-    done = pipeline.retarget_tracks(tracks, retarget.load_robot("panda"))
+    done = pipeline.retarget_tracks(tracks, retarget.load_robot("panda"))   # or placement=
     done.result.q, done.result.feasible
     pipeline.convert("clip.mp4", robot, "datasets/x")          # -> LeRobot v3.0 dataset
     pipeline.run_batch(["videos/"], "datasets/x")                # many inputs, on Ray
@@ -12,6 +12,7 @@ The same functions serve the CLI and the Python API::
 
 from pipeline.batch import BatchConfig, BatchError, BatchReport, expand_inputs, run_batch
 from pipeline.calibration import find_sidecar, load_intrinsics
+from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, describe_dataset
 from pipeline.exceptions import (
     DatasetError,
@@ -21,32 +22,28 @@ from pipeline.exceptions import (
     TrackFileError,
 )
 from pipeline.extract import ExtractConfig, extract_cached, extract_hands, solve_wrist_pose
+from pipeline.inputs import ExtractedInput, extract_input
 from pipeline.model import ModelInfo, ensure_model
 from pipeline.placement import (
     ROTATION_CAMERA_TO_BASE,
     ROTATION_EGOCENTRIC_CAMERA_TO_BASE,
+    PlacementConfig,
     camera_pose_to_base,
     default_camera_to_base,
 )
-from pipeline.retargeted import RetargetedHand
-from pipeline.run import (
-    ExtractedInput,
-    choose_side,
-    convert,
-    extract_input,
-    load_any_robot,
-    retarget_bimanual,
-    retarget_sides,
-    retarget_tracks,
-)
+from pipeline.retargeted import HandRequest, RetargetedHand
+from pipeline.retargeting import choose_side, retarget_bimanual, retarget_sides, retarget_tracks
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
 from pipeline.video import VideoConfig
+from retarget import load_any_robot
 
 __all__ = [
     "BatchConfig",
     "BatchError",
     "BatchReport",
     "ExtractedInput",
+    "HandRequest",
+    "PlacementConfig",
     "camera_pose_to_base",
     "describe_dataset",
     "expand_inputs",

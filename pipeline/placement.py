@@ -14,15 +14,23 @@ nominal reachable point (``RobotDescription.nominal_ee_position``).
 
 An explicit camera pose (:func:`camera_pose_to_base`, CLI ``--camera-pose``) replaces both.
 A default placement may also be turned about the vertical through the nominal point
-(:func:`turn_about_vertical`), which ``pipeline.retarget_tracks(fit_yaw=True)`` uses to suit
-arms that cannot take every orientation (the SO-101's five joints).
+(:func:`turn_about_vertical`), which :func:`fit_yaw` (``PlacementConfig(fit_yaw=True)``) uses to
+suit arms that cannot take every orientation (the SO-101's five joints).
+
+:class:`PlacementConfig` holds these choices for the API, ``BatchConfig`` and both commands;
+:func:`place_hands` applies them to a clip's hands.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.tracks import HandTrack
+from retarget import Flag, HandSide, Retargeter
 from retarget.exceptions import InvalidInputError
 
 #: Third-person rotation of the camera frame in the base frame (columns: camera axes in base
@@ -134,3 +142,144 @@ def turn_about_vertical(
     point = np.asarray(point, dtype=np.float64)
     turn[:3, 3] = point - turn[:3, :3] @ point
     return turn @ np.asarray(transform_camera_to_base, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """Where the camera stands relative to the robot, and how the wrist motion is scaled.
+
+    Defaults: the third-person placement, the human's motion at its own size.
+    """
+
+    egocentric: bool = False
+    """The default placement is a head camera's (it looks the way the robot looks)."""
+    camera_pose: tuple[float, ...] | None = None
+    """Camera pose in the robot base frame, ``x, y, z`` [m], ``roll, pitch, yaw`` [rad] of
+    the camera body (:func:`camera_pose_to_base`); replaces the default placement."""
+    workspace_scale: float = 1.0
+    """Scale of the wrist motion about its median (1 keeps it; 0.5 halves its extent)."""
+    fit_yaw: bool = False
+    """Turn the default placement about the vertical through the nominal point, in steps of
+    30 deg, to where the arm reaches the most frames (:func:`fit_yaw`); for arms that cannot
+    take every orientation, such as the 5-joint SO-101."""
+
+    def __post_init__(self) -> None:
+        if self.camera_pose is not None:
+            camera_pose_to_base(self.camera_pose)  # six finite numbers, or a clear error
+            object.__setattr__(self, "camera_pose", tuple(float(v) for v in self.camera_pose))
+        if not self.workspace_scale > 0:
+            raise InvalidInputError(f"workspace scale must be > 0, got {self.workspace_scale}")
+        if self.fit_yaw and self.camera_pose is not None:
+            raise InvalidInputError(
+                "fitting the placement's yaw needs the default placement, not a given camera pose"
+            )
+
+
+class PlacedHands(NamedTuple):
+    """A clip's hands placed in the robot base frame."""
+
+    transform_camera_to_base: NDArray[np.float64]
+    """Shape (4, 4): the placement used."""
+    label: str
+    """How it was chosen (``default third-person``, ``default egocentric``, ``camera pose
+    x,y,z,roll,pitch,yaw``, ``given``), with any fitted turn and workspace scale."""
+    transform_wrist_to_base: list[NDArray[np.float64]]
+    """Per hand, shape (T, 4, 4): the wrist (hand frame H) poses in the base frame [m]."""
+    seen: list[NDArray[np.bool_]]
+    """Per hand, shape (T,): frames where the hand is present with a finite pose."""
+
+
+def place_hands(
+    hands: list[HandTrack],
+    transform_hand_to_ee: NDArray[np.float64],
+    nominal_ee_position: tuple[float, float, float],
+    placement: PlacementConfig,
+    *,
+    transform_camera_to_base: NDArray[np.float64] | None = None,
+    fitted_yaw_deg: float | None = None,
+) -> PlacedHands:
+    """Place a clip's hands: the camera placement, and each hand's wrist poses in the base frame.
+
+    The hands are pooled: the default placement maps their joint median end-effector point to
+    ``nominal_ee_position``, and the workspace scale acts about their joint median (so the
+    spacing of two hands scales too). A given ``transform_camera_to_base`` replaces both the
+    default and ``placement.camera_pose``; ``fitted_yaw_deg`` turns the default placement about
+    the vertical through the nominal point (:func:`fit_yaw`'s answer).
+    """
+    if transform_camera_to_base is not None:
+        label = "given"
+    elif placement.camera_pose is not None:
+        transform_camera_to_base = camera_pose_to_base(placement.camera_pose)
+        label = "camera pose " + ",".join(f"{v:g}" for v in placement.camera_pose)
+    else:
+        label = "default egocentric" if placement.egocentric else "default third-person"
+        transform_camera_to_base = default_camera_to_base(
+            np.concatenate([hand.transform_wrist_to_camera for hand in hands]),
+            np.concatenate([hand.present for hand in hands]),
+            transform_hand_to_ee,
+            nominal_ee_position,
+            egocentric=placement.egocentric,
+        )
+        if fitted_yaw_deg is not None:
+            transform_camera_to_base = turn_about_vertical(
+                transform_camera_to_base,
+                np.asarray(nominal_ee_position),
+                np.radians(fitted_yaw_deg),
+            )
+            label += f", turned {fitted_yaw_deg:g} deg about the vertical (fitted)"
+    wrists = [transform_camera_to_base @ hand.transform_wrist_to_camera for hand in hands]
+    seen = [
+        hand.present & np.isfinite(wrist).all(axis=(1, 2))
+        for hand, wrist in zip(hands, wrists, strict=True)
+    ]
+    scale = placement.workspace_scale
+    if scale != 1.0:
+        scaled = scale_workspace(np.concatenate(wrists), np.concatenate(seen), scale)
+        wrists = list(np.split(scaled, len(hands)))
+        label += f", workspace scale {scale:g}"
+    return PlacedHands(transform_camera_to_base, label, wrists, seen)
+
+
+#: Yaws tried by :func:`fit_yaw` [deg], nearest to the drawn convention first (ties keep it).
+FIT_YAWS_DEG = (0, 30, -30, 60, -60, 90, -90, 120, -120, 150, -150, 180)
+#: Frames of the hand (evenly spread) retargeted for each yaw tried.
+FIT_FRAMES = 48
+
+
+def fit_yaw(
+    retargeter: Retargeter,
+    hand: HandTrack,
+    timestamps: NDArray[np.float64],
+    side: HandSide,
+    placement: PlacementConfig,
+) -> float:
+    """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
+
+    Each yaw places the hand as the final placement will (:func:`place_hands` with that yaw,
+    then the workspace scale) and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly
+    over the clip; a frame is missed when flagged UNREACHABLE or JOINT_LIMIT. The first yaw with
+    the fewest misses wins.
+    """
+    robot = retargeter.robot
+    missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT)
+    best, fewest = 0.0, FIT_FRAMES + 1
+    for yaw in FIT_YAWS_DEG:
+        placed = place_hands(
+            [hand],
+            robot.transform_hand_to_ee,
+            robot.description.nominal_ee_position,
+            placement,
+            fitted_yaw_deg=float(yaw),
+        )
+        frames = np.flatnonzero(placed.seen[0])
+        frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
+        result = retargeter.retarget_sequence(
+            hand.world_keypoints[frames],
+            placed.transform_wrist_to_base[0][frames],
+            side=side,
+            timestamps=timestamps[frames],
+        )
+        misses = int(np.count_nonzero(result.flags & missed))
+        if misses < fewest:
+            best, fewest = float(yaw), misses
+    return best

@@ -24,9 +24,11 @@ from numpy.typing import NDArray
 
 from pipeline.dataset import PROVENANCE_PATH
 from pipeline.exceptions import DatasetError
+from pipeline.media import iter_frames, open_media
 from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
-from retarget import BimanualRobot, Flag, Robot, flag_names
+from pipeline.video import VideoConfig, VideoEncoder
+from retarget import BimanualRobot, Flag, Robot, flag_names, load_any_robot
 from retarget.hand_frame import keypoints_in_hand_frame
 
 #: MediaPipe's hand skeleton (keypoint index pairs).
@@ -277,10 +279,6 @@ def render_episode(
     Raises:
         DatasetError: No such episode, or the source input is gone.
     """
-    from pipeline.media import iter_frames, open_media
-    from pipeline.run import load_any_robot
-    from pipeline.video import VideoConfig, VideoEncoder
-
     data = load_episode(root, episode)
     loaded = robot or load_any_robot(data.robot)
     path = Path(str(data.source.get("path", "")))
@@ -340,8 +338,6 @@ def plot_episode(root: str | Path, episode: int, output: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipeline.run import load_any_robot
-
     data = load_episode(root, episode)
     robot = load_any_robot(data.robot)
     time = data.rows["timestamp"].astype(np.float64)
@@ -395,8 +391,6 @@ def record_rerun(root: str | Path, episode: int, output: str | Path, images: boo
         import rerun as rr
     except ImportError:
         raise DatasetError('--rerun needs rerun-sdk: pip install "hand2robot[rerun]"') from None
-    from pipeline.media import iter_frames, open_media
-    from pipeline.run import load_any_robot
 
     data = load_episode(root, episode)
     robot = load_any_robot(data.robot)

@@ -16,6 +16,7 @@ from retarget.bimanual import (
     BimanualResult,
     BimanualRetargeter,
     BimanualRobot,
+    load_any_robot,
     load_bimanual,
 )
 from retarget.config import FeasibilityConfig, RetargetConfig
@@ -70,6 +71,7 @@ __all__ = [
     "gripper_position",
     "hand_frame_from_keypoints",
     "keypoints_in_hand_frame",
+    "load_any_robot",
     "load_bimanual",
     "load_robot",
     "transform_matrix",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,7 @@ from retarget.collision import CrossCollision
 from retarget.config import RetargetConfig
 from retarget.exceptions import InvalidInputError
 from retarget.flags import Flag
+from retarget.hand_frame import HandSide
 from retarget.result import Residual, RetargetResult, readonly
 from retarget.retargeter import Retargeter
 from retarget.robot import Robot, load_robot, transform_matrix
@@ -27,6 +29,8 @@ from robots import BimanualDescription, Side
 
 #: The two hands, in column order.
 SIDES = ("left", "right")
+#: The two arms by the hand each takes, typed as the retargeter takes a hand.
+ARM_SIDES: tuple[HandSide, HandSide] = ("left", "right")
 
 
 class BimanualRobot:
@@ -120,6 +124,20 @@ def load_bimanual(name: str | BimanualDescription) -> BimanualRobot:
     return BimanualRobot(description)
 
 
+def load_any_robot(name: str | Path) -> Robot | BimanualRobot:
+    """A registry robot, a robot config file (``.toml``) or a bimanual robot, by name.
+
+    The one place that tells the two kinds apart by name.
+
+    Raises:
+        RobotNotFound: Neither a robot nor a bimanual robot of the registry, nor a file (the
+            message lists the valid names).
+    """
+    if str(name) in robots.bimanual_names():
+        return load_bimanual(str(name))
+    return load_robot(name)
+
+
 @dataclass(frozen=True)
 class BimanualResult:
     """A retargeted two-hand trajectory. Arrays are read-only.
@@ -206,19 +224,25 @@ class BimanualRetargeter:
         if frames["left"] != frames["right"]:
             raise InvalidInputError(f"the hands have different frame counts: {frames}")
         results = {}
-        for side in SIDES:
+        for side in ARM_SIDES:
             to_arm_base = np.linalg.inv(self.robot.transform_arm_base_to_base(side))
             wrist = to_arm_base @ np.asarray(transform_wrist_to_base[side], dtype=np.float64)
             results[side] = self.arms[side].retarget_sequence(
                 keypoints[side],
                 wrist,
                 present=None if present is None else present[side],
-                side=side,  # type: ignore[arg-type]
+                side=side,
                 timestamps=timestamps,
                 score=None if score is None else score[side],
                 lift_error=None if lift_error is None else lift_error[side],
             )
-        left, right = results["left"], results["right"]
+        return self._combine(results["left"], results["right"])
+
+    def _combine(self, left: RetargetResult, right: RetargetResult) -> BimanualResult:
+        """One two-arm result from each arm's: flags joined, the worse residuals, and contacts.
+
+        Contacts are each arm's own plus those between the arms.
+        """
         flags = left.flags | right.flags
         worse = {
             name: np.fmax(getattr(left.residual, name), getattr(right.residual, name))

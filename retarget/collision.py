@@ -20,7 +20,7 @@ import numpy as np
 import pinocchio as pin
 from numpy.typing import NDArray
 
-from retarget.robot import Robot, _frame_id, transform_matrix
+from retarget.robot import Robot, frame_id, transform_matrix
 
 
 def find_srdf(urdf: Path) -> Path | None:
@@ -77,7 +77,7 @@ class SelfCollision:
             attach = description.attach
             child_urdf = attach.urdf.resolve()
             child, child_geometry = _collision_model(child_urdf, attach.urdf.package_dirs())
-            parent = _frame_id(model, attach.parent_frame, "attach parent_frame", robot.name)
+            parent = frame_id(model, attach.parent_frame, "attach parent_frame", robot.name)
             placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
             model, geometry = pin.appendModel(
                 model, child, geometry, child_geometry, parent, placement

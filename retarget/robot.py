@@ -49,7 +49,12 @@ def _read_mimics(urdf: Path) -> list[MimicJoint]:
     return mimics
 
 
-def _frame_id(model: pin.Model, name: str, what: str, robot: str) -> int:
+def frame_id(model: pin.Model, name: str, what: str, robot: str) -> int:
+    """The id of frame ``name`` of ``model``.
+
+    Raises:
+        RobotConfigError: No such frame (the message says what it was for and lists them).
+    """
     if not model.existFrame(name):
         frames = sorted({f.name for f in model.frames if f.name != "universe"})
         raise RobotConfigError(
@@ -57,6 +62,59 @@ def _frame_id(model: pin.Model, name: str, what: str, robot: str) -> int:
             + ", ".join(frames)
         )
     return int(model.getFrameId(name))
+
+
+def _build_model(description: RobotDescription) -> tuple[pin.Model, list[Path]]:
+    """The Pinocchio model of the URDF (with the attached one, if any), and the URDF paths."""
+    urdf_path = description.urdf.resolve()
+    model = pin.buildModelFromUrdf(str(urdf_path))
+    paths = [urdf_path]
+    if description.attach is not None:
+        attach = description.attach
+        child_path = attach.urdf.resolve()
+        paths.append(child_path)
+        child = pin.buildModelFromUrdf(str(child_path))
+        parent = frame_id(model, attach.parent_frame, "attach parent_frame", description.name)
+        placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
+        model = pin.appendModel(model, child, parent, placement)
+    return model, paths
+
+
+def _scalar_joints(model: pin.Model, name: str) -> list[str]:
+    """The model's joint names; every joint must be one scalar (revolute or prismatic)."""
+    multi = [model.names[j] for j in range(1, model.njoints) if model.joints[j].nq != 1]
+    if multi:
+        raise RobotConfigError(
+            f"robot {name!r}: joints {multi} are not single-axis (continuous, floating or "
+            "planar joints); hand2robot drives revolute joints with limits and prismatic joints"
+        )
+    return [model.names[j] for j in range(1, model.njoints)]
+
+
+def _checked_mimics(mimics: list[MimicJoint], all_joints: list[str], name: str) -> list[MimicJoint]:
+    for mimic in mimics:
+        if mimic.leader not in all_joints:
+            raise RobotConfigError(
+                f"robot {name!r}: mimic joint {mimic.follower!r} follows unknown joint "
+                f"{mimic.leader!r}; valid choices: {', '.join(all_joints)}"
+            )
+    return mimics
+
+
+def _mimic_index(
+    model: pin.Model, mimics: list[MimicJoint], joint_names: tuple[str, ...], name: str
+) -> list[tuple[int, int, MimicJoint]]:
+    """Per follower: its index in the model's configuration, its leader's column of ``q``."""
+    index = []
+    for mimic in mimics:
+        if mimic.leader not in joint_names:
+            raise RobotConfigError(
+                f"robot {name!r}: mimic joint {mimic.follower!r} follows another follower "
+                f"{mimic.leader!r}; chains of mimic joints are not supported"
+            )
+        follower = model.joints[model.getJointId(mimic.follower)].idx_q
+        index.append((follower, joint_names.index(mimic.leader), mimic))
+    return index
 
 
 class Robot:
@@ -81,68 +139,50 @@ class Robot:
     def __init__(self, description: RobotDescription) -> None:
         self.description = description
         name = description.name
-        urdf_path = description.urdf.resolve()
-        model = pin.buildModelFromUrdf(str(urdf_path))
-        paths = [urdf_path]
-        if description.attach is not None:
-            attach = description.attach
-            child_path = attach.urdf.resolve()
-            paths.append(child_path)
-            child = pin.buildModelFromUrdf(str(child_path))
-            parent = _frame_id(model, attach.parent_frame, "attach parent_frame", name)
-            placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
-            model = pin.appendModel(model, child, parent, placement)
+        model, paths = _build_model(description)
         self.model = model
         self.urdf_sha256 = hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()
         self.urdf_paths = tuple(paths)
-
-        # Every joint must be one scalar: revolute (limited) or prismatic.
-        all_joints = [model.names[j] for j in range(1, model.njoints)]
-        multi = [model.names[j] for j in range(1, model.njoints) if model.joints[j].nq != 1]
-        if multi:
-            raise RobotConfigError(
-                f"robot {name!r}: joints {multi} are not single-axis (continuous, floating or "
-                "planar joints); hand2robot drives revolute joints with limits and prismatic joints"
-            )
-        mimics = [m for p in paths for m in _read_mimics(p)]
-        for mimic in mimics:
-            if mimic.leader not in all_joints:
-                raise RobotConfigError(
-                    f"robot {name!r}: mimic joint {mimic.follower!r} follows unknown joint "
-                    f"{mimic.leader!r}; valid choices: {', '.join(all_joints)}"
-                )
+        all_joints = _scalar_joints(model, name)
+        mimics = _checked_mimics([m for p in paths for m in _read_mimics(p)], all_joints, name)
         self.mimic_joints = tuple(mimics)
         followers = {m.follower for m in mimics}
         self.joint_names = tuple(j for j in all_joints if j not in followers)
         self._model_q_index = np.array(
             [model.joints[model.getJointId(j)].idx_q for j in self.joint_names]
         )
-        self._mimic_index = [
-            (
-                model.joints[model.getJointId(m.follower)].idx_q,
-                self.joint_names.index(m.leader) if m.leader in self.joint_names else -1,
-                m,
-            )
-            for m in mimics
-        ]
-        for _, leader, mimic in self._mimic_index:
-            if leader < 0:
-                raise RobotConfigError(
-                    f"robot {name!r}: mimic joint {mimic.follower!r} follows another follower "
-                    f"{mimic.leader!r}; chains of mimic joints are not supported"
-                )
+        self._mimic_index = _mimic_index(model, mimics, self.joint_names, name)
+        self.lower = self._columns(model.lowerPositionLimit)
+        self.upper = self._columns(model.upperPositionLimit)
+        self.velocity_limit = self._columns(model.velocityLimit)
+        self.rest = self._rest_pose()
+        self.ee_frame_id = frame_id(model, description.ee_frame, "ee_frame", name)
+        self.fingertip_frame_ids = tuple(
+            frame_id(model, f.frame, f"fingertip frame (keypoint {f.keypoint})", name)
+            for f in description.fingertips
+        )
+        arm, hand = self._chains(followers)
+        self.arm_joints = tuple(j for j in self.joint_names if j in arm)
+        self.hand_joints = tuple(j for j in self.joint_names if j in hand)
+        if description.kind is not RobotKind.ARM_GRIPPER and not self.hand_joints:
+            raise RobotConfigError(f"robot {name!r}: no joint moves the mapped fingertips")
+        self.gripper_joint = self._checked_gripper_joint(mimics)
+        self.transform_hand_to_ee = transform_matrix(description.transform_hand_to_ee)
+        self.transform_hand_to_ee.setflags(write=False)
+        if self.hand_joints:
+            self._check_hand_convention()
 
-        def columns(values: NDArray[np.float64]) -> NDArray[np.float64]:
-            out = np.array(values[self._model_q_index], dtype=np.float64)
-            out.setflags(write=False)
-            return out
+    def _columns(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Per-joint model values (limits) as a read-only (nq,) array in ``q``'s columns."""
+        out = np.array(values[self._model_q_index], dtype=np.float64)
+        out.setflags(write=False)
+        return out
 
-        self.lower = columns(model.lowerPositionLimit)
-        self.upper = columns(model.upperPositionLimit)
-        self.velocity_limit = columns(model.velocityLimit)
-
+    def _rest_pose(self) -> NDArray[np.float64]:
+        """Zeros clipped to the limits, with the description's ``rest_pose`` values (checked)."""
+        name = self.description.name
         rest = np.clip(np.zeros(len(self.joint_names)), self.lower, self.upper)
-        for joint, value in description.rest_pose:
+        for joint, value in self.description.rest_pose:
             if joint not in self.joint_names:
                 raise RobotConfigError(
                     f"robot {name!r}: rest_pose names unknown joint {joint!r}; valid choices: "
@@ -156,13 +196,11 @@ class Robot:
                 )
             rest[i] = value
         rest.setflags(write=False)
-        self.rest = rest
+        return rest
 
-        self.ee_frame_id = _frame_id(model, description.ee_frame, "ee_frame", name)
-        self.fingertip_frame_ids = tuple(
-            _frame_id(model, f.frame, f"fingertip frame (keypoint {f.keypoint})", name)
-            for f in description.fingertips
-        )
+    def _chains(self, followers: set[str]) -> tuple[list[str], list[str]]:
+        """The joints that carry the end effector (the arm) and those that move the fingertips."""
+        model, description, name = self.model, self.description, self.description.name
         ee_joint = model.frames[self.ee_frame_id].parentJoint
         arm = [model.names[j] for j in model.supports[ee_joint] if j > 0]
         if description.kind is RobotKind.HAND:
@@ -184,42 +222,38 @@ class Robot:
                     f"robot {name!r}: mimic joint {joint!r} lies on the arm or finger chain; "
                     "hand2robot solves only independent joints there"
                 )
-        self.arm_joints = tuple(j for j in self.joint_names if j in arm)
-        self.hand_joints = tuple(j for j in self.joint_names if j in hand)
-        if description.kind is not RobotKind.ARM_GRIPPER and not self.hand_joints:
-            raise RobotConfigError(f"robot {name!r}: no joint moves the mapped fingertips")
+        return arm, hand
 
-        self.gripper_joint: str | None = None
-        if description.gripper is not None:
-            joint = description.gripper.joint
-            follower = next((m for m in mimics if m.follower == joint), None)
-            if follower is not None:
+    def _checked_gripper_joint(self, mimics: list[MimicJoint]) -> str | None:
+        """The gripper's driving joint, checked against the URDF and the arm; None without."""
+        gripper, name = self.description.gripper, self.description.name
+        if gripper is None:
+            return None
+        joint = gripper.joint
+        follower = next((m for m in mimics if m.follower == joint), None)
+        if follower is not None:
+            raise RobotConfigError(
+                f"robot {name!r}: gripper joint {joint!r} is a mimic joint following "
+                f"{follower.leader!r}; name the driving joint {follower.leader!r} instead"
+            )
+        if joint not in self.joint_names:
+            raise RobotConfigError(
+                f"robot {name!r}: gripper joint {joint!r} is not a joint of the URDF; valid "
+                f"choices: {', '.join(self.joint_names)}"
+            )
+        if joint in self.arm_joints:
+            raise RobotConfigError(
+                f"robot {name!r}: gripper joint {joint!r} moves the end effector frame; "
+                "choose the finger joint"
+            )
+        i = self.joint_names.index(joint)
+        for value in (gripper.closed_position, gripper.open_position):
+            if not self.lower[i] - 1e-9 <= value <= self.upper[i] + 1e-9:
                 raise RobotConfigError(
-                    f"robot {name!r}: gripper joint {joint!r} is a mimic joint following "
-                    f"{follower.leader!r}; name the driving joint {follower.leader!r} instead"
+                    f"robot {name!r}: gripper position {value} is outside the limits of "
+                    f"{joint!r} [{self.lower[i]}, {self.upper[i]}]"
                 )
-            if joint not in self.joint_names:
-                raise RobotConfigError(
-                    f"robot {name!r}: gripper joint {joint!r} is not a joint of the URDF; valid "
-                    f"choices: {', '.join(self.joint_names)}"
-                )
-            if joint in self.arm_joints:
-                raise RobotConfigError(
-                    f"robot {name!r}: gripper joint {joint!r} moves the end effector frame; "
-                    "choose the finger joint"
-                )
-            i = self.joint_names.index(joint)
-            for value in (description.gripper.closed_position, description.gripper.open_position):
-                if not self.lower[i] - 1e-9 <= value <= self.upper[i] + 1e-9:
-                    raise RobotConfigError(
-                        f"robot {name!r}: gripper position {value} is outside the limits of "
-                        f"{joint!r} [{self.lower[i]}, {self.upper[i]}]"
-                    )
-            self.gripper_joint = joint
-        self.transform_hand_to_ee = transform_matrix(description.transform_hand_to_ee)
-        self.transform_hand_to_ee.setflags(write=False)
-        if self.hand_joints:
-            self._check_hand_convention()
+        return joint
 
     @property
     def name(self) -> str:

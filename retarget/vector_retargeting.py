@@ -20,6 +20,7 @@ world-aligned frame Jacobians).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pinocchio as pin
@@ -313,94 +314,122 @@ class VectorRetargeter:
             The joints reached, the steps taken, and whether ``goal`` was met.
         """
         cfg = self.config
-        n = self.model.nv
         step_tol2 = cfg.step_tolerance**2
-        margin = cfg.collision_margin
-        reach = margin + cfg.collision_slack
-        weights = self.weights
-        avoidance = self.avoidance if watch is not None and len(watch) else None
-        no_gap = np.zeros(0)
-        no_gap_jac = np.zeros((0, n))
-
-        def evaluate(
-            q: NDArray[np.float64],
-        ) -> tuple[
-            float,
-            NDArray[np.float64],
-            NDArray[np.float64],
-            NDArray[np.float64],
-            NDArray[np.float64],
-        ]:
-            current, jac = self._kinematics(q, jacobians=True)
-            assert jac is not None
-            error = target - current.ravel()
-            drift = q - q_prev
-            cost = float(error @ (weights * error)) + cfg.temporal_weight * float(drift @ drift)
-            gap, gap_jac = no_gap, no_gap_jac
-            if avoidance is not None:
-                assert watch is not None
-                distance, distance_jac = avoidance.distances(q, watch, below=reach)
-                rows = distance < reach
-                gap, gap_jac = margin - distance[rows], distance_jac[rows]
-                inside = gap[gap > 0]
-                cost += weight * float(inside @ inside)
-            return cost, jac, error, gap, gap_jac
-
-        def met(
-            q: NDArray[np.float64], error: NDArray[np.float64], gap: NDArray[np.float64]
-        ) -> bool:
-            if goal is None or (gap >= margin).any():  # no goal, or a watched pair in contact
-                return False
-            return self._tip_error(error) <= goal and not self.in_contact(q)
-
+        if watch is not None and not len(watch):
+            watch = None
+        problem = _Problem(target, q_prev, watch, weight)
         q = q_start.copy()
-        cost, jac, error, gap, gap_jac = evaluate(q)
-        if met(q, error, gap):
+        now = self._objective(q, problem)
+        if self._met(q, now, goal):
             return q, 0, True
-        damping = cfg.damping_gain * cost + cfg.damping
+        damping = cfg.damping_gain * now.cost + cfg.damping
         iterations = 0
-        lower, upper = self.lower, self.upper
         while iterations < cfg.max_iterations:
-            jac_w = jac * weights[:, None]
-            base_hessian = jac_w.T @ jac
-            base_hessian.flat[:: n + 1] += cfg.temporal_weight + damping
-            base_descent = jac_w.T @ error - cfg.temporal_weight * (q - q_prev)
-            active = gap > 0
-            while True:
-                hessian, descent = base_hessian, base_descent
-                if active.any():
-                    rows = gap_jac[active] * weight
-                    hessian = hessian + rows.T @ gap_jac[active]
-                    descent = descent + rows.T @ gap[active]
-                held = ((q <= lower) & (descent < 0)) | ((q >= upper) & (descent > 0))
-                if held.any():  # Active set: these joints stay on their limits for this step.
-                    hessian, descent = hessian.copy(), descent.copy()  # base_* serve again
-                    hessian[held, :] = 0.0
-                    hessian[:, held] = 0.0
-                    hessian[held, held] = 1.0
-                    descent[held] = 0.0
-                candidate = np.minimum(np.maximum(q + solve_spd(hessian, descent), lower), upper)
-                if not len(gap):
-                    break
-                # Pairs still clear that this step would bring inside the margin join the model.
-                entering = ~active & (gap - gap_jac @ (candidate - q) > 0)
-                if not entering.any():
-                    break
-                active |= entering
+            candidate = self._step(q, now, problem, damping)
             moved = candidate - q
             if float(moved @ moved) < step_tol2:
                 break
             iterations += 1
-            new_cost, new_jac, new_error, new_gap, new_gap_jac = evaluate(candidate)
-            if new_cost < cost:
-                improvement = cost - new_cost
-                q, cost, jac, error = candidate, new_cost, new_jac, new_error
-                gap, gap_jac = new_gap, new_gap_jac
+            new = self._objective(candidate, problem)
+            if new.cost < now.cost:
+                improvement = now.cost - new.cost
+                q, now = candidate, new
                 damping = max(damping * 0.3, cfg.damping)
-                if met(q, error, gap):
+                if self._met(q, now, goal):
                     return q, iterations, True
-                if improvement < cfg.relative_tolerance * cost:
+                if improvement < cfg.relative_tolerance * now.cost:
                     break
             else:
                 damping *= 10.0
         return q, iterations, False
+
+    def _objective(self, q: NDArray[np.float64], problem: _Problem) -> _Objective:
+        """The objective at ``q`` with its Jacobian, vector errors and watched gaps."""
+        cfg = self.config
+        current, jac = self._kinematics(q, jacobians=True)
+        assert jac is not None  # asked for
+        error = problem.target - current.ravel()
+        drift = q - problem.q_prev
+        cost = float(error @ (self.weights * error)) + cfg.temporal_weight * float(drift @ drift)
+        if problem.watch is None or self.avoidance is None:
+            return _Objective(cost, jac, error, _NO_GAP, np.zeros((0, self.model.nv)))
+        margin = cfg.collision_margin
+        reach = margin + cfg.collision_slack
+        distance, distance_jac = self.avoidance.distances(q, problem.watch, below=reach)
+        rows = distance < reach
+        gap, gap_jac = margin - distance[rows], distance_jac[rows]
+        inside = gap[gap > 0]
+        cost += problem.weight * float(inside @ inside)
+        return _Objective(cost, jac, error, gap, gap_jac)
+
+    def _met(self, q: NDArray[np.float64], now: _Objective, goal: float | None) -> bool:
+        """Whether ``q`` meets ``goal`` (fingertip error, no two parts in contact)."""
+        if goal is None or (now.gap >= self.config.collision_margin).any():
+            return False  # no goal, or a watched pair in contact
+        return self._tip_error(now.error) <= goal and not self.in_contact(q)
+
+    def _step(
+        self, q: NDArray[np.float64], now: _Objective, problem: _Problem, damping: float
+    ) -> NDArray[np.float64]:
+        """The damped Gauss-Newton candidate from ``q``, joint limits held by an active set."""
+        cfg = self.config
+        n = self.model.nv
+        lower, upper = self.lower, self.upper
+        weight, gap, gap_jac = problem.weight, now.gap, now.gap_jac
+        jac_w = now.jac * self.weights[:, None]
+        base_hessian = jac_w.T @ now.jac
+        base_hessian.flat[:: n + 1] += cfg.temporal_weight + damping
+        base_descent = jac_w.T @ now.error - cfg.temporal_weight * (q - problem.q_prev)
+        active = gap > 0
+        while True:
+            hessian, descent = base_hessian, base_descent
+            if active.any():
+                rows = gap_jac[active] * weight
+                hessian = hessian + rows.T @ gap_jac[active]
+                descent = descent + rows.T @ gap[active]
+            held = ((q <= lower) & (descent < 0)) | ((q >= upper) & (descent > 0))
+            if held.any():  # Active set: these joints stay on their limits for this step.
+                hessian, descent = hessian.copy(), descent.copy()  # base_* serve again
+                hessian[held, :] = 0.0
+                hessian[:, held] = 0.0
+                hessian[held, held] = 1.0
+                descent[held] = 0.0
+            candidate = np.minimum(np.maximum(q + solve_spd(hessian, descent), lower), upper)
+            if not len(gap):
+                return candidate
+            # Pairs still clear that this step would bring inside the margin join the model.
+            entering = ~active & (gap - gap_jac @ (candidate - q) > 0)
+            if not entering.any():
+                return candidate
+            active |= entering
+
+
+_NO_GAP = np.zeros(0)
+
+
+class _Problem(NamedTuple):
+    """What one frame's loop minimises towards."""
+
+    target: NDArray[np.float64]
+    """Stacked target vectors, shape (3K,) [m]."""
+    q_prev: NDArray[np.float64]
+    """The previous frame's solution (the temporal term's anchor)."""
+    watch: NDArray[np.intp] | None
+    """Watched collision pairs (:attr:`VectorRetargeter.avoidance`), None for none."""
+    weight: float
+    """Weight of the collision term."""
+
+
+class _Objective(NamedTuple):
+    """The objective at one iterate."""
+
+    cost: float
+    """Weighted squared vector error, temporal term and collision term."""
+    jac: NDArray[np.float64]
+    """Jacobian of the stacked vectors, shape (3K, n)."""
+    error: NDArray[np.float64]
+    """Stacked vector errors (target - current), shape (3K,) [m]."""
+    gap: NDArray[np.float64]
+    """``margin - distance`` of the watched pairs within reach."""
+    gap_jac: NDArray[np.float64]
+    """Their Jacobians (of the distance), one row each."""

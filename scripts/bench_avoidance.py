@@ -98,7 +98,11 @@ def main() -> None:
                         config = retarget.RetargetConfig(avoid_self_collision=avoid)
                         start = time.perf_counter()
                         out = pipeline.retarget_tracks(
-                            done.tracks, robot, side=side, config=config, egocentric=egocentric
+                            done.tracks,
+                            robot,
+                            side=side,
+                            config=config,
+                            placement=pipeline.PlacementConfig(egocentric=egocentric),
                         )
                         seconds = time.perf_counter() - start
                         measured = row(robot, out, seconds)

@@ -63,7 +63,7 @@ _CORES_PROBE = """
 import json, sys, tempfile, time
 from mediapipe.tasks.python import vision  # imported once per worker, not per input
 from pipeline.extract import ExtractConfig
-from pipeline.run import extract_input
+from pipeline.inputs import extract_input
 from pipeline.video import VideoConfig
 wall = cpu = 0.0
 for path in sys.argv[2:]:

@@ -51,8 +51,9 @@ def main() -> None:
     import retarget
     from pipeline.dataset import append_episodes
     from pipeline.extract import ExtractConfig, extract_hands
+    from pipeline.inputs import record_video
     from pipeline.media import open_media
-    from pipeline.run import record_video, retarget_tracks
+    from pipeline.retargeting import retarget_tracks
     from pipeline.video import VideoConfig, VideoEncoder, nominal_fps
 
     config = ExtractConfig(num_hands=args.hands)

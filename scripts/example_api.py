@@ -31,7 +31,11 @@ def main(out: Path) -> dict[str, object]:
     )
     try:
         # 2. Retarget (egocentric default placement, wrist motion scaled to 80%).
-        hand = pipeline.retarget_tracks(done.tracks, arm, egocentric=True, workspace_scale=0.8)
+        hand = pipeline.retarget_tracks(
+            done.tracks,
+            arm,
+            placement=pipeline.PlacementConfig(egocentric=True, workspace_scale=0.8),
+        )
         print(f"{hand.side} hand: {hand.result.feasible.mean():.0%} of frames feasible")
         # 3. Write the episode (atomic append; provenance marks it as surrogate data).
         config = pipeline.DatasetConfig(task="stir the pot", video=video)

@@ -24,9 +24,11 @@ import av
 import pyarrow.parquet as pq
 
 import retarget
+from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig
 from pipeline.extract import ExtractConfig
-from pipeline.run import convert, load_any_robot
+from pipeline.placement import PlacementConfig
+from retarget import load_any_robot
 
 DIGESTS = Path(__file__).parent / "data" / "dataset_digests.json"
 SAMPLE_TRACKS = Path(__file__).parents[1] / "data" / "kettle_pour.tracks.parquet"
@@ -36,6 +38,7 @@ STILL = "images/sign_language_two_people.jpg"
 VERSION_KEYS = {"hand2robot_version"}
 #: A given camera pose: x, y, z [m], roll, pitch, yaw [rad].
 POSE = (1.0, 0.1, 0.5, 0.0, 0.3, 3.14159)
+SCALED = PlacementConfig(workspace_scale=0.8)
 
 
 def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
@@ -46,9 +49,19 @@ def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
     for name, robot, options, placement in (
         ("sample_panda", "panda", {}, {}),
         ("sample_allegro_split", "allegro_right", {"split_min_gap_s": 0.2}, {}),
-        ("sample_bimanual", "bimanual_panda", {}, {"workspace_scale": 0.8}),
-        ("sample_so101_fitted", "so101", {}, {"fit_yaw": True}),
-        ("sample_panda_both_posed", "panda", {}, {"side": "both", "camera_pose": POSE}),
+        (
+            "sample_bimanual",
+            "bimanual_panda",
+            {},
+            {"placement": PlacementConfig(workspace_scale=0.8)},
+        ),
+        ("sample_so101_fitted", "so101", {}, {"placement": PlacementConfig(fit_yaw=True)}),
+        (
+            "sample_panda_both_posed",
+            "panda",
+            {},
+            {"side": "both", "placement": PlacementConfig(camera_pose=POSE)},
+        ),
     ):
         root = base / name
         dataset = DatasetConfig(video=None, **options) if options else no_video
@@ -63,7 +76,7 @@ def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
         panda,
         root,
         extract=ExtractConfig(num_hands=1),
-        egocentric=True,
+        placement=PlacementConfig(egocentric=True),
         cache=cache,
     )
     convert(shared_data / STILL, panda, root, side="right", cache=cache)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.batch import BatchConfig, BatchError, expand_inputs, run_batch
+from pipeline.conversion import convert
 from pipeline.dataset import describe_dataset
 from pipeline.download import DownloadConfig, fetch
 from pipeline.exceptions import InputMediaError
 from pipeline.extract import ExtractConfig
-from pipeline.run import convert
 
 STOVE = "videos/stove_stir_egocentric.mp4"  # 30 fps, 60 frames
 KETTLE = "videos/kettle_pour_third_person.mp4"  # 29.97 fps, 287 frames
@@ -74,13 +74,13 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
     )
     report = run_batch([mixed_folder], out, config)
     assert report.status == "partial"
-    written = sorted(Path(w["input"]).name for w in report.written)
+    written = sorted(Path(w.input).name for w in report.written)
     assert written == ["kettle.mp4", "stove.mp4"]
-    errors = {Path(e["input"]).name: e for e in report.errors}
+    errors = {Path(e.input).name: e for e in report.errors}
     assert set(errors) == {"corrupt.mp4", "notes.md"}
-    assert errors["corrupt.mp4"]["stage"] == "extract"
-    assert "not a readable video" in errors["corrupt.mp4"]["error"]
-    assert "not a readable video" in errors["notes.md"]["error"]
+    assert errors["corrupt.mp4"].stage == "extract"
+    assert "not a readable video" in errors["corrupt.mp4"].error
+    assert "not a readable video" in errors["notes.md"].error
     on_disk = json.loads(out.with_name("dataset.report.json").read_text())
     assert on_disk["status"] == "partial" and len(on_disk["errors"]) == 2
     summary = describe_dataset(out)
@@ -95,7 +95,7 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
 
     # The same command again: nothing new, nothing duplicated.
     again = run_batch([mixed_folder], out, config)
-    assert sorted(Path(s["input"]).name for s in again.skipped) == ["kettle.mp4", "stove.mp4"]
+    assert sorted(Path(s.input).name for s in again.skipped) == ["kettle.mp4", "stove.mp4"]
     assert not again.written and describe_dataset(out)["total_episodes"] == 2
 
 
@@ -112,10 +112,10 @@ def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -
     )
     report = run_batch([clip], out, config)
     assert report.status == "ok", report.errors
-    assert sorted(w["robot"] for w in report.written) == ["allegro_right", "panda"]
+    assert sorted(w.robot for w in report.written) == ["allegro_right", "panda"]
     # Each robot's retargeting is timed; one retargeting actor did both robots of the input.
-    assert all(0 < w["retarget_s"] < 60 for w in report.written)
-    assert len({w["retarget_actor"] for w in report.written}) == 1
+    assert all(0 < w.retarget_s < 60 for w in report.written)
+    assert len({w.retarget_actor for w in report.written}) == 1
     assert len(list(cache.glob("*.parquet"))) == 1  # one extraction for both robots
     for robot in ("panda", "allegro_right"):
         summary = describe_dataset(out / robot)
@@ -303,14 +303,15 @@ def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Pat
 
 
 # Loaded by every Python process of the job below: a Ray worker dies (SIGKILL) whenever it
-# starts retargeting the chosen input, by wrapping ``pipeline.run.retarget_sides`` on import.
+# starts retargeting the chosen input, by wrapping ``pipeline.retargeting.retarget_sides`` on
+# import.
 _DYING_RETARGETERS = """
 import importlib.abc, importlib.util, os, signal, sys
 
 
 class _Wrap(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "pipeline.run":
+        if name != "pipeline.retargeting":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

@@ -97,9 +97,10 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
     import pyarrow.parquet as pq
 
     import pipeline
+    from pipeline.conversion import convert
     from pipeline.dataset import DatasetConfig
     from pipeline.extract import ExtractConfig
-    from pipeline.run import convert, retarget_sides
+    from pipeline.retargeting import retarget_sides
 
     root = tmp_path / "dataset"
     extract = ExtractConfig(num_hands=2)

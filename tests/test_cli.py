@@ -149,8 +149,8 @@ def test_readme_api_example_runs(shared_data: Path, tmp_path: Path) -> None:
 
 def test_both_hands_give_one_episode_each(cli, tmp_path: Path) -> None:
     import retarget
+    from pipeline.conversion import convert
     from pipeline.dataset import DatasetConfig
-    from pipeline.run import convert
 
     sample = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
     panda = retarget.load_robot("panda")
@@ -170,15 +170,15 @@ def test_both_hands_give_one_episode_each(cli, tmp_path: Path) -> None:
 _INTERRUPT_AT_FRAME_10 = """
 import os, signal
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's Python has it
-import pipeline.extract
-real = pipeline.extract.extract_cached
+import pipeline.inputs
+real = pipeline.inputs.extract_cached
 def interrupted(*args, progress, **kwargs):
     def tick(done):
         if done == 10:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-extraction
         progress(done)
     return real(*args, progress=tick, **kwargs)
-pipeline.extract.extract_cached = interrupted
+pipeline.inputs.extract_cached = interrupted
 from pipeline.cli import main
 main()
 """

@@ -17,14 +17,16 @@ import pytest
 
 import pipeline
 import retarget
+from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig, describe_dataset, split_segments, storage
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.media import iter_frames, open_media
-from pipeline.run import convert
+from pipeline.placement import PlacementConfig
 from pipeline.video import VideoConfig, nominal_fps, stored_size
 from tests.conftest import run_cli
 
+EGOCENTRIC = PlacementConfig(egocentric=True)
 STOVE = "videos/stove_stir_egocentric.mp4"  # 384x288, 30 fps, 60 frames, one hand
 SAMPLE_TRACKS = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
 KETTLE = "videos/kettle_pour_third_person.mp4"  # 1280x720, 29.97 fps, 287 frames
@@ -77,7 +79,7 @@ def stove_dataset(
         panda,
         root,
         extract=ExtractConfig(num_hands=1),
-        egocentric=True,
+        placement=EGOCENTRIC,
         cache=base / "cache",
     )
     return root, base / "cache"
@@ -105,7 +107,7 @@ def test_written_dataset_reads_back_row_by_row(
         shared_data / STOVE, config=ExtractConfig(num_hands=1), cache=cache
     )
     assert hit
-    done = pipeline.retarget_tracks(tracks, panda, egocentric=True)
+    done = pipeline.retarget_tracks(tracks, panda, placement=EGOCENTRIC)
     np.testing.assert_allclose(rows["observation.state"], done.result.q, atol=1e-6)
     np.testing.assert_allclose(rows["action"][:-1], done.result.q[1:], atol=1e-6)
     np.testing.assert_allclose(rows["action"][-1], done.result.q[-1], atol=1e-6)
@@ -187,7 +189,7 @@ def test_append_continues_indices_and_keeps_old_files(
         panda,
         root,
         extract=ExtractConfig(num_hands=1),
-        egocentric=True,
+        placement=EGOCENTRIC,
         cache=cache,
         dataset=DatasetConfig(task="stir the pot"),
     )
@@ -336,7 +338,7 @@ def test_crash_before_commit_leaves_previous_dataset(
             shared_data / STOVE,
             panda,
             root,
-            egocentric=True,
+            placement=EGOCENTRIC,
             cache=cache,
             extract=ExtractConfig(num_hands=1),
         )
@@ -361,7 +363,7 @@ def _append_and_die(root: str, cache: str, shared: str) -> None:
         Path(shared) / STOVE,
         robot,
         root,
-        egocentric=True,
+        placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
     )
@@ -384,7 +386,7 @@ def test_hard_kill_mid_write_leaves_previous_dataset_then_recovers(
         shared_data / STOVE,
         panda,
         root,
-        egocentric=True,
+        placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
     )
@@ -409,7 +411,7 @@ def test_commit_without_atomic_exchange_falls_back_to_renames(
         shared_data / STOVE,
         panda,
         root,
-        egocentric=True,
+        placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
     )
@@ -431,7 +433,7 @@ def test_a_single_image_is_a_one_frame_episode_at_the_dataset_rate(
     assert info["fps"] == 1 and info["total_frames"] == 1  # alone, an image sets its own rate
     # Appended to a 30 fps dataset, the image takes that rate (one frame has none of its own).
     other = tmp_path / "stove"
-    convert(shared_data / STOVE, panda, other, egocentric=True, cache=cache)
+    convert(shared_data / STOVE, panda, other, placement=EGOCENTRIC, cache=cache)
     report = convert(shared_data / IMAGE, panda, other, cache=cache)
     assert report.frames == [1] and report.episodes == [1]
     summary = describe_dataset(other)
@@ -472,7 +474,7 @@ def test_real_lerobot_loads_every_row(
             panda,
             root,
             extract=ExtractConfig(num_hands=1),
-            egocentric=True,
+            placement=EGOCENTRIC,
             cache=tmp_path / "cache",
             dataset=DatasetConfig(video=video, split_min_gap_s=split),
         )

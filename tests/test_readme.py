@@ -38,3 +38,29 @@ def test_readme_python_example_runs_as_written(shared_data: Path, tmp_path: Path
     for robot in ("panda", f"allegro_{side}"):
         summary = describe_dataset(tmp_path / "datasets/all" / robot)
         assert summary["total_frames"] == 60 and summary["surrogate"] is True
+
+
+def test_readme_layout_names_every_module_and_only_modules_that_exist() -> None:
+    import re
+
+    section = README.read_text().split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        cell = row.split("|")[1]
+        paths = re.findall(r"`([^`]+)`", cell)
+        folder = paths[0].rsplit("/", 1)[0] if "/" in paths[0] else ""
+        for path in paths:
+            full = path if "/" in path else f"{folder}/{path}"
+            assert (README.parent / full).exists(), f"README layout names {full}, not there"
+            named.add(full.rstrip("/"))
+    root = README.parent
+    for package in ("pipeline", "retarget"):
+        for module in sorted((root / package).rglob("*.py")):
+            relative = module.relative_to(root).as_posix()
+            if module.name.startswith("_") or relative in named:
+                continue
+            assert module.parent.relative_to(root).as_posix() in named, (
+                f"{relative} is not in README's layout"
+            )

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 import retarget
 from pipeline.cli import app
-from pipeline.run import retarget_sides, retarget_tracks
+from pipeline.placement import PlacementConfig
+from pipeline.retargeting import retarget_sides, retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
 from pipeline.tracks import read_tracks as load_tracks
 from retarget import Flag
@@ -117,11 +118,14 @@ def test_turn_about_vertical_keeps_the_point_and_turns_by_the_yaw():
     )
 
 
+FITTED = PlacementConfig(fit_yaw=True)
+
+
 def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loaded):
     missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT)
     so101 = robots_loaded["so101"]
     default = retarget_tracks(sample, so101, side="left").result
-    done = retarget_tracks(sample, so101, side="left", fit_yaw=True)
+    done = retarget_tracks(sample, so101, side="left", placement=FITTED)
     assert done.placement.startswith("default third-person, turned ")
     assert done.placement.endswith(" deg about the vertical (fitted)")
     # The kettle clip's mug hand: nearly every frame out of the SO-101's reach by default.
@@ -135,7 +139,7 @@ def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loade
     np.testing.assert_array_equal(again.result.q, done.result.q)
     # The Panda reaches every frame at the drawn convention: the fit keeps it.
     panda = robots_loaded["panda"]
-    kept = retarget_tracks(sample, panda, side="left", fit_yaw=True)
+    kept = retarget_tracks(sample, panda, side="left", placement=FITTED)
     assert kept.placement == "default third-person, turned 0 deg about the vertical (fitted)"
     plain = retarget_tracks(sample, panda, side="left")
     np.testing.assert_array_equal(kept.result.q, plain.result.q)
@@ -143,12 +147,15 @@ def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loade
     from retarget.exceptions import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="'allegro_left' has no arm"):
-        retarget_tracks(sample, robots_loaded["allegro_left"], fit_yaw=True)
+        retarget_tracks(sample, robots_loaded["allegro_left"], placement=FITTED)
     with pytest.raises(InvalidInputError, match="not a given camera pose"):
-        retarget_tracks(sample, so101, fit_yaw=True, camera_pose=(1, 0, 0.5, 0, 0, 3.1))
+        PlacementConfig(fit_yaw=True, camera_pose=(1, 0, 0.5, 0, 0, 3.1))
+    with pytest.raises(InvalidInputError, match="not a given camera pose"):
+        given = done.transform_camera_to_base
+        retarget_tracks(sample, so101, placement=FITTED, transform_camera_to_base=given)
     bimanual = retarget.load_bimanual("bimanual_panda")
     with pytest.raises(InvalidInputError, match="for single-arm robots"):
-        retarget_sides(sample, bimanual, side="both", fit_yaw=True)
+        retarget_sides(sample, bimanual, side="both", placement=FITTED)
 
 
 def test_cli_retarget_prints_summary():

@@ -67,7 +67,7 @@ def episode_dataset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
         retarget.load_robot("panda"),
         base / "dataset",
         extract=ExtractConfig(num_hands=1),
-        egocentric=True,
+        placement=pipeline.PlacementConfig(egocentric=True),
         cache=base / "cache",
     )
     return base

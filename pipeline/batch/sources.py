@@ -1,0 +1,133 @@
+"""What a batch job runs on: its inputs, the dataset of each robot, and what they already hold."""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.batch.config import BatchConfig, BatchError
+from pipeline.download import is_url
+from pipeline.exceptions import InputMediaError
+from pipeline.extract import cache_key
+from pipeline.media import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    content_sha256,
+    iter_frames,
+    open_media,
+)
+from pipeline.video import stored_size
+
+
+def dataset_roots(out: str | Path, robots: Sequence[str]) -> dict[str, Path]:
+    """Dataset folder per robot: ``out`` itself for one robot, ``out/<robot>`` for several."""
+    out = Path(out)
+    if len(robots) == 1:
+        return {robots[0]: out}
+    return {robot: out / robot for robot in robots}
+
+
+def _is_media_folder(folder: Path) -> bool:
+    """An image sequence: images (and sidecar files such as calibration.json), no videos."""
+    suffixes = [p.suffix.lower() for p in folder.iterdir() if p.is_file()]
+    has_images = any(suffix in IMAGE_SUFFIXES for suffix in suffixes)
+    return has_images and not any(suffix in VIDEO_SUFFIXES for suffix in suffixes)
+
+
+def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
+    """The inputs named by files, folders, globs, text files of paths/URLs, and URLs.
+
+    - a URL is one input;
+    - a ``.txt`` file lists inputs, one per line (``#`` comments and blank lines skipped; paths
+      relative to the file);
+    - a folder that holds images and no videos is one image-sequence input (sidecars such as
+      ``calibration.json`` may sit beside them); any other folder gives each visible file and
+      image-sequence subfolder inside as an input (so a corrupt or non-video file becomes an
+      error record, not a silent skip);
+    - a glob gives every match.
+
+    Order is kept; repeats are dropped.
+
+    Raises:
+        BatchError: A name that matches nothing.
+    """
+    found: list[str] = []
+    for spec in specs:
+        text = str(spec)
+        if is_url(text):
+            found.append(text)
+            continue
+        path = Path(text)
+        if path.suffix == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            listed = [line for line in lines if line and not line.startswith("#")]
+            found.extend(
+                entry if is_url(entry) else str((path.parent / entry).resolve()) for entry in listed
+            )
+        elif path.is_dir():
+            if _is_media_folder(path):
+                found.append(str(path))
+            else:
+                for child in sorted(path.iterdir()):
+                    if child.name.startswith("."):
+                        continue
+                    if child.is_file() or (child.is_dir() and _is_media_folder(child)):
+                        found.append(str(child))
+        elif path.exists():
+            found.append(str(path))
+        else:
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise BatchError(f"{text}: no such file, folder, list or URL, and no glob match")
+            found.extend(matches)
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise BatchError("no inputs found in " + ", ".join(map(str, specs)))
+    return unique
+
+
+def done_keys(root: Path) -> set[tuple[str, str]]:
+    """(tracks key, requested hand) of every input a dataset already holds."""
+    path = root / "meta" / "hand2robot.json"
+    if not path.is_file():
+        return set()
+    provenance = json.loads(path.read_text())
+    return {
+        (str(record.get("tracks_key")), str(record.get("hand_requested", record.get("hand"))))
+        for record in provenance.get("inputs", [])
+    }
+
+
+def local_key(item: str, config: BatchConfig, model_sha256: str) -> str | None:
+    """The hand-track key of a local media input (None for URLs, track files, bad inputs)."""
+    if is_url(item) or item.endswith(".parquet"):
+        return None
+    try:
+        media = open_media(item)
+        return cache_key(media, None, config.extract, model_sha256, content_sha256(media))
+    except (InputMediaError, OSError):
+        return None
+
+
+def first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int, int] | None:
+    """The stored video size a new dataset takes: that of the first local input that decodes.
+
+    Fixed before extraction so that every actor encodes (and letterboxes) at that size at once,
+    instead of the driver re-encoding the videos of other sizes one by one at commit; and the
+    size does not depend on which input happens to finish first.
+    """
+    for item in inputs:
+        if is_url(item) or item.endswith(".parquet"):
+            continue
+        try:
+            frames = iter_frames(open_media(item), prefetch=0)
+            try:
+                first = next(frames)
+            finally:
+                getattr(frames, "close", lambda: None)()  # closes the container now
+        except (InputMediaError, OSError, StopIteration):
+            continue
+        return stored_size(first.width, first.height, max_size)
+    return None

@@ -1,0 +1,224 @@
+"""The batch job's Ray actors: extraction, retargeting, and the count of attempts per input.
+
+Each stage is a callable class that loads its models once in ``__init__`` and calls the
+library's functions in ``__call__`` on a batch (Ray Data's idiom); a failure becomes an error
+string in the batch, never a raise, so one bad input does not stop the job.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+import time
+import traceback
+import weakref
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.batch.config import BatchConfig
+from pipeline.inputs import extract_input
+from pipeline.model import ensure_model
+from pipeline.retargeted import RetargetedHand
+from pipeline.retargeting import retarget_sides
+from pipeline.tracks import HandTracks
+from pipeline.video import EpisodeVideo
+from retarget import Hand2RobotError, load_any_robot
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What travels from an extraction actor through a retargeting actor to the driver.
+
+    Everything the driver needs is in it (the encoded video as bytes, not as a path), so an
+    actor on another node needs no filesystem shared with the driver.
+    """
+
+    tracks: HandTracks
+    """The input's hand tracks."""
+    video: EpisodeVideo | None
+    """The stored video's description (its ``path`` is the actor's, gone by now)."""
+    video_bytes: bytes
+    """The encoded video (about 0.1 MB per second), empty without one."""
+    node: str
+    """The Ray node that extracted it."""
+    fps: int
+    """The dataset frame rate of the kept frames."""
+    url: str | None
+    """The URL it was downloaded from, if it was."""
+    extract_s: float
+    """Seconds the extraction took [s]."""
+    retargeted: dict[str, list[RetargetedHand] | str] = field(default_factory=dict)
+    """Per robot: its trajectories (one per hand), or the error that stopped it."""
+    retarget_s: dict[str, float] = field(default_factory=dict)
+    """Per robot: seconds its retargeting took [s]."""
+    retarget_actor: str = ""
+    """The retargeting actor."""
+
+    @property
+    def frames(self) -> int:
+        """Frames of the input."""
+        return self.tracks.num_frames
+
+
+class Attempts:
+    """Ray actor: how often each (stage, input) has started, across restarts of its workers.
+
+    Ray Data restarts a dead actor and runs its task again without end; the stages ask here
+    first, and answer an error instead of running an input whose workers already died on it
+    ``max_retries + 1`` times.
+    """
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, str], int] = {}
+
+    def begin(self, stage: str, item: str) -> int:
+        """Count one more start of ``item`` in ``stage``; returns the count, 1 the first time."""
+        key = (stage, item)
+        self.started[key] = self.started.get(key, 0) + 1
+        return self.started[key]
+
+
+def died_on(attempts: Any, stage: str, item: str, max_retries: int) -> str:
+    """The error for ``item`` if its workers in ``stage`` died on it too often, else ``""``."""
+    import ray
+
+    started = ray.get(attempts.begin.remote(stage, item))
+    if started <= max_retries + 1:
+        return ""
+    return (
+        f"WorkerDied: the {stage} worker process died on this input {started - 1} times (a "
+        "crash in native code, killed for memory, or a lost node); Ray's worker logs "
+        "(/tmp/ray/session_latest/logs on the node) say more"
+    )
+
+
+class ExtractStage:
+    """Ray actor: input path/URL -> hand tracks and the stored video's bytes.
+
+    Everything the driver needs travels in the returned payload (the encoded video as bytes,
+    not as a path), so an actor on another node of a cluster needs no filesystem shared with the
+    driver; only local input paths must be readable where the actor runs.
+    """
+
+    def __init__(self, config: BatchConfig, frame_size: tuple[int, int] | None, attempts: Any):
+        import ray
+
+        self.config = config
+        self.attempts = attempts
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="hand2robot-extract-"))  # node-local
+        weakref.finalize(self, shutil.rmtree, self.temp_dir, ignore_errors=True)
+        self.node = ray.get_runtime_context().get_node_id()
+        self.frame_size = frame_size
+        self.model = ensure_model(config.model)  # fetched and verified once per actor
+        if config.cache is not None:
+            Path(config.cache).mkdir(parents=True, exist_ok=True)  # a folder, not a file name
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Extract each input of the batch; a failure is an ``error`` string, not a raise."""
+        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
+        for item in batch["input"]:
+            item = str(item)
+            began = time.perf_counter()
+            died = died_on(self.attempts, "extract", item, self.config.max_retries)
+            if died:
+                out["input"].append(item)
+                out["payload"].append(b"")
+                out["error"].append(died)
+                continue
+            try:
+                done = extract_input(
+                    item,
+                    extract=self.config.extract,
+                    video=self.config.dataset.video,
+                    temp_dir=self.temp_dir,
+                    frame_size=self.frame_size,
+                    model=self.model.path,
+                    cache=self.config.cache,
+                    download=self.config.download,
+                )
+                video_bytes = b""
+                if done.video is not None:
+                    video_bytes = done.video.path.read_bytes()  # about 0.1 MB per second
+                    done.video.path.unlink()
+                payload = pickle.dumps(
+                    Extracted(
+                        tracks=done.tracks,  # arrays, about 1 KB per frame and hand
+                        video=done.video,
+                        video_bytes=video_bytes,
+                        node=self.node,
+                        fps=done.fps,
+                        url=done.source_url,
+                        extract_s=round(time.perf_counter() - began, 3),
+                    )
+                )
+                out["payload"].append(payload)
+                out["error"].append("")
+            except Exception as err:  # noqa: BLE001 - every failure becomes a report record
+                out["payload"].append(b"")
+                out["error"].append(describe(err))
+            out["input"].append(item)
+        return {key: np.asarray(value, dtype=object) for key, value in out.items()}
+
+
+class RetargetStage:
+    """Ray actor: hand tracks -> one retargeted trajectory per robot."""
+
+    def __init__(self, config: BatchConfig, attempts: Any) -> None:
+        import ray
+
+        self.config = config
+        self.attempts = attempts
+        self.robots = {name: load_any_robot(name) for name in config.robots}
+        self.actor = str(ray.get_runtime_context().get_actor_id())
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Retarget each extracted input onto every robot (a failure becomes a string)."""
+        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
+        for item, payload, error in zip(
+            batch["input"], batch["payload"], batch["error"], strict=True
+        ):
+            if not error:
+                extracted: Extracted = pickle.loads(payload)
+                retries = self.config.max_retries
+                died = died_on(self.attempts, "retarget", str(item), retries)
+                retargeted = (
+                    replace(extracted, retargeted=dict.fromkeys(self.robots, died))
+                    if died
+                    else self._retarget(extracted)
+                )
+                payload = pickle.dumps(retargeted)
+            out["input"].append(item)
+            out["payload"].append(payload)
+            out["error"].append(error)
+        return {key: np.asarray(value, dtype=object) for key, value in out.items()}
+
+    def _retarget(self, extracted: Extracted) -> Extracted:
+        """``extracted`` with its trajectories onto every robot, and the seconds each took."""
+        results: dict[str, list[RetargetedHand] | str] = {}
+        seconds = {}
+        for name, robot in self.robots.items():
+            began = time.perf_counter()
+            try:
+                results[name] = retarget_sides(
+                    extracted.tracks,
+                    robot,
+                    side=self.config.side,
+                    config=self.config.retarget,
+                    placement=self.config.placement,
+                )
+            except Exception as err:  # noqa: BLE001 - a report record per robot
+                results[name] = describe(err)
+            seconds[name] = round(time.perf_counter() - began, 3)
+        return replace(extracted, retargeted=results, retarget_s=seconds, retarget_actor=self.actor)
+
+
+def describe(err: BaseException) -> str:
+    """An error as a report record says it: type and message, and where for unexpected ones."""
+    if isinstance(err, Hand2RobotError):
+        return f"{type(err).__name__}: {err}"
+    # An unexpected error: keep where it happened.
+    return f"{type(err).__name__}: {err}\n" + "".join(traceback.format_tb(err.__traceback__))

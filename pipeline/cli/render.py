@@ -1,0 +1,40 @@
+"""How the commands print: tables on stdout that wrap instead of cutting, frame progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.table import Table
+
+from pipeline.cli.app import out, progress
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout; a narrow terminal wraps long cells instead of cutting them."""
+    for column in table.columns:
+        column.overflow = "fold"
+    out.print(table)
+
+
+def summary(title: str, rows: list[tuple[str, str]]) -> None:
+    """Print a two-column summary (a label, a value) under ``title``."""
+    table = Table(title=title, show_header=False)
+    for label, value in rows:
+        table.add_row(label, value)
+    print_table(table)
+
+
+@contextmanager
+def frame_progress(name: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar for frames of one input; yields the callback that advances it."""
+    start = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task(f"extract {name}", total=total, rate="")
+
+        def update(done: int) -> None:
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=done, rate=f"{rate:.1f} frames/s")
+
+        yield update

@@ -1,0 +1,162 @@
+"""``hand2robot retarget``: one input onto a robot, into a summary or a dataset."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+import robots
+from pipeline.cli.app import Command, app
+from pipeline.cli.extract import expected_frames, extract_with_progress
+from pipeline.cli.options import (
+    CHAIN,
+    CHAIN_DEFAULT,
+    DATASET,
+    DATASET_DEFAULT,
+    EXTRACTION,
+    EXTRACTION_DEFAULT,
+    ChainOptions,
+    IntrinsicsOption,
+    ModelOption,
+    with_options,
+)
+from pipeline.cli.render import frame_progress, print_table, summary
+from pipeline.conversion import convert
+from pipeline.dataset import DatasetConfig
+from pipeline.extract import ExtractConfig
+from pipeline.retargeted import RetargetedHand
+from pipeline.retargeting import retarget_sides
+from pipeline.tracks import read_tracks
+from retarget import BimanualRobot, Flag, Robot, load_any_robot
+
+
+@app.command("retarget", cls=Command)
+@with_options(chain=CHAIN, dataset=DATASET, config=EXTRACTION)
+def retarget_command(
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Video, GIF, image folder, image, or hand-track file (.parquet).",
+        ),
+    ],
+    robot: Annotated[
+        str, typer.Option(help="Registry name or robot config (.toml).")
+    ] = robots.DEFAULT_ROBOT,
+    chain: ChainOptions = CHAIN_DEFAULT,
+    model: ModelOption = None,
+    intrinsics: IntrinsicsOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="LeRobot v3.0 dataset folder to create or append to (surrogate-tagged). "
+            "Without it, only a summary is printed.",
+        ),
+    ] = None,
+    dataset: DatasetConfig = DATASET_DEFAULT,
+    config: ExtractConfig = EXTRACTION_DEFAULT,
+) -> None:
+    """Retarget one input onto a robot, into a summary or a dataset.
+
+    Hand tracks of a media input are cached (by content, model and settings), so retargeting
+    the same video onto several robots extracts it once. With --out, the episodes go into a
+    LeRobot v3.0 dataset (created if missing; appends are atomic) with per-frame feasibility
+    flags and a provenance file marking them as surrogate data from human video.
+
+    Examples:
+      hand2robot retarget data/kettle_pour.tracks.parquet --robot panda
+      hand2robot retarget clip.mp4 --robot allegro_right --hand right
+      hand2robot retarget clip.mp4 --out datasets/pour --task "pour water"
+      hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out two
+    """
+    loaded = load_any_robot(robot)
+    if output is not None:
+        _write(input_path, loaded, output, chain, dataset, config, intrinsics, model)
+        return
+    if input_path.suffix == ".parquet":
+        tracks = read_tracks(input_path)
+    else:
+        tracks = extract_with_progress(input_path, model, config, intrinsics)
+    start = time.perf_counter()
+    hands_done = retarget_sides(
+        tracks, loaded, side=chain.side, config=chain.retarget, placement=chain.placement
+    )
+    elapsed = (time.perf_counter() - start) / len(hands_done)
+    for done in hands_done:
+        _print_summary(input_path, loaded, done, elapsed)
+
+
+def _print_summary(
+    input_path: Path, robot: Robot | BimanualRobot, done: RetargetedHand, elapsed: float
+) -> None:
+    res = done.result
+    present = ~(res.flags & Flag.NO_HAND).astype(bool)
+    hands = "both hands" if done.side == "both" else f"{done.side} hand"
+    table = Table(title=f"{input_path.name} -> {robot.name} ({hands})", show_header=False)
+    with_hand = "both hands" if done.side == "both" else "a hand"
+    table.add_row("frames", f"{len(res.q)} ({present.sum()} with {with_hand})")
+    table.add_row("feasible", f"{res.feasible.sum()} ({res.feasible.mean():.1%})")
+    for flag in Flag:
+        count = int(((res.flags & flag) != 0).sum())
+        if count:
+            table.add_row(f"flag {flag.name}", str(count))
+    for name, values, unit in (
+        ("position error", res.residual.position, "mm"),
+        ("orientation error", res.residual.orientation, "deg"),
+        ("fingertip error", res.residual.fingertip, "mm"),
+    ):
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            scale = 1000.0 if unit == "mm" else np.degrees(1.0)
+            table.add_row(
+                f"{name} median / p95",
+                f"{np.median(finite) * scale:.1f} / {np.percentile(finite, 95) * scale:.1f} {unit}",
+            )
+    table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
+    table.add_row("camera placement", done.placement)
+    table.add_row("joints", ", ".join(res.joint_names))
+    print_table(table)
+
+
+def _write(
+    input_path: Path,
+    robot: Robot | BimanualRobot,
+    output: Path,
+    chain: ChainOptions,
+    dataset: DatasetConfig,
+    config: ExtractConfig,
+    intrinsics: Path | None,
+    model: Path | None,
+) -> None:
+    start = time.perf_counter()
+    with frame_progress(input_path.name, expected_frames(input_path, config)) as update:
+        report = convert(
+            input_path,
+            robot,
+            output,
+            extract=config,
+            dataset=dataset,
+            retarget=chain.retarget,
+            side=chain.side,
+            placement=chain.placement,
+            intrinsics=intrinsics,
+            model=model,
+            progress=update,
+        )
+    rows = [
+        (f"episode {episode}", f"{frames} frames, {fraction:.1%} feasible")
+        for episode, frames, fraction in zip(
+            report.episodes, report.frames, report.feasible_fraction, strict=True
+        )
+    ]
+    if report.dropped_frames:
+        rows.append(("left out by --split-gap", f"{report.dropped_frames} frames"))
+    rows.append(("dataset now", f"{report.total_episodes} episodes, {report.total_frames} frames"))
+    rows.append(("time", f"{time.perf_counter() - start:.1f} s"))
+    summary(f"{input_path.name} -> {output} ({robot.name})", rows)

@@ -1,0 +1,108 @@
+"""One input to episodes in a dataset: extract, retarget, append (``retarget --out``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, stored_video_size
+from pipeline.download import DownloadConfig
+from pipeline.extract import ExtractConfig
+from pipeline.inputs import extract_input
+from pipeline.placement import PlacementConfig
+from pipeline.retargeted import HandRequest
+from pipeline.retargeting import retarget_sides
+from retarget import BimanualRobot, RetargetConfig, Robot
+
+
+def convert(
+    input_path: str | Path,
+    robot: Robot | BimanualRobot,
+    root: str | Path,
+    *,
+    extract: ExtractConfig | None = None,
+    dataset: DatasetConfig | None = None,
+    retarget: RetargetConfig | None = None,
+    side: HandRequest | str = HandRequest.AUTO,
+    placement: PlacementConfig | None = None,
+    intrinsics: str | Path | None = None,
+    model: str | Path | None = None,
+    cache: str | Path | None = None,
+    download: DownloadConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> WriteReport:
+    """One input -> episodes appended to a dataset (what ``hand2robot retarget --out`` runs).
+
+    :func:`pipeline.extract_input`, then :func:`pipeline.retarget_sides`, then
+    :func:`pipeline.append_episodes`: the same steps the batch stages run.
+
+    Args:
+        input_path: Video, GIF, image folder, image, hand-track file, or http(s) URL.
+        robot: The robot to retarget onto.
+        root: The dataset folder (see :func:`pipeline.append_episodes`).
+        extract: Extraction settings (ignored for a hand-track file, which has its own).
+        dataset: Episode cutting and video settings.
+        retarget: Retargeting settings.
+        side: ``left``, ``right``, ``auto``, or ``both`` (one two-arm episode on a bimanual
+            robot, else one episode per hand; see :func:`pipeline.retarget_sides`).
+        placement: Camera placement and workspace scale (:class:`pipeline.PlacementConfig`).
+        intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
+        model: An official ``hand_landmarker.task``.
+        cache: Hand-track cache (see :func:`pipeline.extract_cached`).
+        download: URL download limits.
+        progress: Called with frames extracted so far.
+
+    Raises:
+        Hand2RobotError: Bad input, model, or dataset (see the subclasses).
+    """
+    dataset = dataset or DatasetConfig()
+    request = HandRequest.parse(side)
+    root = Path(root)
+    done = extract_input(
+        input_path,
+        extract=extract,
+        video=dataset.video,
+        temp_dir=root.parent,
+        frame_size=stored_video_size(root, dataset.camera),
+        intrinsics=intrinsics,
+        model=model,
+        cache=cache,
+        download=download,
+        progress=progress,
+    )
+    try:
+        hands = retarget_sides(
+            done.tracks, robot, side=request, config=retarget, placement=placement
+        )
+        reports = [
+            append_episodes(
+                root,
+                done.tracks,
+                retargeted,
+                robot,
+                video=done.video,
+                fps=done.fps,
+                config=dataset,
+                retarget_config=retarget,
+                source_url=done.source_url,
+                hand_requested=request.value,
+            )
+            for retargeted in hands
+        ]
+        return merge_reports(reports)
+    finally:
+        done.discard()
+
+
+def merge_reports(reports: list[WriteReport]) -> WriteReport:
+    """One report for the appends of one input (one per hand with ``side="both"``)."""
+    last = reports[-1]
+    return WriteReport(
+        root=last.root,
+        episodes=[e for r in reports for e in r.episodes],
+        frames=[f for r in reports for f in r.frames],
+        feasible_fraction=[f for r in reports for f in r.feasible_fraction],
+        dropped_frames=sum(r.dropped_frames for r in reports),
+        total_episodes=last.total_episodes,
+        total_frames=last.total_frames,
+    )

@@ -1,0 +1,242 @@
+"""Hand tracks -> robot trajectory: choose the hand, place the camera, retarget, flag.
+
+The step the CLI, the Python API and the batch stages share between extraction
+(:mod:`pipeline.inputs`) and the dataset writer (:mod:`pipeline.dataset`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+import retarget
+from pipeline.placement import PlacementConfig, fit_yaw, place_hands
+from pipeline.retargeted import HandRequest, RetargetedHand
+from pipeline.tracking import hand_sizes
+from pipeline.tracks import SIDES, HandTrack, HandTracks
+from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
+from retarget.exceptions import InvalidInputError
+
+
+def choose_side(tracks: HandTracks, side: HandRequest | str) -> HandSide:
+    """``auto`` picks the hand present in most frames; else checks ``side`` (left or right).
+
+    Raises:
+        InvalidInputError: Not a hand request, or ``both``.
+    """
+    request = HandRequest.parse(side)
+    if request is HandRequest.AUTO:
+        return "left" if _seen(tracks, "left") >= _seen(tracks, "right") else "right"
+    if request is HandRequest.BOTH:
+        raise InvalidInputError("one hand is asked for here: 'auto', 'left' or 'right'")
+    return "left" if request is HandRequest.LEFT else "right"
+
+
+def _seen(tracks: HandTracks, side: str) -> int:
+    return int(tracks.hands[side].present.sum())
+
+
+def retarget_sides(
+    tracks: HandTracks,
+    robot: Robot | BimanualRobot,
+    *,
+    side: HandRequest | str = HandRequest.AUTO,
+    config: RetargetConfig | None = None,
+    placement: PlacementConfig | None = None,
+) -> list[RetargetedHand]:
+    """:func:`retarget_tracks` for one hand, or with ``side="both"`` for both hands.
+
+    ``both`` gives one two-hand trajectory on a bimanual robot (:func:`retarget_bimanual`), or
+    one trajectory (one episode) per hand seen on a single-arm robot. A bimanual robot takes
+    only ``both`` (``auto`` means ``both`` there).
+
+    Raises:
+        InvalidInputError: ``both`` for a dexterous hand of one side, one hand for a bimanual
+            robot, a fitted yaw for a bimanual robot, or no hand at all.
+    """
+    request = HandRequest.parse(side)
+    placement = placement or PlacementConfig()
+    if isinstance(robot, BimanualRobot):
+        if request not in (HandRequest.BOTH, HandRequest.AUTO):
+            raise InvalidInputError(
+                f"robot {robot.name!r} is bimanual (one arm per hand): it takes --hand both, "
+                f"not {request.value!r}; for one hand choose a single-arm robot such as "
+                f"{robot.left.name!r}"
+            )
+        return [retarget_bimanual(tracks, robot, config=config, placement=placement)]
+    if request is not HandRequest.BOTH:
+        return [retarget_tracks(tracks, robot, side=request, config=config, placement=placement)]
+    if robot.description.side.value in SIDES:
+        raise InvalidInputError(
+            f"robot {robot.name!r} is a {robot.description.side.value} hand: --hand both needs "
+            "a robot that takes either hand (an arm with a gripper), or choose left or right"
+        )
+    seen = [s for s in SIDES if tracks.hands[s].present.any()]
+    if not seen:
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
+    return [
+        retarget_tracks(tracks, robot, side=s, config=config, placement=placement) for s in seen
+    ]
+
+
+def _input_name(tracks: HandTracks) -> str:
+    return Path(tracks.source.get("path", "")).name or "the input"
+
+
+def _frames(tracks: HandTracks) -> str:
+    count = tracks.num_frames
+    return "its only frame" if count == 1 else f"any of its {count} frames"
+
+
+def _no_hand_seen(tracks: HandTracks) -> str:
+    return f"no hand detected in {_frames(tracks)}, so nothing to retarget"
+
+
+def _check_seen(tracks: HandTracks, side: str, robot: Robot) -> None:
+    """Raise if ``side`` is in no frame, saying which hand is there instead."""
+    if tracks.hands[side].present.any():
+        return
+    other = next(s for s in SIDES if s != side)
+    seen = _seen(tracks, other)
+    if not seen:
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
+    hint = (
+        f"{robot.name!r} is a {side} hand; choose a {other} one"
+        if robot.description.side.value == side
+        else f"choose --hand {other} or auto"
+    )
+    raise InvalidInputError(
+        f"{_input_name(tracks)}: no {side} hand in {_frames(tracks)} (the {other} hand is in "
+        f"{seen}); {hint}"
+    )
+
+
+def retarget_tracks(
+    tracks: HandTracks,
+    robot: Robot,
+    *,
+    side: HandRequest | str = HandRequest.AUTO,
+    config: RetargetConfig | None = None,
+    placement: PlacementConfig | None = None,
+    transform_camera_to_base: NDArray[np.float64] | None = None,
+) -> RetargetedHand:
+    """Retarget one hand of ``tracks`` onto ``robot``.
+
+    Args:
+        tracks: Extracted hand tracks.
+        robot: A loaded robot.
+        side: ``left``, ``right`` or ``auto`` (the hand present in most frames; a dexterous
+            hand takes its own side).
+        config: Retargeting settings.
+        placement: Camera placement and workspace scale (default: third-person, scale 1).
+        transform_camera_to_base: A given camera placement (4, 4); replaces the placement's
+            default and camera pose.
+
+    Raises:
+        InvalidInputError: The hand is in no frame (the message names the input and says
+            which hand is there instead); a fitted yaw with a given placement, or for a robot
+            without an arm.
+    """
+    placement = placement or PlacementConfig()
+    if HandRequest.parse(side) is HandRequest.AUTO and robot.description.side.value in SIDES:
+        side = robot.description.side.value  # A dexterous hand takes its own side.
+    chosen = choose_side(tracks, side)
+    _check_seen(tracks, chosen, robot)
+    hand = tracks.hands[chosen]
+    retargeter = retarget.Retargeter(robot, config)
+    yaw = None
+    if placement.fit_yaw:
+        if transform_camera_to_base is not None:
+            raise InvalidInputError(
+                "fitting the placement's yaw needs the default placement, not a given camera pose"
+            )
+        if not robot.arm_joints:
+            raise InvalidInputError(
+                f"robot {robot.name!r} has no arm, so no placement suits it better than another; "
+                "fitting the placement's yaw is for arms (such as so101)"
+            )
+        yaw = fit_yaw(retargeter, hand, tracks.timestamps, chosen, placement)
+    placed = place_hands(
+        [hand],
+        robot.transform_hand_to_ee,
+        robot.description.nominal_ee_position,
+        placement,
+        transform_camera_to_base=transform_camera_to_base,
+        fitted_yaw_deg=yaw,
+    )
+    seen = placed.seen[0]
+    result = retargeter.retarget_sequence(
+        hand.world_keypoints,
+        placed.transform_wrist_to_base[0],
+        present=seen,
+        side=chosen,
+        timestamps=tracks.timestamps,
+        score=hand.score,
+        lift_error=_lift_error(hand, seen),
+    )
+    return RetargetedHand(chosen, result, placed.transform_camera_to_base, placed.label)
+
+
+def retarget_bimanual(
+    tracks: HandTracks,
+    robot: BimanualRobot,
+    *,
+    config: RetargetConfig | None = None,
+    placement: PlacementConfig | None = None,
+    transform_camera_to_base: NDArray[np.float64] | None = None,
+) -> RetargetedHand:
+    """Retarget both hands of ``tracks`` onto a bimanual robot, each onto its own arm.
+
+    The placement is one camera pose in the robot's shared base frame. Its default maps the
+    median end-effector point of both hands together to the midpoint of the two arms' nominal
+    points (the single-arm rule, applied to the pair), with the same camera axes.
+
+    Args:
+        tracks: Extracted hand tracks; frames without both hands are flagged ``NO_HAND``.
+        robot: A loaded bimanual robot.
+        config: Retargeting settings (both arms).
+        placement: Camera placement in the shared base frame, workspace scale about both
+            wrists' common median.
+        transform_camera_to_base: A given camera placement in the shared base frame (4, 4).
+
+    Raises:
+        InvalidInputError: No frame has a hand (the message names the input), or a fitted yaw.
+    """
+    placement = placement or PlacementConfig()
+    if placement.fit_yaw:
+        raise InvalidInputError(
+            f"robot {robot.name!r} is bimanual; fitting the placement's yaw is for "
+            "single-arm robots (such as so101)"
+        )
+    hands = [tracks.hands[side] for side in SIDES]
+    if not any(hand.present.any() for hand in hands):
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
+    middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2
+    placed = place_hands(
+        hands,
+        robot.left.transform_hand_to_ee,
+        (float(middle[0]), float(middle[1]), float(middle[2])),
+        placement,
+        transform_camera_to_base=transform_camera_to_base,
+    )
+    result = retarget.BimanualRetargeter(robot, config).retarget_sequence(
+        dict(zip(SIDES, (hand.world_keypoints for hand in hands), strict=True)),
+        dict(zip(SIDES, placed.transform_wrist_to_base, strict=True)),
+        present=dict(zip(SIDES, placed.seen, strict=True)),
+        timestamps=tracks.timestamps,
+        score=dict(zip(SIDES, (hand.score for hand in hands), strict=True)),
+        lift_error={
+            side: _lift_error(hand, mine)
+            for side, hand, mine in zip(SIDES, hands, placed.seen, strict=True)
+        },
+    )
+    return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)
+
+
+def _lift_error(hand: HandTrack, present: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """PnP error relative to the hand's size in the image: LIFT_UNCERTAIN's figure, (T,)."""
+    size = np.full(len(present), np.nan)
+    size[present] = hand_sizes(hand.image_keypoints[present])
+    return np.asarray(hand.reprojection_error / size)
