@@ -14,6 +14,7 @@ from pipeline.batch import BatchConfig, BatchError, BatchReport, expand_inputs, 
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, describe_dataset
+from pipeline.encoding import VideoConfig
 from pipeline.exceptions import (
     DatasetError,
     InputMediaError,
@@ -21,8 +22,9 @@ from pipeline.exceptions import (
     PipelineError,
     TrackFileError,
 )
-from pipeline.extract import ExtractConfig, extract_cached, extract_hands, solve_wrist_pose
+from pipeline.extract import ExtractConfig, extract_cached, extract_hands
 from pipeline.inputs import ExtractedInput, extract_input
+from pipeline.lifting import solve_wrist_pose
 from pipeline.model import ModelInfo, ensure_model
 from pipeline.placement import (
     ROTATION_CAMERA_TO_BASE,
@@ -34,7 +36,6 @@ from pipeline.placement import (
 from pipeline.retargeted import HandRequest, RetargetedHand
 from pipeline.retargeting import choose_side, retarget_bimanual, retarget_sides, retarget_tracks
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
-from pipeline.video import VideoConfig
 from retarget import load_any_robot
 
 __all__ = [

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.decoding import Media
 from pipeline.exceptions import InputMediaError
-from pipeline.media import Media
 from pipeline.tracks import Intrinsics
 
 _DISTORTION_KEYS = ("k1", "k2", "p1", "p2", "k3")

@@ -17,8 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.decoding import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from pipeline.exceptions import InputMediaError
-from pipeline.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

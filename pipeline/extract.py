@@ -1,10 +1,10 @@
 """Hand pose extraction: MediaPipe landmarks, stable left/right tracks, metric wrist pose by PnP.
 
-Stages, per input: decode (:mod:`pipeline.media`, in a background thread) -> the MediaPipe hand
+Stages, per input: decode (:mod:`pipeline.decoding`, in a background thread) -> the MediaPipe hand
 landmarker (Tasks API; VIDEO mode for videos and folders, so the palm detector is skipped while
 tracking holds; IMAGE mode for a single image) -> identity and side by continuity
-(:mod:`pipeline.tracking`) -> short gaps interpolated, zero-phase smoothing -> metric wrist pose
-in the camera frame by PnP (SQPnP, with the lens distortion modelled).
+(:mod:`pipeline.hand_identity`) -> short gaps interpolated, zero-phase smoothing -> metric wrist
+pose in the camera frame by PnP (:mod:`pipeline.lifting`: SQPnP, lens distortion modelled).
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline import tracking
+from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
+from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
 from pipeline.exceptions import InputMediaError
-from pipeline.media import Media, content_sha256, folder_timestamps, iter_frames, open_media
-from pipeline.model import ModelInfo, ensure_model, sha256_file
+from pipeline.lifting import lift_wrist_poses
+from pipeline.model import ModelInfo, cache_dir, ensure_model, sha256_file
 from pipeline.tracks import (
     FORMAT_VERSION,
     SIDES,
@@ -37,8 +37,6 @@ from pipeline.tracks import (
     read_tracks_key,
     write_tracks,
 )
-from retarget import hand_frame_from_keypoints
-from retarget.exceptions import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -117,96 +115,6 @@ class ExtractConfig:
             raise InputMediaError("invalid extraction settings: " + "; ".join(problems))
 
 
-def _transforms_world_to_camera(
-    world_keypoints: NDArray[np.float64],
-    image_keypoints: NDArray[np.float64],
-    intrinsics: Intrinsics,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """SQPnP poses of the landmarker's metric frame W in the camera frame, and reprojection errors.
-
-    Returns:
-        ``transform_world_to_camera`` (N, 4, 4) and mean reprojection errors (N,) [px]; NaN
-        where PnP fails.
-    """
-    count = len(world_keypoints)
-    transforms = np.full((count, 4, 4), np.nan)
-    for index in range(count):
-        ok, rvec, tvec = cv2.solvePnP(
-            world_keypoints[index],
-            image_keypoints[index],
-            intrinsics.matrix,
-            intrinsics.distortion,
-            flags=cv2.SOLVEPNP_SQPNP,
-        )
-        if ok:
-            transforms[index, :3, :3] = cv2.Rodrigues(rvec)[0]
-            transforms[index, :3, 3] = tvec.ravel()
-            transforms[index, 3] = (0.0, 0.0, 0.0, 1.0)
-    # Every frame's keypoints in the camera frame, projected (with distortion) in one call.
-    points_camera = (
-        np.einsum("nij,nkj->nki", transforms[:, :3, :3], world_keypoints)
-        + transforms[:, None, :3, 3]
-    )
-    errors = np.full(count, np.nan)
-    solved = np.isfinite(points_camera).all(axis=(1, 2))
-    if solved.any():
-        projected, _ = cv2.projectPoints(
-            points_camera[solved].reshape(-1, 3),
-            np.zeros(3),
-            np.zeros(3),
-            intrinsics.matrix,
-            intrinsics.distortion,
-        )
-        residuals = projected.reshape(-1, 21, 2) - image_keypoints[solved]
-        errors[solved] = np.linalg.norm(residuals, axis=2).mean(axis=1)
-    return transforms, errors
-
-
-def lift_wrist_poses(
-    world_keypoints: NDArray[np.float64],
-    image_keypoints: NDArray[np.float64],
-    intrinsics: Intrinsics,
-    side: str,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Metric poses of the hand frame H in the camera frame, by PnP, for many frames.
-
-    Args:
-        world_keypoints: Shape (N, 21, 3) [m], the landmarker's hand-centred metric frame W.
-        image_keypoints: Shape (N, 21, 2) [px], as observed (distorted) in the image.
-        intrinsics: Camera matrix and distortion (SQPnP works on the undistorted points).
-        side: ``"left"`` or ``"right"`` (sets the sign of H's palm normal).
-
-    Returns:
-        ``transform_wrist_to_camera`` (N, 4, 4) and the mean reprojection errors (N,) [px]; NaN
-        for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
-    """
-    count = len(world_keypoints)
-    poses, errors = _transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
-    try:
-        frames = hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
-    except InvalidInputError:
-        frames = np.full((count, 4, 4), np.nan)
-        for index in range(count):
-            try:
-                frames[index] = hand_frame_from_keypoints(world_keypoints[index : index + 1], side)  # type: ignore[arg-type]
-            except InvalidInputError:
-                errors[index] = np.nan
-    poses = poses @ frames
-    errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
-    return poses, errors
-
-
-def solve_wrist_pose(
-    world_keypoints: NDArray[np.float64],
-    image_keypoints: NDArray[np.float64],
-    intrinsics: Intrinsics,
-    side: str,
-) -> tuple[NDArray[np.float64], float]:
-    """One frame of :func:`lift_wrist_poses`: shapes (21, 3) and (21, 2) in, (4, 4) and [px] out."""
-    poses, errors = lift_wrist_poses(world_keypoints[None], image_keypoints[None], intrinsics, side)
-    return poses[0], float(errors[0])
-
-
 def package_version() -> str:
     """The installed hand2robot's version ("unknown" when run from an uninstalled tree)."""
     try:
@@ -260,7 +168,7 @@ def cache_key(
 
 def _detections(
     result: Any, width: int, height: int, frame: int, config: ExtractConfig
-) -> list[tracking.Detection]:
+) -> list[hand_identity.Detection]:
     found = []
     for landmarks, world, handedness in zip(
         result.hand_landmarks, result.hand_world_landmarks, result.handedness, strict=True
@@ -269,7 +177,7 @@ def _detections(
         right ^= config.selfie
         score = float(handedness[0].score)
         found.append(
-            tracking.Detection(
+            hand_identity.Detection(
                 frame=frame,
                 probability_right=score if right else 1.0 - score,
                 score=score,
@@ -277,12 +185,12 @@ def _detections(
                 world_keypoints=np.array([[p.x, p.y, p.z] for p in world]),
             )
         )
-    return tracking.suppress_duplicates(found, config.duplicate_overlap)
+    return hand_identity.suppress_duplicates(found, config.duplicate_overlap)
 
 
 def _track(
     side: str,
-    tracklets: list[list[tracking.Detection]],
+    tracklets: list[list[hand_identity.Detection]],
     timestamps: NDArray[np.float64],
     intrinsics: Intrinsics,
     config: ExtractConfig,
@@ -300,7 +208,7 @@ def _track(
             track.world_keypoints[frame] = detection.world_keypoints
             track.label_agrees[frame] = (detection.probability_right > 0.5) == (side == "right")
     detected = track.present.copy()
-    filled = tracking.interpolate_gaps(
+    filled = hand_identity.interpolate_gaps(
         timestamps,
         identity,
         [track.image_keypoints, track.world_keypoints, track.score],
@@ -308,10 +216,10 @@ def _track(
     )
     track.interpolated[:] = filled
     track.present[:] = detected | filled
-    image = tracking.smooth(
+    image = hand_identity.smooth(
         timestamps, track.present, track.image_keypoints, config.smoothing_sigma_s
     )
-    world = tracking.smooth(
+    world = hand_identity.smooth(
         timestamps, track.present, track.world_keypoints, config.smoothing_sigma_s
     )
     track.image_keypoints[:] = image
@@ -325,21 +233,21 @@ def _track(
 
 
 def build_tracks(
-    detections: list[list[tracking.Detection]],
+    detections: list[list[hand_identity.Detection]],
     timestamps: NDArray[np.float64],
     intrinsics: Intrinsics,
     config: ExtractConfig,
 ) -> tuple[dict[str, HandTrack], tuple[HandTrack, ...]]:
     """Per-frame detections -> left/right tracks (and extra hands), lifted to metric poses."""
-    tracklets = tracking.link_tracklets(
+    tracklets = hand_identity.link_tracklets(
         detections, timestamps, gate=config.link_gate, max_gap_s=config.link_max_gap_s
     )
     # A single frame has no continuity to argue with the detector's labels.
     one_person = config.one_person and len(timestamps) > 1
-    sides, spare = tracking.assign_sides(tracklets, one_person=one_person)
+    sides, spare = hand_identity.assign_sides(tracklets, one_person=one_person)
     hands = {side: _track(side, sides[side], timestamps, intrinsics, config) for side in SIDES}
     # Spare tracklets of one side that do not overlap share an extra track.
-    lanes: list[tuple[str, list[list[tracking.Detection]]]] = []
+    lanes: list[tuple[str, list[list[hand_identity.Detection]]]] = []
     for side, tracklet in spare:
         frames = {d.frame for d in tracklet}
         lane = next(
@@ -379,7 +287,7 @@ def extract_hands(
         model: Path of an official ``hand_landmarker.task``; default the cached PyPI-derived one.
         progress: Called with the number of frames done after each frame.
         sink: Called with every kept frame at full resolution, in order (see
-            :func:`pipeline.media.iter_frames`); e.g. :meth:`pipeline.video.VideoEncoder.add`.
+            :func:`pipeline.decoding.iter_frames`); e.g. :meth:`pipeline.encoding.VideoEncoder.add`.
 
     Returns:
         One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
@@ -439,7 +347,7 @@ def _run_landmarker(
     info: ModelInfo,
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None,
-) -> tuple[list[list[tracking.Detection]], NDArray[np.float64], Intrinsics]:
+) -> tuple[list[list[hand_identity.Detection]], NDArray[np.float64], Intrinsics]:
     from mediapipe import Image, ImageFormat  # Heavy import, only where it is needed.
     from mediapipe.tasks.python import BaseOptions, vision
 
@@ -453,7 +361,7 @@ def _run_landmarker(
         min_tracking_confidence=config.min_tracking_confidence,
     )
     timestamps: list[float] = []
-    detections: list[list[tracking.Detection]] = []
+    detections: list[list[hand_identity.Detection]] = []
     camera: Intrinsics | None = None
     frames = iter_frames(
         media,
@@ -490,6 +398,17 @@ def _run_landmarker(
     return detections, np.asarray(timestamps, dtype=np.float64), camera
 
 
+class CachedTracks(NamedTuple):
+    """What :func:`extract_cached` returns (unpacks as ``tracks, path, hit``)."""
+
+    tracks: HandTracks
+    """The hand tracks."""
+    path: Path
+    """The hand-track file they are cached in."""
+    hit: bool
+    """They were read from the cache, not extracted."""
+
+
 def extract_cached(
     path: str | Path,
     intrinsics: Intrinsics | str | Path | None = None,
@@ -499,7 +418,7 @@ def extract_cached(
     cache: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
-) -> tuple[HandTracks, Path, bool]:
+) -> CachedTracks:
     """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
 
     Args:
@@ -515,8 +434,6 @@ def extract_cached(
     Returns:
         The tracks, the file they are stored in, and whether it was a cache hit.
     """
-    from pipeline.model import cache_dir
-
     config = config or ExtractConfig()
     media = open_media(path)
     info = ensure_model(model)
@@ -532,7 +449,7 @@ def extract_cached(
         tracks = read_tracks(target)
         # Same content under another name: the tracks describe this input.
         source = dict(tracks.source) | {"path": str(media.path)}
-        return dataclasses.replace(tracks, source=source), target, True
+        return CachedTracks(dataclasses.replace(tracks, source=source), target, True)
     tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink)
     write_tracks(tracks, target)
-    return tracks, target, False
+    return CachedTracks(tracks, target, False)

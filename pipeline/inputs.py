@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.decoding import iter_frames, open_media
 from pipeline.download import DownloadConfig, fetch, is_url
+from pipeline.encoding import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig, extract_cached
-from pipeline.media import iter_frames, open_media
 from pipeline.model import cache_dir
 from pipeline.tracks import HandTracks, read_tracks
-from pipeline.video import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ExtractedInput:
         tracks: The hand tracks (one row per kept frame).
         video: The kept frames encoded for a dataset (a temporary file the caller removes), or
             None when no video is stored.
-        fps: The dataset frame rate of the kept frames (:func:`pipeline.video.nominal_fps`).
+        fps: The dataset frame rate of the kept frames (:func:`pipeline.encoding.nominal_fps`).
         source_url: The URL the input was downloaded from, if it was.
         cache_hit: The tracks came from the hand-track cache.
     """

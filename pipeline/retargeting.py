@@ -12,9 +12,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 import retarget
+from pipeline.hand_identity import hand_sizes
 from pipeline.placement import PlacementConfig, fit_yaw, place_hands
 from pipeline.retargeted import HandRequest, RetargetedHand
-from pipeline.tracking import hand_sizes
 from pipeline.tracks import SIDES, HandTrack, HandTracks
 from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
 from retarget.exceptions import InvalidInputError

@@ -102,7 +102,7 @@ class HandTrack:
         reprojection_error: Mean PnP reprojection error, shape (T,) [px], NaN where absent.
         interpolated: Shape (T,) bool, frames filled across a short gap.
         label_agrees: Shape (T,) bool, frames whose detector label equals ``side`` (the side
-            itself comes from the whole track, see :mod:`pipeline.tracking`).
+            itself comes from the whole track, see :mod:`pipeline.hand_identity`).
     """
 
     side: str

@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from pipeline.dataset import PROVENANCE_PATH
+from pipeline.decoding import iter_frames, open_media
+from pipeline.encoding import VideoConfig, VideoEncoder
 from pipeline.exceptions import DatasetError
-from pipeline.media import iter_frames, open_media
 from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
-from pipeline.video import VideoConfig, VideoEncoder
 from retarget import BimanualRobot, Flag, Robot, flag_names, load_any_robot
 from retarget.hand_frame import keypoints_in_hand_frame
 

@@ -64,7 +64,7 @@ import json, sys, tempfile, time
 from mediapipe.tasks.python import vision  # imported once per worker, not per input
 from pipeline.extract import ExtractConfig
 from pipeline.inputs import extract_input
-from pipeline.video import VideoConfig
+from pipeline.encoding import VideoConfig
 wall = cpu = 0.0
 for path in sys.argv[2:]:
     with tempfile.TemporaryDirectory() as temp:

@@ -50,11 +50,11 @@ def main() -> None:
 
     import retarget
     from pipeline.dataset import append_episodes
+    from pipeline.decoding import open_media
+    from pipeline.encoding import VideoConfig, VideoEncoder, nominal_fps
     from pipeline.extract import ExtractConfig, extract_hands
     from pipeline.inputs import record_video
-    from pipeline.media import open_media
     from pipeline.retargeting import retarget_tracks
-    from pipeline.video import VideoConfig, VideoEncoder, nominal_fps
 
     config = ExtractConfig(num_hands=args.hands)
     robot = retarget.load_robot("panda")

@@ -19,11 +19,11 @@ import pipeline
 import retarget
 from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig, describe_dataset, split_segments, storage
+from pipeline.decoding import iter_frames, open_media
+from pipeline.encoding import VideoConfig, nominal_fps, stored_size
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
-from pipeline.media import iter_frames, open_media
 from pipeline.placement import PlacementConfig
-from pipeline.video import VideoConfig, nominal_fps, stored_size
 from tests.conftest import run_cli
 
 EGOCENTRIC = PlacementConfig(egocentric=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pipeline
-import pipeline.tracking
+import pipeline.hand_identity
 from pipeline.extract import ExtractConfig, extract_cached
 from tests.conftest import run_cli
 
@@ -111,7 +111,7 @@ def test_egocentric_folder_with_calibration(shared_data):
     assert np.all((depth > 0.1) & (depth < 1.0))  # a hand in front of a head camera
     # The landmarker's 3D hand and its 2D points disagree a little (measured: 5-12% of the
     # hand's size here); a wrong intrinsics or side would give far more.
-    sizes = pipeline.tracking.hand_sizes(right.image_keypoints[right.present])
+    sizes = pipeline.hand_identity.hand_sizes(right.image_keypoints[right.present])
     relative = right.reprojection_error[right.present] / sizes
     assert np.median(relative) < 0.08 and relative.max() < 0.15
 
@@ -296,7 +296,7 @@ def test_pnp_with_lens_distortion_recovers_known_pose():
 
 
 def test_max_fps_resamples_to_nearest_frames():
-    from pipeline.media import _nearest_to_slots
+    from pipeline.decoding import _nearest_to_slots
 
     for rate in (24.0, 28.0, 29.97, 30.0, 60.0):
         times = np.arange(int(rate * 4)) / rate  # 4 s of video
@@ -313,13 +313,13 @@ def test_max_fps_resamples_to_nearest_frames():
 
 
 def test_thinned_frames_are_decoded_but_not_converted(shared_data, monkeypatch):
-    import pipeline.media as media
+    import pipeline.decoding as decoding
 
     clip = shared_data / "videos/kettle_pour_third_person.mp4"  # 287 frames at 29.97 fps
     with av.open(str(clip)) as container:
-        every = [media._to_rgb(f) for f in container.decode(video=0)]
+        every = [decoding._to_rgb(f) for f in container.decode(video=0)]
     converted, read = [], []
-    to_rgb, read_image = media._to_rgb, media._read_image
+    to_rgb, read_image = decoding._to_rgb, decoding._read_image
 
     def counting_to_rgb(frame):
         converted.append(float(frame.time))
@@ -329,26 +329,26 @@ def test_thinned_frames_are_decoded_but_not_converted(shared_data, monkeypatch):
         read.append(path)
         return read_image(path)
 
-    monkeypatch.setattr(media, "_to_rgb", counting_to_rgb)
-    monkeypatch.setattr(media, "_read_image", counting_read_image)
-    kept = list(media.iter_frames(media.open_media(clip), max_fps=10.0))
+    monkeypatch.setattr(decoding, "_to_rgb", counting_to_rgb)
+    monkeypatch.setattr(decoding, "_read_image", counting_read_image)
+    kept = list(decoding.iter_frames(decoding.open_media(clip), max_fps=10.0))
     # Only the 96 kept frames of 287 are converted to RGB, and they are the right frames.
     assert len(kept) == len(converted) == 96
     rate = 30000 / 1001
     for frame in kept:
         np.testing.assert_array_equal(frame.rgb, every[round(frame.timestamp * rate)])
     converted.clear()
-    strided = list(media.iter_frames(media.open_media(clip), stride=4))
+    strided = list(decoding.iter_frames(decoding.open_media(clip), stride=4))
     assert len(strided) == len(converted) == 72
-    folder = media.open_media(shared_data / "frames/pour_water_egocentric_zed")
-    images = list(media.iter_frames(folder, stride=3))
+    folder = decoding.open_media(shared_data / "frames/pour_water_egocentric_zed")
+    images = list(decoding.iter_frames(folder, stride=3))
     assert len(images) == len(read) == -(-len(folder.files) // 3)
     assert read == list(folder.files[::3])
 
 
 def test_mixed_rate_videos_share_one_dataset_fps(shared_data):
-    from pipeline.media import open_media
-    from pipeline.video import nominal_fps
+    from pipeline.decoding import open_media
+    from pipeline.encoding import nominal_fps
 
     rates = {
         name: nominal_fps(open_media(shared_data / "videos" / name), max_fps=10)
@@ -375,7 +375,7 @@ def test_decoding_thread_starts_at_once_at_lower_priority(shared_data):
     import threading
     import time
 
-    from pipeline.media import DECODE_NICENESS, iter_frames, open_media
+    from pipeline.decoding import DECODE_NICENESS, iter_frames, open_media
 
     seen: list[tuple[str, int]] = []
 
@@ -401,7 +401,7 @@ def test_an_unread_frame_iterator_stops_its_thread(shared_data):
     import gc
     import threading
 
-    from pipeline.media import iter_frames, open_media
+    from pipeline.decoding import iter_frames, open_media
 
     def decoders():
         return [t for t in threading.enumerate() if t.name == "hand2robot-decode"]

@@ -85,7 +85,7 @@ def test_lifted_hand_lands_on_the_detected_hand(episode_dataset: Path, shared_da
     pixels = project(hand_points_in_camera(episode), episode.intrinsics)
     detected = hand.present & ~hand.interpolated
     error = np.linalg.norm(pixels[detected] - hand.image_keypoints[detected], axis=-1)
-    size = pipeline.tracking.hand_sizes(hand.image_keypoints[detected])
+    size = pipeline.hand_identity.hand_sizes(hand.image_keypoints[detected])
     # The 3D hand reprojects onto the detected keypoints to within its PnP error.
     assert np.median(error.mean(axis=1) / size) < 0.15
 

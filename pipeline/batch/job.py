@@ -30,9 +30,9 @@ from pipeline.batch.sources import (
 )
 from pipeline.batch.stages import Attempts, Extracted, ExtractStage, RetargetStage, describe
 from pipeline.dataset import WriteReport, append_episodes, stored_video_size
+from pipeline.encoding import EpisodeVideo, refit_video
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
-from pipeline.video import EpisodeVideo, refit_video
 from retarget import BimanualRobot, Robot, load_any_robot
 
 ALREADY_THERE = "already in the dataset"

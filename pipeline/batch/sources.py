@@ -8,17 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.batch.config import BatchConfig, BatchError
-from pipeline.download import is_url
-from pipeline.exceptions import InputMediaError
-from pipeline.extract import cache_key
-from pipeline.media import (
+from pipeline.decoding import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     content_sha256,
     iter_frames,
     open_media,
 )
-from pipeline.video import stored_size
+from pipeline.download import is_url
+from pipeline.encoding import stored_size
+from pipeline.exceptions import InputMediaError
+from pipeline.extract import cache_key
 
 
 def dataset_roots(out: str | Path, robots: Sequence[str]) -> dict[str, Path]:

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.batch.config import BatchConfig
+from pipeline.encoding import EpisodeVideo
 from pipeline.inputs import extract_input
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
 from pipeline.retargeting import retarget_sides
 from pipeline.tracks import HandTracks
-from pipeline.video import EpisodeVideo
 from retarget import Hand2RobotError, load_any_robot
 
 

@@ -17,9 +17,9 @@ from pipeline.cli.options import (
     with_options,
 )
 from pipeline.cli.render import frame_progress
+from pipeline.decoding import estimate_frame_count, open_media
 from pipeline.exceptions import TrackFileError
 from pipeline.extract import ExtractConfig, extract_cached
-from pipeline.media import estimate_frame_count, open_media
 from pipeline.tracks import HandTracks
 
 

@@ -21,10 +21,10 @@ import typer
 
 from pipeline.cli.app import interruptible
 from pipeline.dataset import DatasetConfig
+from pipeline.encoding import VideoConfig
 from pipeline.extract import ExtractConfig
 from pipeline.placement import PlacementConfig
 from pipeline.retargeted import HandRequest
-from pipeline.video import VideoConfig
 from retarget import FeasibilityConfig, RetargetConfig
 
 ModelOption = Annotated[

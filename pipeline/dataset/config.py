@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.encoding import VideoConfig
 from pipeline.exceptions import DatasetError
-from pipeline.video import VideoConfig
 
 SPLIT_ON = ("infeasible", "no_hand")
 

@@ -10,10 +10,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.dataset.config import DatasetConfig
+from pipeline.encoding import EpisodeVideo
 from pipeline.exceptions import DatasetError
 from pipeline.retargeted import RetargetedHand
 from pipeline.tracks import SIDES, HandTracks
-from pipeline.video import EpisodeVideo
 from retarget import BimanualResult, Flag
 
 

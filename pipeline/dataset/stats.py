@@ -73,7 +73,7 @@ def image_stats(channel_stats: NDArray[np.float64]) -> Stats:
     """LeRobot image statistics (per channel, shaped [[[v]]] x 3) from per-frame RGB figures.
 
     ``channel_stats``: shape (T, 4, 3), per frame the min, max, mean and mean square of each
-    channel in [0, 1] (:attr:`pipeline.video.EpisodeVideo.channel_stats`).
+    channel in [0, 1] (:attr:`pipeline.encoding.EpisodeVideo.channel_stats`).
     """
     mean = channel_stats[:, 2].mean(axis=0)
     square = channel_stats[:, 3].mean(axis=0)

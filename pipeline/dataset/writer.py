@@ -44,10 +44,10 @@ from pipeline.dataset.meta import (
 )
 from pipeline.dataset.reader import read_existing
 from pipeline.dataset.stats import Stats, dataset_stats, episode_stats, public_stats
+from pipeline.encoding import EpisodeVideo
 from pipeline.extract import package_version
 from pipeline.retargeted import RetargetedHand
 from pipeline.tracks import SIDES, HandTracks, fixed_size_list
-from pipeline.video import EpisodeVideo
 from retarget import BimanualRobot, Flag, RetargetConfig, Robot
 
 
@@ -96,7 +96,7 @@ def append_episodes(
         robot: The robot.
         video: The kept frames as an MP4 (:class:`EpisodeVideo`); None when
             ``config.video`` is None.
-        fps: The dataset's integer frame rate (:func:`pipeline.video.nominal_fps`).
+        fps: The dataset's integer frame rate (:func:`pipeline.encoding.nominal_fps`).
         config: Episode cutting and video settings.
         retarget_config: The settings ``retargeted`` was made with (recorded).
         source_url: Where the input was downloaded from, if it was (recorded).

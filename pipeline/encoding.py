@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.decoding import Media, resamples, source_rate
 from pipeline.exceptions import DatasetError
-from pipeline.media import Media, resamples, source_rate
 
 #: Encoders hand2robot writes with, and the pixel format each gets.
 CODECS = {"libx264": "yuv420p", "libsvtav1": "yuv420p"}
@@ -73,7 +73,7 @@ def nominal_fps(
 
     LeRobot datasets have one integer ``fps``: frame ``k`` of an episode is at ``k / fps``. This
     is the input's rate (video header, or folder time stamps) after ``stride``, or ``max_fps``
-    where :func:`pipeline.media.iter_frames` resamples to it, rounded (29.97 -> 30). The true
+    where :func:`pipeline.decoding.iter_frames` resamples to it, rounded (29.97 -> 30). The true
     time of each frame is kept in the dataset's ``source_timestamp`` column.
 
     Raises:
@@ -96,7 +96,7 @@ class EpisodeVideo:
     Attributes:
         path: The file (moved into the dataset).
         frames: Frames it holds (must equal the tracks' frames).
-        info: The LeRobot video ``info`` block (:meth:`pipeline.video.VideoEncoder.info`).
+        info: The LeRobot video ``info`` block (:meth:`pipeline.encoding.VideoEncoder.info`).
         channel_stats: Per-frame RGB statistics in [0, 1], shape (T, 4, 3): min, max, mean,
             mean of squares.
         letterboxed: Frames were padded to fit a dataset's stored size of another aspect.
@@ -213,7 +213,7 @@ class VideoEncoder:
         if (width, height) != (self.width, self.height):
             rgb = self._fit(rgb)
         self._channel_stats.append(_channel_stats(rgb))
-        # OpenCV's RGB -> I420 is several times faster than swscale's (see pipeline.media).
+        # OpenCV's RGB -> I420 is several times faster than swscale's (see pipeline.decoding).
         planes = np.asarray(
             cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420), dtype=np.uint8
         )

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import tracking
-from pipeline.media import folder_timestamps
+from pipeline import hand_identity
+from pipeline.decoding import folder_timestamps
 
 RNG_SEED = 7
 
@@ -18,7 +18,7 @@ def _hand(center: tuple[float, float], size: float = 120.0) -> np.ndarray:
 
 
 def _detection(frame, center, right, score=0.99):
-    return tracking.Detection(
+    return hand_identity.Detection(
         frame=frame,
         probability_right=score if right else 1 - score,
         score=score,
@@ -43,8 +43,8 @@ def test_crossing_hands_with_flickering_labels_keep_identity():
         found.append(_detection(t, (left_x, 360), right=rng.random() < 0.3))
         rng.shuffle(found)
         detections.append(found)
-    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
-    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    tracklets = hand_identity.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
+    sides, extra = hand_identity.assign_sides(tracklets, one_person=True)
     assert extra == []
     for side, direction in (("right", 1), ("left", -1)):
         xs = np.array([d.image_keypoints[10, 0] for t in sides[side] for d in t])
@@ -73,17 +73,17 @@ def test_a_stretch_with_both_labels_wrong_follows_the_hands_positions():
                 _detection(t, (900, 300), right=wrong, score=0.9),  # the left hand
             ]
         )
-    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.2)
+    tracklets = hand_identity.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.2)
     assert len(tracklets) == 4
-    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    sides, extra = hand_identity.assign_sides(tracklets, one_person=True)
     assert extra == []
     for side, x in (("right", 300.0), ("left", 900.0)):
         frames = [d.frame for t in sides[side] for d in t]
         assert len(frames) == 80
         assert {d.image_keypoints[10, 0] for t in sides[side] for d in t} == {x}
     # Without neighbours of both sides to compare with, the labels decide (no guessing).
-    early = tracking.link_tracklets(detections[:20], timestamps[:20], gate=0.6, max_gap_s=0.2)
-    sides, _ = tracking.assign_sides(early, one_person=True)
+    early = hand_identity.link_tracklets(detections[:20], timestamps[:20], gate=0.6, max_gap_s=0.2)
+    sides, _ = hand_identity.assign_sides(early, one_person=True)
     assert sides["right"][0][0].image_keypoints[10, 0] == 900.0
 
 
@@ -94,11 +94,11 @@ def test_one_person_resolves_two_same_labels_but_a_still_image_keeps_them():
         [_detection(t, (200, 300), right=False, score=0.99), _detection(t, (900, 300), False, 0.8)]
         for t in range(5)
     ]
-    tracklets = tracking.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
-    sides, extra = tracking.assign_sides(tracklets, one_person=True)
+    tracklets = hand_identity.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.5)
+    sides, extra = hand_identity.assign_sides(tracklets, one_person=True)
     assert [d.image_keypoints[10, 0] for d in sides["left"][0]] == [200.0] * 5
     assert [d.image_keypoints[10, 0] for d in sides["right"][0]] == [900.0] * 5
-    sides, extra = tracking.assign_sides(tracklets, one_person=False)
+    sides, extra = hand_identity.assign_sides(tracklets, one_person=False)
     assert len(sides["left"]) == 1 and sides["right"] == []
     assert [side for side, _ in extra] == ["left"]
 
@@ -107,9 +107,9 @@ def test_duplicate_detection_of_one_hand_is_suppressed():
     a = _detection(0, (500, 300), right=True, score=0.9)
     b = _detection(0, (520, 310), right=False, score=0.95)  # same hand, 20 px off
     c = _detection(0, (900, 300), right=False, score=0.5)
-    kept = tracking.suppress_duplicates([a, b, c], overlap=0.5)
+    kept = hand_identity.suppress_duplicates([a, b, c], overlap=0.5)
     assert kept == [b, c]
-    assert tracking.box_overlap(a.image_keypoints, c.image_keypoints) == 0.0
+    assert hand_identity.box_overlap(a.image_keypoints, c.image_keypoints) == 0.0
 
 
 def test_gaps_are_filled_only_inside_one_identity_and_bounded():
@@ -117,14 +117,14 @@ def test_gaps_are_filled_only_inside_one_identity_and_bounded():
     identity = np.array([0, -1, -1, 0, -1, -1, -1, -1, -1, 0, 1, 1])
     values = np.arange(12, dtype=float)[:, None] * np.array([[1.0, 2.0]])
     values[identity < 0] = np.nan
-    filled = tracking.interpolate_gaps(timestamps, identity, [values], max_gap_s=0.35)
+    filled = hand_identity.interpolate_gaps(timestamps, identity, [values], max_gap_s=0.35)
     # Gap 0 -> 3 (0.3 s) is filled linearly; 3 -> 9 (0.6 s) is too long and stays masked.
     np.testing.assert_array_equal(np.flatnonzero(filled), [1, 2])
     np.testing.assert_allclose(values[1:3], [[1, 2], [2, 4]], atol=1e-12)
     assert np.isnan(values[4:9]).all()
     identity = np.array([0, -1, 1])
     values = np.array([[0.0], [np.nan], [2.0]])
-    filled = tracking.interpolate_gaps(np.arange(3) / 10.0, identity, [values], max_gap_s=1.0)
+    filled = hand_identity.interpolate_gaps(np.arange(3) / 10.0, identity, [values], max_gap_s=1.0)
     assert not filled.any()  # different hands on either side: never bridged
 
 
@@ -134,7 +134,7 @@ def test_smoothing_is_zero_phase_and_honours_uneven_time():
     clean = np.sin(2 * np.pi * 0.5 * timestamps)  # 0.5 Hz motion
     noisy = clean + rng.normal(scale=0.05, size=timestamps.size)
     valid = np.ones_like(timestamps, dtype=bool)
-    smoothed = tracking.smooth(timestamps, valid, noisy[:, None], sigma_s=0.04)[:, 0]
+    smoothed = hand_identity.smooth(timestamps, valid, noisy[:, None], sigma_s=0.04)[:, 0]
     inner = slice(20, -20)
     # Noise drops, the 0.5 Hz signal passes with no lag (a lag of 1 frame would cost ~0.01).
     assert np.std(smoothed[inner] - clean[inner]) < 0.6 * np.std(noisy[inner] - clean[inner])
@@ -143,7 +143,7 @@ def test_smoothing_is_zero_phase_and_honours_uneven_time():
     assert lags[int(np.argmin(errors))] == 0
     # A symmetric pulse stays centred on its true time, at uneven sampling.
     pulse = np.exp(-0.5 * ((timestamps - timestamps[200]) / 0.2) ** 2)
-    out = tracking.smooth(timestamps, valid, pulse[:, None], sigma_s=0.04)[:, 0]
+    out = hand_identity.smooth(timestamps, valid, pulse[:, None], sigma_s=0.04)[:, 0]
     centre = np.sum(out * timestamps) / np.sum(out)
     assert abs(centre - np.sum(pulse * timestamps) / np.sum(pulse)) < 1e-3
 
@@ -153,11 +153,11 @@ def test_smoothing_never_mixes_across_gaps():
     valid = np.array([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], dtype=bool)
     values = np.where(np.arange(10) < 4, 0.0, 10.0)[:, None]
     values[~valid] = np.nan
-    out = tracking.smooth(timestamps, valid, values, sigma_s=0.1)
+    out = hand_identity.smooth(timestamps, valid, values, sigma_s=0.1)
     np.testing.assert_allclose(out[:3], 0.0, atol=1e-12)
     np.testing.assert_allclose(out[5:], 10.0, atol=1e-12)
     assert np.isnan(out[3:5]).all()
-    np.testing.assert_array_equal(tracking.smooth(timestamps, valid, values, 0.0), values)
+    np.testing.assert_array_equal(hand_identity.smooth(timestamps, valid, values, 0.0), values)
 
 
 @pytest.mark.parametrize(
