@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.dataset import DatasetConfig, WriteReport, append_episodes, stored_video_size
+from pipeline.dataset import (
+    DatasetConfig,
+    WriteReport,
+    append_episodes,
+    describe_dataset,
+    held_inputs,
+    stored_robot,
+    stored_video_size,
+)
 from pipeline.download import DownloadConfig
 from pipeline.extract import ExtractConfig
-from pipeline.inputs import extract_input
+from pipeline.inputs import extract_input, input_key
+from pipeline.model import ensure_model
 from pipeline.placement import PlacementConfig
 from pipeline.retargeted import HandRequest
 from pipeline.retargeting import retarget_sides
@@ -52,12 +61,19 @@ def convert(
         download: URL download limits.
         progress: Called with frames extracted so far.
 
+    Returns:
+        What was appended; ``already_there`` (and nothing appended) when the dataset holds
+        this input with these extraction settings and hand already, unless
+        ``dataset.allow_duplicate``.
+
     Raises:
         Hand2RobotError: Bad input, model, or dataset (see the subclasses).
     """
     dataset = dataset or DatasetConfig()
     request = HandRequest.parse(side)
     root = Path(root)
+    if not dataset.allow_duplicate and _holds(root, robot, input_path, request, extract, model):
+        return _already_there(root)
     done = extract_input(
         input_path,
         extract=extract,
@@ -92,6 +108,32 @@ def convert(
         return merge_reports(reports)
     finally:
         done.discard()
+
+
+def _holds(
+    root: Path,
+    robot: Robot | BimanualRobot,
+    input_path: str | Path,
+    request: HandRequest,
+    extract: ExtractConfig | None,
+    model: str | Path | None,
+) -> bool:
+    """Whether the dataset at ``root`` holds this input with these settings and hand.
+
+    Only a dataset of the same robot can: onto another, the append is refused with the reason.
+    """
+    held = held_inputs(root)
+    if not held or stored_robot(root) != robot.name:
+        return False
+    key = input_key(input_path, extract or ExtractConfig(), ensure_model(model).sha256)
+    return key is not None and (key, request.value) in held
+
+
+def _already_there(root: Path) -> WriteReport:
+    info = describe_dataset(root)
+    return WriteReport(
+        root, [], [], [], 0, info["total_episodes"], info["total_frames"], already_there=True
+    )
 
 
 def merge_reports(reports: list[WriteReport]) -> WriteReport:

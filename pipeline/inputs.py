@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.decoding import iter_frames, open_media
+from pipeline.decoding import content_sha256, iter_frames, open_media
 from pipeline.download import DownloadConfig, fetch, is_url
 from pipeline.encoding import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 from pipeline.exceptions import DatasetError
-from pipeline.extract import ExtractConfig, extract_cached
+from pipeline.extract import ExtractConfig, cache_key, extract_cached
 from pipeline.model import cache_dir
 from pipeline.tracks import HandTracks, read_tracks
+from retarget import Hand2RobotError
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,25 @@ def _read_track_file(path: Path, with_video: bool) -> tuple[HandTracks, Path, Ex
         else _fps_from_timestamps(tracks.timestamps)
     )
     return tracks, media_path, extract, fps
+
+
+def input_key(input_path: str | Path, extract: ExtractConfig, model_sha256: str) -> str | None:
+    """The hand-track key an input's tracks will have, known before extracting it.
+
+    A hand-track file's own key; for local media the key of its content, the model and the
+    settings (:func:`pipeline.extract.cache_key`). None for URLs and unreadable inputs (they
+    are known only once fetched or extracted).
+    """
+    if is_url(input_path):
+        return None
+    path = Path(input_path)
+    try:
+        if path.suffix == ".parquet":
+            return str(read_tracks(path).key)
+        media = open_media(path)
+        return cache_key(media, None, extract, model_sha256, content_sha256(media))
+    except (Hand2RobotError, OSError):
+        return None
 
 
 def _settings(recorded: dict[str, Any]) -> ExtractConfig:

@@ -267,3 +267,26 @@ def test_version_prints_the_installed_package_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"hand2robot {version('hand2robot')}\n"
+
+
+def test_rerunning_retarget_out_does_not_append_the_same_input_twice(tmp_path: Path) -> None:
+    from pipeline.dataset import describe_dataset
+    from tests.conftest import SAMPLE_TRACKS
+
+    out = tmp_path / "dataset"
+    options = ["--robot", "panda", "--no-video", "--out", out]
+    first = run_cli("retarget", SAMPLE_TRACKS, *options, cache=tmp_path / "cache")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("retarget", SAMPLE_TRACKS, *options, cache=tmp_path / "cache")
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stdout.split())
+    assert "kettle_pour.tracks.parquet: already in the dataset" in said
+    assert "nothing appended (--allow-duplicate appends it again)" in said
+    assert describe_dataset(out)["total_episodes"] == 1
+    # Another hand is another input; asked for, the same one goes in again.
+    other = run_cli("retarget", SAMPLE_TRACKS, *options, "--hand", "right")
+    assert other.returncode == 0 and describe_dataset(out)["total_episodes"] == 2
+    forced = run_cli("retarget", SAMPLE_TRACKS, *options, "--allow-duplicate")
+    assert forced.returncode == 0, forced.stderr
+    assert describe_dataset(out)["total_episodes"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "dataset"]  # no lock file

@@ -18,15 +18,17 @@ import pytest
 import pipeline
 import retarget
 from pipeline.conversion import convert
-from pipeline.dataset import DatasetConfig, describe_dataset, split_segments, storage
+from pipeline.dataset import DatasetConfig, describe_dataset, held_inputs, split_segments, storage
 from pipeline.decoding import iter_frames, open_media
 from pipeline.encoding import VideoConfig, nominal_fps, stored_size
 from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
+from pipeline.inputs import input_key
 from pipeline.placement import PlacementConfig
 from tests.conftest import run_cli
 
 EGOCENTRIC = PlacementConfig(egocentric=True)
+AGAIN = DatasetConfig(allow_duplicate=True)  # append an input the dataset holds already
 STOVE = "videos/stove_stir_egocentric.mp4"  # 384x288, 30 fps, 60 frames, one hand
 SAMPLE_TRACKS = Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet"
 KETTLE = "videos/kettle_pour_third_person.mp4"  # 1280x720, 29.97 fps, 287 frames
@@ -178,6 +180,21 @@ def test_meta_tasks_stats_and_provenance(
     assert "surrogate data" in card and "feasible" in card
 
 
+def test_an_input_the_dataset_holds_is_known_before_extracting_it(
+    stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot
+) -> None:
+    root, cache = stove_dataset
+    model = pipeline.ensure_model(None).sha256
+    key = input_key(shared_data / STOVE, ExtractConfig(num_hands=1), model)
+    assert held_inputs(root) == {(key, "auto")}
+    # Other settings are another input; the same again is left out, nothing written.
+    assert input_key(shared_data / STOVE, ExtractConfig(), model) != key
+    before = tree_digest(root)
+    again = convert(shared_data / STOVE, panda, root, extract=ExtractConfig(num_hands=1))
+    assert again.already_there and again.episodes == [] and again.total_episodes == 1
+    assert tree_digest(root) == before
+
+
 def test_append_continues_indices_and_keeps_old_files(
     stove_dataset: tuple[Path, Path], shared_data: Path, panda: retarget.Robot, tmp_path: Path
 ) -> None:
@@ -191,7 +208,7 @@ def test_append_continues_indices_and_keeps_old_files(
         extract=ExtractConfig(num_hands=1),
         placement=EGOCENTRIC,
         cache=cache,
-        dataset=DatasetConfig(task="stir the pot"),
+        dataset=DatasetConfig(task="stir the pot", allow_duplicate=True),
     )
     assert report.episodes == [1] and report.total_frames == 120
     after = tree_digest(root)
@@ -341,9 +358,10 @@ def test_crash_before_commit_leaves_previous_dataset(
             placement=EGOCENTRIC,
             cache=cache,
             extract=ExtractConfig(num_hands=1),
+            dataset=AGAIN,  # the same clip again, on purpose
         )
     assert tree_digest(root) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".dataset.hand2robot-lock", "dataset"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]  # no lock file left
 
 
 def _append_and_die(root: str, cache: str, shared: str) -> None:
@@ -366,6 +384,7 @@ def _append_and_die(root: str, cache: str, shared: str) -> None:
         placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
+        dataset=AGAIN,  # the same clip again, on purpose
     )
 
 
@@ -389,6 +408,7 @@ def test_hard_kill_mid_write_leaves_previous_dataset_then_recovers(
         placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
+        dataset=AGAIN,  # the same clip again, on purpose
     )
     assert report.total_episodes == 2
     assert not (tmp_path / ".dataset.hand2robot-staging").exists()
@@ -414,9 +434,10 @@ def test_commit_without_atomic_exchange_falls_back_to_renames(
         placement=EGOCENTRIC,
         cache=cache,
         extract=ExtractConfig(num_hands=1),
+        dataset=AGAIN,  # the same clip again, on purpose
     )
     assert report.total_frames == 120
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".dataset.hand2robot-lock", "dataset"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]  # no lock file left
 
 
 IMAGE = "images/two_left_hands_back.jpg"  # one left hand (MANIFEST), 1 frame
@@ -476,7 +497,7 @@ def test_real_lerobot_loads_every_row(
             extract=ExtractConfig(num_hands=1),
             placement=EGOCENTRIC,
             cache=tmp_path / "cache",
-            dataset=DatasetConfig(video=video, split_min_gap_s=split),
+            dataset=DatasetConfig(video=video, split_min_gap_s=split, allow_duplicate=True),
         )
     # A single image: a one-frame episode in the 30 fps dataset.
     convert(
@@ -536,7 +557,8 @@ def test_cli_writes_and_appends_a_dataset(shared_data: Path, tmp_path: Path) -> 
     done = cli("retarget", clip, "--out", str(root), "--split-on", "never")
     assert done.returncode == 2 and "valid choices: infeasible, no_hand" in done.stderr
     done = cli(
-        "retarget", clip, "--egocentric", "--hands", "1", "--out", str(root), "--split-gap", "0.1"
-    )
+        "retarget", clip, "--egocentric", "--hands", "1", "--out", str(root), "--split-gap", "0.1",
+        "--allow-duplicate",  # the same frames again, cut otherwise: asked for
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads((root / "meta/info.json").read_text())["total_episodes"] >= 2

@@ -32,7 +32,7 @@ def test_replacing_keeps_unlisted_files_as_links_and_swaps_in_the_rest(tmp_path:
             make(staging, {"meta.json": "new", "b.txt": "b"})
             assert contents(root) == {"keep/a.txt": "a", "meta.json": "old"}
     assert contents(root) == {"keep/a.txt": "a", "meta.json": "new", "b.txt": "b"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".set.hand2robot-lock", "set"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # no lock file left
 
 
 def test_an_error_inside_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
@@ -98,3 +98,32 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path: Pat
         holder.join(30)
     with storage.locked(root):  # free again
         pass
+
+
+def test_a_lock_file_left_by_a_crashed_writer_neither_blocks_nor_stays(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    storage.lock_path(root).write_text("")  # the writer died; the kernel released its lock
+    with storage.locked(root):
+        assert storage.lock_path(root).exists()
+    assert not storage.lock_path(root).exists()
+
+
+def test_a_lock_on_a_removed_lock_file_is_taken_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the removal opens: a writer that opened the lock file just before the one
+    holding it removed it must not count the lock on that gone file as the lock."""
+    root = tmp_path / "set"
+    real_open, opened = open, []
+
+    def open_then_lose_the_race(path: object, *args: object, **kwargs: object) -> object:
+        handle = real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+        if path == storage.lock_path(root) and not opened:
+            Path(str(path)).unlink()  # the previous writer finished right now
+        opened.append(path)
+        return handle
+
+    monkeypatch.setattr("builtins.open", open_then_lose_the_race)
+    with storage.locked(root):
+        assert len(opened) == 2 and storage.lock_path(root).exists()
+    assert not storage.lock_path(root).exists()

@@ -21,16 +21,11 @@ from pipeline.batch.config import (
     SkippedRecord,
     WrittenRecord,
 )
-from pipeline.batch.sources import (
-    dataset_roots,
-    done_keys,
-    expand_inputs,
-    first_stored_size,
-    local_key,
-)
+from pipeline.batch.sources import dataset_roots, expand_inputs, first_stored_size
 from pipeline.batch.stages import Attempts, Extracted, ExtractStage, RetargetStage, describe
-from pipeline.dataset import WriteReport, append_episodes, stored_video_size
+from pipeline.dataset import WriteReport, append_episodes, held_inputs, stored_video_size
 from pipeline.encoding import EpisodeVideo, refit_video
+from pipeline.inputs import input_key
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
 from retarget import BimanualRobot, Robot, load_any_robot
@@ -51,7 +46,12 @@ class _Job:
     temp_dir: Path
 
     def holds(self, robot: str, key: str) -> bool:
-        """Whether ``robot``'s dataset holds the input of hand-track key ``key``."""
+        """Whether ``robot``'s dataset holds the input of hand-track key ``key``.
+
+        Never with ``DatasetConfig.allow_duplicate``: then every input is appended again.
+        """
+        if self.config.dataset.allow_duplicate:
+            return False
         return (key, self.config.side) in self.done[robot]
 
 
@@ -113,7 +113,7 @@ def _open_job(inputs: list[str], out: Path, config: BatchConfig) -> _Job:
         config,
         roots,
         {name: load_any_robot(name) for name in config.robots},
-        {robot: done_keys(root) for robot, root in roots.items()},
+        {robot: held_inputs(root) for robot, root in roots.items()},
         BatchReport(inputs=inputs),
         temp_dir,
     )
@@ -124,7 +124,9 @@ def _to_run(job: _Job) -> list[str]:
     model_sha256 = ensure_model(job.config.model).sha256
     todo = []
     for item in job.report.inputs:
-        key = local_key(item, job.config, model_sha256)
+        key = (
+            None if item.endswith(".parquet") else input_key(item, job.config.extract, model_sha256)
+        )
         if key is not None and all(job.holds(robot, key) for robot in job.roots):
             job.report.skipped.extend(SkippedRecord(item, r, ALREADY_THERE) for r in job.roots)
         else:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.batch.config import BatchConfig, BatchError
+from pipeline.batch.config import BatchError
 from pipeline.decoding import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
-    content_sha256,
     iter_frames,
     open_media,
 )
 from pipeline.download import is_url
 from pipeline.encoding import stored_size
 from pipeline.exceptions import InputMediaError
-from pipeline.extract import cache_key
 
 
 def dataset_roots(out: str | Path, robots: Sequence[str]) -> dict[str, Path]:
@@ -86,29 +83,6 @@ def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
     if not unique:
         raise BatchError("no inputs found in " + ", ".join(map(str, specs)))
     return unique
-
-
-def done_keys(root: Path) -> set[tuple[str, str]]:
-    """(tracks key, requested hand) of every input a dataset already holds."""
-    path = root / "meta" / "hand2robot.json"
-    if not path.is_file():
-        return set()
-    provenance = json.loads(path.read_text())
-    return {
-        (str(record.get("tracks_key")), str(record.get("hand_requested", record.get("hand"))))
-        for record in provenance.get("inputs", [])
-    }
-
-
-def local_key(item: str, config: BatchConfig, model_sha256: str) -> str | None:
-    """The hand-track key of a local media input (None for URLs, track files, bad inputs)."""
-    if is_url(item) or item.endswith(".parquet"):
-        return None
-    try:
-        media = open_media(item)
-        return cache_key(media, None, config.extract, model_sha256, content_sha256(media))
-    except (InputMediaError, OSError):
-        return None
 
 
 def first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int, int] | None:

@@ -93,6 +93,14 @@ NoVideoOption = Annotated[
     bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
 ]
 CameraOption = Annotated[str, typer.Option(help="Video key: observation.images.<camera>.")]
+AllowDuplicateOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-duplicate",
+        help="Append an input the dataset already holds (same content, model, extraction "
+        "settings and hand) again. Default: it is left out, and the command says so.",
+    ),
+]
 HandOption = Annotated[
     str,
     typer.Option(
@@ -193,11 +201,17 @@ def dataset_config_option(
     video_size: int,
     codec: str,
     crf: int,
+    allow_duplicate: bool = False,
 ) -> DatasetConfig:
     """``DatasetConfig`` from the dataset options."""
     video = None if no_video else VideoConfig(max_size=video_size or None, codec=codec, crf=crf)
     return DatasetConfig(
-        camera=camera, task=task, split_min_gap_s=split_gap, split_on=split_on, video=video
+        camera=camera,
+        task=task,
+        split_min_gap_s=split_gap,
+        split_on=split_on,
+        video=video,
+        allow_duplicate=allow_duplicate,
     )
 
 
@@ -299,6 +313,7 @@ def _dataset_options(
     crf: CrfOption = _VIDEO.crf,
     no_video: NoVideoOption = False,
     camera: CameraOption = _DATASET.camera,
+    allow_duplicate: AllowDuplicateOption = False,
 ) -> None:
     """The dataset options shared by ``retarget --out`` and ``batch``."""
 

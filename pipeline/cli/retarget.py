@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 import robots
-from pipeline.cli.app import Command, app
+from pipeline.cli.app import Command, app, say
 from pipeline.cli.extract import expected_frames, extract_with_progress
 from pipeline.cli.options import (
     CHAIN,
@@ -149,6 +149,13 @@ def _write(
             model=model,
             progress=update,
         )
+    if report.already_there:
+        say(
+            f"{input_path.name}: already in the dataset {output} (same content, model, "
+            f"extraction settings and hand), {report.total_episodes} episodes; nothing "
+            "appended (--allow-duplicate appends it again)"
+        )
+        return
     rows = [
         (f"episode {episode}", f"{frames} frames, {fraction:.1%} feasible")
         for episode, frames, fraction in zip(

@@ -23,7 +23,12 @@ from pipeline.dataset.layout import (
     PROVENANCE_PATH,
     VIDEO_PATH,
 )
-from pipeline.dataset.reader import describe_dataset, stored_video_size
+from pipeline.dataset.reader import (
+    describe_dataset,
+    held_inputs,
+    stored_robot,
+    stored_video_size,
+)
 from pipeline.dataset.writer import append_episodes
 
 __all__ = [
@@ -42,6 +47,8 @@ __all__ = [
     "default_task",
     "describe_dataset",
     "episode_features",
+    "held_inputs",
     "split_segments",
+    "stored_robot",
     "stored_video_size",
 ]

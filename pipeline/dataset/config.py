@@ -33,6 +33,9 @@ class DatasetConfig:
     """Pieces shorter than this after splitting are left out."""
     video: VideoConfig | None = field(default_factory=VideoConfig)
     """Stored video settings; None writes no video feature."""
+    allow_duplicate: bool = False
+    """Append an input the dataset already holds (same content, hand model, extraction
+    settings and hand) again; by default it is left out, said so, and nothing is written."""
 
     def __post_init__(self) -> None:
         if self.split_on not in SPLIT_ON:
@@ -59,6 +62,7 @@ class WriteReport:
         dropped_frames: Input frames left out by splitting.
         total_episodes: Episodes in the dataset now.
         total_frames: Frames in the dataset now.
+        already_there: Nothing was appended: the dataset already holds this input.
     """
 
     root: Path
@@ -68,3 +72,6 @@ class WriteReport:
     dropped_frames: int
     total_episodes: int
     total_frames: int
+    already_there: bool = False
+    """Nothing was appended: the dataset holds this input already (see
+    ``DatasetConfig.allow_duplicate``)."""

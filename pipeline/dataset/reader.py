@@ -97,6 +97,34 @@ def stored_video_size(root: str | Path, camera: str) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
+def stored_robot(root: str | Path) -> str | None:
+    """The robot of the dataset at ``root`` (``info.json``'s ``robot_type``), None for none."""
+    info_path = Path(root) / INFO_PATH
+    if not info_path.is_file():
+        return None
+    try:
+        return str(json.loads(info_path.read_text()).get("robot_type"))
+    except (OSError, ValueError, AttributeError) as err:
+        raise DatasetError(f"{info_path}: unreadable ({err})") from None
+
+
+def held_inputs(root: str | Path) -> set[tuple[str, str]]:
+    """(hand-track key, hand asked for) of every input the dataset at ``root`` holds.
+
+    The key names the input's content, the hand model and the extraction settings
+    (:func:`pipeline.extract.cache_key`); an input with the same key and hand is the same input
+    with the same settings. Empty for a folder that holds no dataset yet.
+    """
+    path = Path(root) / PROVENANCE_PATH
+    if not path.is_file():
+        return set()
+    provenance = json.loads(path.read_text())
+    return {
+        (str(record.get("tracks_key")), str(record.get("hand_requested", record.get("hand"))))
+        for record in provenance.get("inputs", [])
+    }
+
+
 def describe_dataset(root: str | Path) -> dict[str, Any]:
     """What ``hand2robot inspect`` shows: totals, flag counts by reason, episodes, provenance.
 

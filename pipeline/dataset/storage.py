@@ -17,7 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipeline.exceptions import DatasetError
 
@@ -98,21 +98,44 @@ def recover(root: Path) -> None:
 
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
-    """Hold the writer's lock of ``root`` for the block.
+    """Hold the writer's lock of ``root`` for the block; the lock file is gone afterwards.
+
+    The lock file is removed while still locked, so no lock file stays beside a dataset. A
+    writer that opened it just before that would lock a file no longer there; so after taking
+    the lock each writer checks that the path still names the file it locked, and opens it
+    again if not.
 
     Raises:
         DatasetError: Another process holds it.
     """
     root.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(root), "a") as handle:
+    path = lock_path(root)
+    handle = _take_lock(path, root)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # still locked: see above
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+
+def _take_lock(path: Path, root: Path) -> IO[str]:
+    for _ in range(100):
+        handle = open(path, "a")  # noqa: SIM115 - held open for the lock's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             raise DatasetError(f"{root} is being written by another process") from None
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            locked, named = os.fstat(handle.fileno()), os.stat(path)
+            if (locked.st_dev, locked.st_ino) == (named.st_dev, named.st_ino):
+                return handle
+        except FileNotFoundError:
+            pass  # removed by the writer before us: open the path again
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+    raise DatasetError(f"{root}: could not take the writer's lock (its lock file keeps changing)")
 
 
 def link_tree(source: Path, target: Path, skip: frozenset[str] | set[str]) -> None:
