@@ -160,6 +160,10 @@ class Retargeter:
     ) -> Targets:
         """The checked inputs of :meth:`retarget_sequence` as the robot's targets.
 
+        Takes exactly :meth:`retarget_sequence`'s inputs (the two signatures repeat on
+        purpose: the per-frame call stays one call, and ``targets`` serves any other producer
+        of joint trajectories).
+
         Raises:
             InvalidInputError: As :meth:`retarget_sequence`.
         """

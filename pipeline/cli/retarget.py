@@ -77,7 +77,7 @@ def retarget_command(
     """
     loaded = load_any_robot(robot)
     if output is not None:
-        _write(input_path, loaded, output, chain, dataset, config, intrinsics, model)
+        _append_to_dataset(input_path, loaded, output, chain, dataset, config, intrinsics, model)
         return
     if input_path.suffix == ".parquet":
         tracks = read_tracks(input_path)
@@ -124,7 +124,7 @@ def _print_summary(
     print_table(table)
 
 
-def _write(
+def _append_to_dataset(
     input_path: Path,
     robot: Robot | BimanualRobot,
     output: Path,
