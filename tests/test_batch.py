@@ -97,6 +97,11 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
     again = run_batch([mixed_folder], out, config)
     assert sorted(Path(s.input).name for s in again.skipped) == ["kettle.mp4", "stove.mp4"]
     assert not again.written and describe_dataset(out)["total_episodes"] == 2
+    # Each run's report is kept: the latest in the report file, every one in the history.
+    history = out.with_name("dataset.report.history.jsonl").read_text().splitlines()
+    runs = [json.loads(line) for line in history]
+    assert [len(r["written"]) for r in runs] == [2, 0] and runs[0]["errors"] == on_disk["errors"]
+    assert all(r["finished"] and r["status"] == "partial" for r in runs)
 
 
 def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -> None:
@@ -519,3 +524,46 @@ def test_web_page_url_goes_through_yt_dlp(
     digest = hashlib.sha256((shared_data / STOVE).read_bytes()).hexdigest()
     assert record["source"]["sha256"] == digest  # the very video behind the page
     assert describe_dataset(root)["total_frames"] == 60
+
+
+def test_the_batch_layout_is_predictable_when_robots_are_added_later(tmp_path: Path) -> None:
+    from pipeline.batch import dataset_roots
+
+    out = tmp_path / "all"
+    assert dataset_roots(out, ("panda",)) == {"panda": out}  # one robot: --out itself
+    two = dataset_roots(out, ("panda", "so101"))
+    assert two == {"panda": out / "panda", "so101": out / "so101"}
+    (out / "panda/meta").mkdir(parents=True)
+    (out / "panda/meta/hand2robot.json").write_text("{}")
+    # A folder of per-robot datasets: one robot added later goes beside the others.
+    assert dataset_roots(out, ("so101",)) == {"so101": out / "so101"}
+    # One robot's dataset cannot also be the parent of several.
+    single = tmp_path / "pour"
+    (single / "meta").mkdir(parents=True)
+    (single / "meta/hand2robot.json").write_text("{}")
+    assert dataset_roots(single, ("panda",)) == {"panda": single}
+    with pytest.raises(BatchError, match="is the dataset of one robot"):
+        dataset_roots(single, ("panda", "so101"))
+
+
+def test_an_out_that_cannot_take_the_job_is_refused_before_any_work(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import retarget
+    from pipeline.dataset import DatasetConfig
+    from pipeline.exceptions import DatasetError
+    from tests.conftest import SAMPLE_TRACKS
+
+    clip = shared_data / STOVE
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("not a dataset")
+    began = time.perf_counter()
+    with pytest.raises(DatasetError, match="non-empty folder without meta/info.json"):
+        run_batch([clip], notes, BatchConfig(robots=("panda",)))
+    pour = tmp_path / "pour"
+    convert(SAMPLE_TRACKS, retarget.load_robot("panda"), pour, dataset=DatasetConfig(video=None))
+    with pytest.raises(BatchError, match="holds a dataset of 'panda', not 'so101'"):
+        run_batch([clip], pour, BatchConfig(robots=("so101",)))
+    assert time.perf_counter() - began < 30  # no Ray, no extraction
+    assert not (tmp_path / "pour.report.json").exists()

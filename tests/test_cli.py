@@ -290,3 +290,25 @@ def test_rerunning_retarget_out_does_not_append_the_same_input_twice(tmp_path: P
     assert forced.returncode == 0, forced.stderr
     assert describe_dataset(out)["total_episodes"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "dataset"]  # no lock file
+
+
+def test_inspect_shows_each_inputs_hand_and_camera_placement(tmp_path: Path) -> None:
+    from tests.conftest import SAMPLE_TRACKS
+
+    out = tmp_path / "dataset"
+    made = run_cli("retarget", SAMPLE_TRACKS, "--no-video", "--egocentric", "--out", out)
+    assert made.returncode == 0, made.stderr
+    shown = run_cli("inspect", out, "--json")
+    summary = json.loads(shown.stdout)
+    assert summary["input_settings"] == [
+        {
+            "input_index": 0,
+            "source": summary["input_settings"][0]["source"],
+            "hand_requested": "auto",
+            "hand": "left",
+            "camera_placement": "default egocentric",
+        }
+    ]
+    assert summary["episodes"][0]["hand"] == "left"
+    table = run_cli("inspect", out).stdout
+    assert "left (auto)" in table and "default egocentric" in table

@@ -10,12 +10,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.batch.cluster import init_ray, quiet_ray_data_console
 from pipeline.batch.config import (
     BatchConfig,
+    BatchError,
     BatchReport,
     ErrorRecord,
     SkippedRecord,
@@ -24,6 +26,7 @@ from pipeline.batch.config import (
 from pipeline.batch.sources import dataset_roots, expand_inputs, first_stored_size
 from pipeline.batch.stages import Attempts, Extracted, ExtractStage, RetargetStage, describe
 from pipeline.dataset import WriteReport, append_episodes, held_inputs, stored_video_size
+from pipeline.dataset.reader import read_existing, stored_robot
 from pipeline.encoding import EpisodeVideo, refit_video
 from pipeline.inputs import input_key
 from pipeline.model import ensure_model
@@ -96,17 +99,25 @@ def run_batch(
                 _write_report(job.report, report_file, start)
     except KeyboardInterrupt:
         job.report.interrupted = True  # every append is atomic: what is listed is whole
-        _write_report(job.report, report_file, start)
+        _write_report(job.report, report_file, start, final=True)
         raise
     finally:
         shutil.rmtree(job.temp_dir, ignore_errors=True)
-    _write_report(job.report, report_file, start)
+    _write_report(job.report, report_file, start, final=True)
     return job.report
 
 
 def _open_job(inputs: list[str], out: Path, config: BatchConfig) -> _Job:
     """The job's datasets, robots and temporary folder (beside ``out``)."""
     roots = dataset_roots(out, config.robots)
+    for name, root in roots.items():  # what can be refused before any work is, now
+        read_existing(root)  # not a dataset hand2robot wrote: refused with the reason
+        held = stored_robot(root)
+        if held is not None and held != name:
+            raise BatchError(
+                f"{root} holds a dataset of {held!r}, not {name!r}: give another --out, or "
+                f"--robot {held}"
+            )
     temp_dir = out.parent / f".{out.name}.hand2robot-batch"
     temp_dir.mkdir(parents=True, exist_ok=True)
     return _Job(
@@ -302,9 +313,25 @@ def _written(
     )
 
 
-def _write_report(report: BatchReport, path: Path, start: float) -> None:
+def history_path(report_file: Path) -> Path:
+    """Where every finished run's report is kept, one JSON line each, oldest first."""
+    return report_file.with_name(report_file.name.removesuffix(".json") + ".history.jsonl")
+
+
+def _write_report(report: BatchReport, path: Path, start: float, final: bool = False) -> None:
+    """The report as it stands (replaced whole); a finished run's also goes into the history.
+
+    The history keeps every run, so a later failed run never erases an earlier success.
+    """
     report.seconds = round(time.perf_counter() - start, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + ".part")
-    temp.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    record = report.to_json()
+    temp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(temp, path)
+    if final:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        with open(history_path(path), "a") as history:
+            history.write(json.dumps({"finished": stamp} | record) + "\n")
+            history.flush()
+            os.fsync(history.fileno())

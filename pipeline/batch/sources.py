@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.batch.config import BatchError
+from pipeline.dataset import PROVENANCE_PATH
 from pipeline.decoding import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -19,11 +20,31 @@ from pipeline.exceptions import InputMediaError
 
 
 def dataset_roots(out: str | Path, robots: Sequence[str]) -> dict[str, Path]:
-    """Dataset folder per robot: ``out`` itself for one robot, ``out/<robot>`` for several."""
+    """Dataset folder per robot: ``out`` itself for one robot, ``out/<robot>`` for several.
+
+    One robot goes into ``out/<robot>`` too where ``out`` already holds per-robot datasets (an
+    earlier job with several robots), so a robot can be added to such a folder later.
+
+    Raises:
+        BatchError: Several robots for an ``out`` that is itself one robot's dataset.
+    """
     out = Path(out)
-    if len(robots) == 1:
+    single = (out / PROVENANCE_PATH).is_file()
+    if len(robots) == 1 and not _holds_robot_datasets(out):
         return {robots[0]: out}
+    if single:
+        raise BatchError(
+            f"{out} is the dataset of one robot; with several robots --out names a folder that "
+            f"gets one dataset per robot (<out>/<robot>/): give a new folder, or one robot"
+        )
     return {robot: out / robot for robot in robots}
+
+
+def _holds_robot_datasets(out: Path) -> bool:
+    """Whether ``out`` is a folder of per-robot datasets (and no dataset itself)."""
+    if not out.is_dir() or (out / PROVENANCE_PATH).is_file():
+        return False
+    return any((child / PROVENANCE_PATH).is_file() for child in out.iterdir() if child.is_dir())
 
 
 def _is_media_folder(folder: Path) -> bool:

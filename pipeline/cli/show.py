@@ -121,8 +121,9 @@ def inspect(
 ) -> None:
     """Show a dataset: episodes, feasible frames, flags, provenance.
 
-    Frames and the feasible fraction per episode, flag counts by reason, and the provenance
-    record. Without --json, a table for people; with it, one JSON object for scripts.
+    Frames and the feasible fraction per episode, flag counts by reason, each input's hand
+    and camera placement, and the provenance record. Without --json, a table for people;
+    with it, one JSON object for scripts.
 
     Examples:
       hand2robot inspect datasets/pour
@@ -148,6 +149,17 @@ def inspect(
     head.add_row("flags (frames)", flags or "none")
     head.add_row("hand2robot", summary["hand2robot_version"])
     print_table(head)
+    inputs = Table(title="inputs")
+    for column in ("input", "source", "hand (asked)", "camera placement"):
+        inputs.add_column(column)
+    for record in summary["input_settings"]:
+        inputs.add_row(
+            str(record["input_index"]),
+            Path(str(record["source"])).name,
+            f"{record['hand']} ({record['hand_requested']})",
+            str(record["camera_placement"]),
+        )
+    print_table(inputs)
     table = Table(title="episodes")
     for column in ("episode", "frames", "feasible", "task", "source", "frames in source"):
         table.add_column(column)

@@ -158,7 +158,20 @@ def describe_dataset(root: str | Path) -> dict[str, Any]:
             for key, spec in info["features"].items()
             if spec["dtype"] == "video"
         },
+        "input_settings": [_input_settings(record) for record in provenance["inputs"]],
         "episodes": _episode_summaries(existing),
+    }
+
+
+def _input_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """Per input: where it came from, the hand asked for and used, the camera placement."""
+    source = record["source"]
+    return {
+        "input_index": record["input_index"],
+        "source": source.get("url") or source.get("path"),
+        "hand_requested": record.get("hand_requested"),
+        "hand": record.get("hand"),
+        "camera_placement": record.get("camera_placement"),
     }
 
 
@@ -177,6 +190,8 @@ def _episode_summaries(existing: ExistingDataset) -> list[dict[str, Any]]:
                 "feasible_fraction": record["feasible_fraction"],
                 "task": row["tasks"][0],
                 "source": source.get("url") or source.get("path"),
+                "hand": inputs[record["input_index"]].get("hand"),
+                "camera_placement": inputs[record["input_index"]].get("camera_placement"),
                 "source_frame_range": record["source_frame_range"],
                 "flag_counts": record["flag_counts"],
             }
