@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -72,7 +73,15 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
         extract=ExtractConfig(num_hands=1),
         cache=str(tmp_path / "cache"),
     )
+    # What a job that was killed left (its process is gone) is cleared by the next one.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"hand2robot-batch-{dead.pid}-0000/extract-x"
+    stale.mkdir(parents=True)
+    scratch = set(Path(tempfile.gettempdir()).glob("hand2robot-*")) - {stale.parent}
     report = run_batch([mixed_folder], out, config)
+    assert set(Path(tempfile.gettempdir()).glob("hand2robot-*")) <= scratch  # none left behind
+    assert not stale.parent.exists()
     assert report.status == "partial"
     written = sorted(Path(w.input).name for w in report.written)
     assert written == ["kettle.mp4", "stove.mp4"]

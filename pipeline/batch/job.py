@@ -8,6 +8,7 @@ import pickle
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -87,11 +88,13 @@ def run_batch(
     report_file = Path(report_path) if report_path else out.with_name(out.name + ".report.json")
     job = _open_job(expand_inputs(specs), out, config)
     todo = _to_run(job)
+    scratch = _scratch_folder()
     try:
         if todo:
             job.report.ray = init_ray(config)
+            scratch.mkdir()
             finished = 0
-            for item, row in _results(todo, _frame_size(job, todo), config):
+            for item, row in _results(todo, _frame_size(job, todo), config, scratch):
                 _commit_row(job, item, row)
                 finished += 1
                 if progress is not None:
@@ -103,8 +106,33 @@ def run_batch(
         raise
     finally:
         shutil.rmtree(job.temp_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     _write_report(job.report, report_file, start, final=True)
     return job.report
+
+
+def _scratch_folder() -> Path:
+    """Where the extraction actors keep their temporary files: removed with the job.
+
+    Named after this process, so that the next job removes what a job that was killed (no
+    cleanup ran) left. On a cluster, the other nodes keep an empty folder of this name.
+    """
+    base = Path(tempfile.gettempdir())
+    for stale in base.glob("hand2robot-batch-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return base / f"hand2robot-batch-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _open_job(inputs: list[str], out: Path, config: BatchConfig) -> _Job:
@@ -155,7 +183,7 @@ def _frame_size(job: _Job, todo: list[str]) -> tuple[int, int] | None:
 
 
 def _results(
-    todo: list[str], frame_size: tuple[int, int] | None, config: BatchConfig
+    todo: list[str], frame_size: tuple[int, int] | None, config: BatchConfig, scratch: Path
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(input, row) for each input as the Ray Data stages finish it, in any order."""
     import ray
@@ -176,7 +204,7 @@ def _results(
         [{"input": item} for item in todo], override_num_blocks=len(todo)
     ).map_batches(
         ExtractStage,
-        fn_constructor_args=(config, frame_size, attempts),
+        fn_constructor_args=(config, frame_size, attempts, str(scratch), _node()),
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(
             size=min(config.workers, len(todo)), max_tasks_in_flight_per_actor=1
@@ -200,6 +228,13 @@ def _results(
     )
     for row in dataset.iter_rows():
         yield str(row["input"]), row
+
+
+def _node() -> str:
+    """The Ray node this process runs on."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def _commit_row(job: _Job, item: str, row: dict[str, Any]) -> None:

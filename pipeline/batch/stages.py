@@ -104,18 +104,43 @@ class ExtractStage:
     driver; only local input paths must be readable where the actor runs.
     """
 
-    def __init__(self, config: BatchConfig, frame_size: tuple[int, int] | None, attempts: Any):
+    def __init__(
+        self,
+        config: BatchConfig,
+        frame_size: tuple[int, int] | None,
+        attempts: Any,
+        scratch: str,
+        driver_node: str,
+    ) -> None:
         import ray
 
         self.config = config
         self.attempts = attempts
-        self.temp_dir = Path(tempfile.mkdtemp(prefix="hand2robot-extract-"))  # node-local
-        weakref.finalize(self, shutil.rmtree, self.temp_dir, ignore_errors=True)
+        self.scratch = Path(scratch)
+        self.driver_node = driver_node
+        self._temp_dir: Path | None = None
         self.node = ray.get_runtime_context().get_node_id()
         self.frame_size = frame_size
         self.model = ensure_model(config.model)  # fetched and verified once per actor
         if config.cache is not None:
             Path(config.cache).mkdir(parents=True, exist_ok=True)  # a folder, not a file name
+
+    @property
+    def temp_dir(self) -> Path:
+        """This actor's folder for temporary videos, made when first needed.
+
+        Node-local, inside the job's scratch folder, which the driver removes when the job
+        ends (Ray ends actors without running their finalizers). Made on first use, so an actor
+        that Ray restarts after the job's last input leaves nothing behind; on the driver's
+        node the scratch folder is the driver's, never made again once it is gone (the job
+        was interrupted), so nothing is left there either.
+        """
+        if self._temp_dir is None:
+            if str(self.node) != self.driver_node:
+                self.scratch.mkdir(parents=True, exist_ok=True)
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="extract-", dir=self.scratch))
+            weakref.finalize(self, shutil.rmtree, self._temp_dir, ignore_errors=True)
+        return self._temp_dir
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Extract each input of the batch; a failure is an ``error`` string, not a raise."""
