@@ -9,6 +9,7 @@ their presence is (the rest of every dataset, video statistics included, is stil
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,12 @@ def written(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 def test_datasets_match_the_recorded_digests_file_by_file(written: dict[str, Path]) -> None:
     recorded = json.loads(DIGESTS.read_text())
     same_codecs = recorded["codec_versions"] == codec_versions()
+    if not same_codecs:  # said, not silent: the rest of every dataset is still compared
+        warnings.warn(
+            f"video libraries {codec_versions()} differ from the recorded "
+            f"{recorded['codec_versions']}: stored MP4 bytes not compared",
+            stacklevel=1,
+        )
     assert set(written) == set(recorded["datasets"])
     for name, root in written.items():
         expected = recorded["datasets"][name]
