@@ -39,6 +39,8 @@ def convert(
     cache: str | Path | None = None,
     download: DownloadConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    depth: str | Path | None = None,
+    depth_scale: float = 1000.0,
 ) -> WriteReport:
     """One input -> episodes appended to a dataset (what ``hand2robot retarget --out`` runs).
 
@@ -60,6 +62,8 @@ def convert(
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
         download: URL download limits.
         progress: Called with frames extracted so far.
+        depth: Depth-map folder (see :func:`pipeline.extract_hands`); None: monocular.
+        depth_scale: Raw depth units per metre.
 
     Returns:
         What was appended; ``already_there`` (and nothing appended) when the dataset holds
@@ -85,6 +89,8 @@ def convert(
         cache=cache,
         download=download,
         progress=progress,
+        depth=depth,
+        depth_scale=depth_scale,
     )
     try:
         hands = retarget_sides(

@@ -82,6 +82,8 @@ class Frame:
     prepared: Any = None
     """``prepare(rgb)`` when :func:`iter_frames` was given ``prepare`` (made in the decoding
     thread), else None."""
+    source: int = 0
+    """Position in the input before ``stride`` and ``max_fps`` (the n-th image or video frame)."""
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -341,8 +343,8 @@ def iter_frames(
 
     def frames() -> Iterator[Frame]:
         strided = (
-            item
-            for number, item in enumerate(_raw_frames(media, folder_fps))
+            (time, (number, load))
+            for number, (time, load) in enumerate(_raw_frames(media, folder_fps))
             if number % stride == 0
         )
         kept = 0
@@ -352,7 +354,7 @@ def iter_frames(
         # (freeing a 720p model image takes about 0.2 ms).
         recent: deque[Frame] = deque(maxlen=prefetch + 3 if prefetch > 0 else 0)
         chosen = _nearest_to_slots(strided, max_fps) if thin and max_fps else strided
-        for time, load in chosen:
+        for time, (source, load) in chosen:
             rgb = load()  # Only kept frames are converted (or read, in a folder).
             height, width = rgb.shape[:2]
             first_size = first_size or (width, height)
@@ -362,7 +364,7 @@ def iter_frames(
                 sink(rgb)
             small = _downscale(rgb, max_size)
             ready = prepare(small) if prepare is not None else None
-            frame = Frame(kept, time, small, width, height, ready)
+            frame = Frame(kept, time, small, width, height, ready, source)
             recent.append(frame)
             yield frame
             kept += 1

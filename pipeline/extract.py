@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
+from pipeline.depth import apply_depth_maps, depth_request, match_depth
 from pipeline.exceptions import InputMediaError
 from pipeline.lifting import lift_wrist_poses
 from pipeline.model import ModelInfo, cache_dir, ensure_model, sha256_file
@@ -47,7 +48,9 @@ class ExtractConfig:
     """Hands the landmarker looks for. With 2 on a clip that shows one hand, the palm detector
     runs on every frame (about twice the time); use 1 for one-hand clips."""
     horizontal_fov_deg: float = 60.0
-    """Field of view assumed when no intrinsics file is given or found [deg]."""
+    """Field of view assumed when no intrinsics file is given or found [deg], across the image's
+    long side (the horizontal one of a landscape frame), so that display rotation does not change
+    the focal length (see :meth:`pipeline.Intrinsics.from_fov`)."""
     selfie: bool = False
     """Input is mirrored (front camera): swap the detector's Left/Right labels."""
     min_detection_confidence: float = 0.5
@@ -147,8 +150,12 @@ def cache_key(
     config: ExtractConfig,
     model_sha256: str,
     input_sha256: str,
+    depth: tuple[str, float] | None = None,
 ) -> str:
-    """Key of a hand-track file: input content, model, settings, intrinsics and code version."""
+    """Key of a hand-track file: input content, model, settings, intrinsics and code version.
+
+    ``depth`` is (digest of the depth folder's maps, depth scale) where depth maps are given.
+    """
     if isinstance(intrinsics, Intrinsics):
         camera: Any = intrinsics.to_json()
     else:
@@ -161,8 +168,11 @@ def cache_key(
         "intrinsics": camera,
         "format": FORMAT_VERSION,
         "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
+        "fov": "long side",  # the field of view spans the long side (was: the displayed width)
         "hand2robot": package_version(),
     }
+    if depth is not None:
+        record["depth"] = list(depth)
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -274,6 +284,8 @@ def extract_hands(
     model: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
+    depth: str | Path | None = None,
+    depth_scale: float = 1000.0,
 ) -> HandTracks:
     """Extract per-frame hand poses from a video, GIF, image folder or image.
 
@@ -288,19 +300,26 @@ def extract_hands(
         progress: Called with the number of frames done after each frame.
         sink: Called with every kept frame at full resolution, in order (see
             :func:`pipeline.decoding.iter_frames`); e.g. :meth:`pipeline.encoding.VideoEncoder.add`.
+        depth: A folder of per-frame depth maps (16-bit PNG or ``.npy``, matched by file stem
+            to an image folder's frames, by order to a video's; see :mod:`pipeline.depth`): each
+            hand is moved along its viewing rays to the depth the maps show. None: monocular.
+        depth_scale: Raw depth units per metre (1000: millimetres).
 
     Returns:
         One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
         hands are masked, not dropped.
 
     Raises:
-        InputMediaError: Missing, unreadable or empty input; bad intrinsics file.
+        InputMediaError: Missing, unreadable or empty input; bad intrinsics file; a depth
+            folder with too few or unreadable maps, or a scale that puts a hand beyond 10 m or
+            nearer than 5 cm.
         ModelError: The hand model cannot be obtained.
     """
     config = config or ExtractConfig()
     media = open_media(path)
     info = ensure_model(model)
-    return _extract(media, intrinsics, config, info, content_sha256(media), progress, sink)
+    request = depth_request(depth, depth_scale)
+    return _extract(media, intrinsics, config, info, content_sha256(media), progress, sink, request)
 
 
 def _extract(
@@ -311,14 +330,23 @@ def _extract(
     input_sha256: str,
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
+    depth: tuple[Path, float, tuple[str, float]] | None = None,
 ) -> HandTracks:
     if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
         if not Path(intrinsics).is_file():
             raise InputMediaError(f"{intrinsics}: intrinsics file not found")
-    detections, timestamps, camera = _run_landmarker(
+    detections, timestamps, sources, camera = _run_landmarker(
         media, intrinsics, config, info, progress, sink
     )
     hands, extra = build_tracks(detections, timestamps, camera, config)
+    source_depth = {}
+    if depth is not None:
+        maps = match_depth(depth[0], media, sources, depth[1])
+        fitted = apply_depth_maps([*(hands[side] for side in SIDES), *extra], maps, camera)
+        hands = dict(zip(SIDES, fitted[: len(SIDES)], strict=True))
+        extra = tuple(fitted[len(SIDES) :])
+        source_depth = {"depth": str(depth[0]), "depth_sha256": maps.sha256}
+        source_depth["depth_scale"] = f"{depth[1]:g}"
     if media.kind == "images":
         _, stamps = folder_timestamps(media.files, config.folder_fps)
     else:
@@ -332,11 +360,14 @@ def _extract(
             "kind": media.kind,
             "sha256": input_sha256,
             "timestamps": stamps,
-        },
+        }
+        | source_depth,
         model={"source": info.source, "sha256": info.sha256},
         settings=asdict(config),
         extra=extra,
-        key=cache_key(media, intrinsics, config, info.sha256, input_sha256),
+        key=cache_key(
+            media, intrinsics, config, info.sha256, input_sha256, depth[2] if depth else None
+        ),
     )
 
 
@@ -347,7 +378,7 @@ def _run_landmarker(
     info: ModelInfo,
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None,
-) -> tuple[list[list[hand_identity.Detection]], NDArray[np.float64], Intrinsics]:
+) -> tuple[list[list[hand_identity.Detection]], NDArray[np.float64], list[int], Intrinsics]:
     from mediapipe import Image, ImageFormat  # Heavy import, only where it is needed.
     from mediapipe.tasks.python import BaseOptions, vision
 
@@ -361,6 +392,7 @@ def _run_landmarker(
         min_tracking_confidence=config.min_tracking_confidence,
     )
     timestamps: list[float] = []
+    sources: list[int] = []
     detections: list[list[hand_identity.Detection]] = []
     camera: Intrinsics | None = None
     frames = iter_frames(
@@ -391,11 +423,12 @@ def _run_landmarker(
                 result = landmarker.detect(image)
             detections.append(_detections(result, frame.width, frame.height, frame.index, config))
             timestamps.append(frame.timestamp)
+            sources.append(frame.source)
             if progress is not None:
                 progress(frame.index + 1)
     if camera is None:
         raise InputMediaError(f"{media.path}: no frames could be decoded")
-    return detections, np.asarray(timestamps, dtype=np.float64), camera
+    return detections, np.asarray(timestamps, dtype=np.float64), sources, camera
 
 
 class CachedTracks(NamedTuple):
@@ -418,6 +451,8 @@ def extract_cached(
     cache: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
+    depth: str | Path | None = None,
+    depth_scale: float = 1000.0,
 ) -> CachedTracks:
     """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
 
@@ -428,6 +463,8 @@ def extract_cached(
         model: As for :func:`extract_hands`.
         progress: As for :func:`extract_hands`.
         sink: As for :func:`extract_hands`; not called on a cache hit (nothing is decoded).
+        depth: As for :func:`extract_hands` (the maps' content is part of the key).
+        depth_scale: As for :func:`extract_hands`.
         cache: A hand-track file to reuse or write (``hand2robot extract --out``), or a folder
             that holds files named by key; default ``<cache dir>/tracks/``.
 
@@ -438,7 +475,10 @@ def extract_cached(
     media = open_media(path)
     info = ensure_model(model)
     input_sha256 = content_sha256(media)
-    key = cache_key(media, intrinsics, config, info.sha256, input_sha256)
+    request = depth_request(depth, depth_scale)
+    key = cache_key(
+        media, intrinsics, config, info.sha256, input_sha256, request[2] if request else None
+    )
     if cache is None:
         target = cache_dir() / "tracks" / f"{key}.parquet"
     elif Path(cache).is_dir():
@@ -450,6 +490,6 @@ def extract_cached(
         # Same content under another name: the tracks describe this input.
         source = dict(tracks.source) | {"path": str(media.path)}
         return CachedTracks(dataclasses.replace(tracks, source=source), target, True)
-    tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink)
+    tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink, request)
     write_tracks(tracks, target)
     return CachedTracks(tracks, target, False)

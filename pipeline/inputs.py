@@ -104,6 +104,8 @@ def extract_input(
     cache: str | Path | None = None,
     download: DownloadConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    depth: str | Path | None = None,
+    depth_scale: float = 1000.0,
 ) -> ExtractedInput:
     """Step 1 of the chain, shared by the CLI, the API and the batch stages.
 
@@ -123,6 +125,8 @@ def extract_input(
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
         download: URL download limits.
         progress: Called with frames extracted so far.
+        depth: Depth-map folder (see :func:`pipeline.extract_hands`); None: monocular.
+        depth_scale: Raw depth units per metre.
 
     Raises:
         Hand2RobotError: Bad input, model, URL or video (see the subclasses).
@@ -153,6 +157,8 @@ def extract_input(
                 cache=cache,
                 progress=progress,
                 sink=encoder.add if encoder is not None else None,
+                depth=depth,
+                depth_scale=depth_scale,
             )
             if encoder is not None and not hit:
                 encoder.close()

@@ -11,7 +11,8 @@ File layout (version 2): one row per input frame, columns
   ``h.world_keypoints`` fixed_size_list<float32>[63] (21 x (x, y, z) [m], MediaPipe's
   hand-centred metric frame), ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
   (row-major 4x4, pose of the hand frame H in the camera frame [m]),
-  ``h.reprojection_error`` float32 [px];
+  ``h.reprojection_error`` float32 [px], and, where depth maps were given, ``h.depth_residual``
+  float32 [m] (the depth-map fit's residual, see :mod:`pipeline.depth`);
 
 and the schema metadata key ``hand2robot.tracks`` holding JSON: ``format_version``, the cache
 ``key``, the intrinsics with their source, the input's path, kind and SHA-256, the model's source
@@ -59,8 +60,14 @@ class Intrinsics:
 
     @staticmethod
     def from_fov(width: int, height: int, horizontal_fov_deg: float) -> Intrinsics:
-        """Intrinsics of an undistorted camera with the given horizontal field of view."""
-        focal = (width / 2.0) / np.tan(np.radians(horizontal_fov_deg) / 2.0)
+        """Intrinsics of an undistorted camera with the given field of view across its long side.
+
+        The angle spans the image's longer side, whichever way the frame is displayed: a phone
+        clip shown in portrait (``rotate=90`` display metadata) gets the focal length of the same
+        camera in landscape, so it lifts to the same depth. For a landscape frame this is the
+        horizontal field of view.
+        """
+        focal = (max(width, height) / 2.0) / np.tan(np.radians(horizontal_fov_deg) / 2.0)
         matrix = np.array([[focal, 0, width / 2.0], [0, focal, height / 2.0], [0, 0, 1]])
         return Intrinsics(matrix, np.zeros(5), width, height, f"fov:{horizontal_fov_deg:g}deg")
 
@@ -103,6 +110,9 @@ class HandTrack:
         interpolated: Shape (T,) bool, frames filled across a short gap.
         label_agrees: Shape (T,) bool, frames whose detector label equals ``side`` (the side
             itself comes from the whole track, see :mod:`pipeline.hand_identity`).
+        depth_residual: Shape (T,) [m]: the median depth difference of the keypoints kept by
+            the depth-map fit (:mod:`pipeline.depth`), NaN where a frame had too little depth;
+            None when no depth maps were given.
     """
 
     side: str
@@ -114,6 +124,7 @@ class HandTrack:
     reprojection_error: NDArray[np.float64]
     interpolated: NDArray[np.bool_]
     label_agrees: NDArray[np.bool_]
+    depth_residual: NDArray[np.float64] | None = None
 
     @staticmethod
     def empty(side: str, frames: int) -> HandTrack:
@@ -192,6 +203,8 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
         columns[f"{prefix}.reprojection_error"] = pa.array(
             hand.reprojection_error.astype(np.float32)
         )
+        if hand.depth_residual is not None:
+            columns[f"{prefix}.depth_residual"] = pa.array(hand.depth_residual.astype(np.float32))
     meta = {
         "format_version": FORMAT_VERSION,
         "key": tracks.key,
@@ -258,6 +271,11 @@ def read_tracks(path: str | Path) -> HandTracks:
             reprojection_error=_column(table, f"{prefix}.reprojection_error", ()),
             interpolated=flags(f"{prefix}.interpolated"),
             label_agrees=flags(f"{prefix}.label_agrees"),
+            depth_residual=(
+                _column(table, f"{prefix}.depth_residual", ())
+                if f"{prefix}.depth_residual" in table.column_names
+                else None
+            ),
         )
 
     try:

@@ -11,6 +11,8 @@ from pipeline.cli.app import Command, app, console, say
 from pipeline.cli.options import (
     EXTRACTION,
     EXTRACTION_DEFAULT,
+    DepthOption,
+    DepthScaleOption,
     InputArgument,
     IntrinsicsOption,
     ModelOption,
@@ -37,11 +39,20 @@ def extract_with_progress(
     config: ExtractConfig,
     intrinsics: Path | None,
     cache: Path | None = None,
+    depth: Path | None = None,
+    depth_scale: float = 1000.0,
 ) -> HandTracks:
     """:func:`pipeline.extract_cached` with a progress bar; says so on a cache hit."""
     with frame_progress(input_path.name, expected_frames(input_path, config)) as update:
         tracks, path, hit = extract_cached(
-            input_path, intrinsics, config=config, model=model, cache=cache, progress=update
+            input_path,
+            intrinsics,
+            config=config,
+            model=model,
+            cache=cache,
+            progress=update,
+            depth=depth,
+            depth_scale=depth_scale,
         )
     if hit:
         say(f"hand tracks: cache hit, {path}", console)
@@ -55,6 +66,8 @@ def extract(
     output: Annotated[Path, typer.Option("--out", help="Hand-track file to write (.parquet).")],
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
+    depth: DepthOption = None,
+    depth_scale: DepthScaleOption = 1000.0,
     config: ExtractConfig = EXTRACTION_DEFAULT,
 ) -> None:
     """Extract per-frame 3D hand poses into a hand-track file.
@@ -66,10 +79,13 @@ def extract(
       hand2robot extract clip.mp4 --out clip.tracks.parquet
       hand2robot extract frames/ --intrinsics calib.json --out frames.parquet
       hand2robot extract long.mp4 --max-fps 15 --hands 1 --out long.parquet
+      hand2robot extract rgb/ --depth depth/ --depth-scale 1000 --out rgbd.parquet
     """
     if output.is_dir():
         raise TrackFileError(f"--out {output} is a folder; give a file name such as x.parquet")
-    tracks = extract_with_progress(input_path, model, config, intrinsics, cache=output)
+    tracks = extract_with_progress(
+        input_path, model, config, intrinsics, cache=output, depth=depth, depth_scale=depth_scale
+    )
     present = {s: f"{h.present.mean():.0%}" for s, h in tracks.hands.items()}
     extra = f", {len(tracks.extra)} extra hand track(s)" if tracks.extra else ""
     say(

@@ -38,9 +38,25 @@ IntrinsicsOption = Annotated[
         "or a 3x3 K .npy. Default: a sidecar found beside the input, else --fov."
     ),
 ]
+DepthOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder of per-frame depth maps (16-bit PNG or .npy; matched by file stem to an "
+        "image folder's frames, by order to a video's; 0/NaN/inf: no depth; any resolution of "
+        "the same view). Each hand is moved to the depth seen at its keypoints."
+    ),
+]
+DepthScaleOption = Annotated[
+    float,
+    typer.Option(help="Raw depth units per metre (1000: millimetres, 1: metres)."),
+]
 FovOption = Annotated[
     float,
-    typer.Option("--fov", help="Horizontal field of view when no intrinsics are known [deg]."),
+    typer.Option(
+        "--fov",
+        help="Field of view across the image's long side (display rotation does not change "
+        "it) when no intrinsics are known [deg].",
+    ),
 ]
 HandsOption = Annotated[
     int, typer.Option(help="Hands to look for: 1 (about 2x faster on one-hand clips) or 2.")

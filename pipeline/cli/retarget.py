@@ -21,6 +21,8 @@ from pipeline.cli.options import (
     EXTRACTION,
     EXTRACTION_DEFAULT,
     ChainOptions,
+    DepthOption,
+    DepthScaleOption,
     IntrinsicsOption,
     ModelOption,
     with_options,
@@ -51,6 +53,8 @@ def retarget_command(
     chain: ChainOptions = CHAIN_DEFAULT,
     model: ModelOption = None,
     intrinsics: IntrinsicsOption = None,
+    depth: DepthOption = None,
+    depth_scale: DepthScaleOption = 1000.0,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -77,12 +81,17 @@ def retarget_command(
     """
     loaded = load_any_robot(robot)
     if output is not None:
-        _append_to_dataset(input_path, loaded, output, chain, dataset, config, intrinsics, model)
+        depth_maps = (depth, depth_scale)
+        _append_to_dataset(
+            input_path, loaded, output, chain, dataset, config, intrinsics, model, depth_maps
+        )
         return
     if input_path.suffix == ".parquet":
         tracks = read_tracks(input_path)
     else:
-        tracks = extract_with_progress(input_path, model, config, intrinsics)
+        tracks = extract_with_progress(
+            input_path, model, config, intrinsics, depth=depth, depth_scale=depth_scale
+        )
     start = time.perf_counter()
     hands_done = retarget_sides(
         tracks, loaded, side=chain.side, config=chain.retarget, placement=chain.placement
@@ -133,6 +142,7 @@ def _append_to_dataset(
     config: ExtractConfig,
     intrinsics: Path | None,
     model: Path | None,
+    depth_maps: tuple[Path | None, float],
 ) -> None:
     start = time.perf_counter()
     with frame_progress(input_path.name, expected_frames(input_path, config)) as update:
@@ -148,6 +158,8 @@ def _append_to_dataset(
             intrinsics=intrinsics,
             model=model,
             progress=update,
+            depth=depth_maps[0],
+            depth_scale=depth_maps[1],
         )
     if report.already_there:
         say(

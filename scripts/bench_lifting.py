@@ -1,0 +1,151 @@
+"""How metric the lifted hands are, on the shared real data (#19).
+
+    python scripts/bench_lifting.py
+
+In one run:
+
+- ZED frames (``frames/pour_water_egocentric_zed`` and its real depth maps): the median |dz|
+  between the lifted keypoints and the measured depth over every keypoint with depth, raw and
+  after the best single scale factor for the clip, and the worst wrist depth error after that
+  scale; monocular and with ``depth=`` (the depth-map fit), and the fit's residual;
+- re-encode stability: ``kettle_pour_third_person.mp4`` and its CRF-18 re-encode (libx264,
+  same timestamps), the distance between their lifted wrists, and the frame-to-frame depth
+  jitter of the wrist;
+- the depth fit's cost per frame and hand (sampling, fit and re-posing; the map's decoding
+  apart).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+
+import pipeline  # noqa: E402
+from pipeline import depth as depth_fit  # noqa: E402
+from pipeline.decoding import open_media  # noqa: E402
+from tests.test_depth import _depth_errors, _keypoints_in_camera  # noqa: E402
+
+ZED = SHARED / "frames" / "pour_water_egocentric_zed"
+ZED_DEPTH = SHARED / "frames" / "pour_water_egocentric_zed_depth"
+KETTLE = SHARED / "videos" / "kettle_pour_third_person.mp4"
+
+
+def reencode(source: Path, target: Path, crf: int) -> Path:
+    """``source`` re-encoded by libx264 at ``crf``, every frame's timestamp kept."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        stream = inp.streams.video[0]
+        encoded = out.add_stream("libx264", rate=stream.average_rate)
+        encoded.width, encoded.height, encoded.pix_fmt = stream.width, stream.height, "yuv420p"
+        encoded.time_base = stream.time_base
+        encoded.options = {"crf": str(crf)}
+        for frame in inp.decode(stream):
+            image = frame.reformat(format="yuv420p")
+            image.pts, image.time_base = frame.pts, stream.time_base
+            for packet in encoded.encode(image):
+                out.mux(packet)
+        for packet in encoded.encode():
+            out.mux(packet)
+    return target
+
+
+def zed_figures(tracks: pipeline.HandTracks, name: str) -> None:
+    errors, wrists = _depth_errors(tracks, ZED_DEPTH)
+    scales = np.linspace(0.3, 3.0, 2701)
+    # The best single scale for the clip, over every keypoint with depth.
+    pairs = _zed_pairs(tracks)
+    costs = [np.median(np.abs(s * pairs[:, 0] - pairs[:, 1])) for s in scales]
+    scale = float(scales[int(np.argmin(costs))])
+    worst = float(np.max(np.abs(scale * wrists[:, 0] / wrists[:, 1] - 1.0)))
+    print(
+        f"| ZED, {name} | {np.median(errors) * 100:.1f} cm | {scale:.2f} | "
+        f"{min(costs) * 100:.1f} cm | {worst:.0%} | {len(errors)} |"
+    )
+
+
+def _zed_pairs(tracks: pipeline.HandTracks) -> np.ndarray:
+    """(lifted z, measured depth) [m] of every keypoint with depth."""
+    files = sorted(ZED_DEPTH.glob("*.png"))
+    size = (tracks.intrinsics.width, tracks.intrinsics.height)
+    pairs = []
+    for hand in tracks.hands.values():
+        camera = _keypoints_in_camera(hand)
+        for row in np.flatnonzero(hand.present):
+            depth = cv2.imread(str(files[row]), cv2.IMREAD_UNCHANGED).astype(float) / 1000.0
+            depth[depth <= 0] = np.nan
+            seen = depth_fit.sample_depth(depth, hand.image_keypoints[row], size)
+            ok = np.isfinite(seen) & np.isfinite(camera[row, :, 2])
+            pairs.extend(zip(camera[row, ok, 2], seen[ok], strict=True))
+    return np.asarray(pairs)
+
+
+def stability(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
+    for side in ("left", "right"):
+        a = first.hands[side].transform_wrist_to_camera[:, :3, 3]
+        b = second.hands[side].transform_wrist_to_camera[:, :3, 3]
+        gap = np.linalg.norm(a - b, axis=1)
+        gap = gap[np.isfinite(gap)]
+        jitter = np.abs(np.diff(a[:, 2]))
+        jitter = jitter[np.isfinite(jitter)]
+        print(
+            f"| kettle vs CRF 18, {side} wrist | {np.median(gap) * 1000:.1f} mm | "
+            f"{np.percentile(gap, 90) * 1000:.1f} mm | {np.median(jitter) * 1000:.1f} mm |"
+        )
+
+
+def fit_cost(tracks: pipeline.HandTracks) -> float:
+    maps = depth_fit.match_depth(ZED_DEPTH, open_media(ZED), list(range(tracks.num_frames)), 1e3)
+    loaded = [maps.load(row) for row in range(tracks.num_frames)]
+    size = (tracks.intrinsics.width, tracks.intrinsics.height)
+    done, start = 0, time.perf_counter()
+    for _ in range(20):
+        for hand in tracks.hands.values():
+            rows = np.flatnonzero(hand.present)
+            if not rows.size:
+                continue
+            camera = _keypoints_in_camera(hand)
+            for row in rows:
+                seen = depth_fit.sample_depth(loaded[row], hand.image_keypoints[row], size)
+                factor, _, kept = depth_fit.fit_depth_scale(camera[row, :, 2], seen)
+                if np.isfinite(factor):
+                    moved = camera[row] * factor
+                    moved[kept] = camera[row, kept] * (seen[kept] / camera[row, kept, 2])[:, None]
+                    depth_fit._reposed(hand, int(row), moved)
+                done += 1
+    return (time.perf_counter() - start) / done * 1000
+
+
+def main() -> None:
+    print(f"bench_lifting, {date.today()}, {platform.processor() or platform.machine()}")
+    monocular = pipeline.extract_hands(ZED)
+    with_depth = pipeline.extract_hands(ZED, depth=ZED_DEPTH)
+    print("\n| lift | median abs dz | best clip scale | after it | worst wrist after it | n |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    zed_figures(monocular, "monocular")
+    zed_figures(with_depth, "with depth maps")
+    residuals = np.concatenate(
+        [h.depth_residual[np.isfinite(h.depth_residual)] for h in with_depth.hands.values()]
+    )
+    print(f"\ndepth fit residual: median {np.median(residuals) * 1000:.1f} mm")
+    print(f"depth fit cost: {fit_cost(monocular):.2f} ms per frame and hand")
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = reencode(KETTLE, Path(scratch) / "kettle_crf18.mp4", 18)
+        first, second = pipeline.extract_hands(KETTLE), pipeline.extract_hands(copy)
+    print("\n| pair | wrist gap median | p90 | depth jitter median |")
+    print("| --- | --- | --- | --- |")
+    stability(first, second)
+
+
+if __name__ == "__main__":
+    main()
