@@ -86,7 +86,8 @@ class Frame:
     """Position in the input before ``stride`` and ``max_fps`` (the n-th image or video frame)."""
 
 
-def _natural_key(path: Path) -> list[object]:
+def natural_key(path: Path) -> list[object]:
+    """Sort key of natural name order (``f2`` before ``f10``)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
@@ -100,7 +101,7 @@ def open_media(path: str | Path) -> Media:
     if path.is_dir():
         files = sorted(
             (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-            key=_natural_key,
+            key=natural_key,
         )
         if not files:
             raise InputMediaError(

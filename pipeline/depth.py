@@ -30,9 +30,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.decoding import Media, _natural_key
+from pipeline.decoding import Media, natural_key
 from pipeline.exceptions import InputMediaError
-from pipeline.tracks import HandTrack, Intrinsics
+from pipeline.lifting import lifted_in_camera
+from pipeline.tracks import HandTrack, HandTracks, Intrinsics
 from retarget import hand_frame_from_keypoints
 
 DEPTH_SUFFIXES = (".png", ".npy")
@@ -42,6 +43,34 @@ INLIER_BAND_M = 0.02
 """Keypoints within this of the first fit's depth (or 3 median deviations) are kept [m]."""
 NEAREST_M = 0.05
 FARTHEST_M = 10.0
+
+
+@dataclass(frozen=True)
+class DepthRequest:
+    """A depth folder asked for, checked before any frame is decoded.
+
+    Attributes:
+        folder: The folder of maps.
+        scale: Raw units per metre (> 0).
+        sha256: Digest of the folder's maps (:func:`depth_digest`), part of the cache key.
+    """
+
+    folder: Path
+    scale: float
+    sha256: str
+
+    @staticmethod
+    def of(folder: str | Path | None, scale: float = 1000.0) -> DepthRequest | None:
+        """The request for ``folder`` (None: no depth maps).
+
+        Raises:
+            InputMediaError: A scale that is not > 0; no such folder, or no maps in it.
+        """
+        if folder is None:
+            return None
+        if not np.isfinite(scale) or scale <= 0:
+            raise InputMediaError(f"depth scale must be > 0 raw units per metre, got {scale}")
+        return DepthRequest(Path(folder), float(scale), depth_digest(folder))
 
 
 @dataclass(frozen=True)
@@ -98,30 +127,26 @@ def depth_files(folder: str | Path) -> list[Path]:
         raise InputMediaError(f"{folder}: depth folder not found (--depth names a folder of maps)")
     files = sorted(
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DEPTH_SUFFIXES),
-        key=_natural_key,
+        key=natural_key,
     )
     if not files:
         raise InputMediaError(f"{folder}: holds no depth maps; valid: {', '.join(DEPTH_SUFFIXES)}")
     return files
 
 
-def match_depth(
-    folder: str | Path, media: Media, sources: Sequence[int], scale: float
-) -> DepthMaps:
+def match_depth(request: DepthRequest, media: Media, sources: Sequence[int]) -> DepthMaps:
     """The depth map of every kept frame.
 
     Args:
-        folder: The depth folder.
+        request: The depth folder and scale.
         media: The colour input.
         sources: Per kept frame, its position in the input (before ``stride``/``max_fps``).
-        scale: Raw units per metre (> 0).
 
     Raises:
-        InputMediaError: Bad scale, no maps, fewer maps than frames, or (image folders) a frame
-            with no map of the same stem; the message names the frame and what to do.
+        InputMediaError: Fewer maps than frames, or (image folders) a frame with no map of the
+            same stem; the message names the frame and what to do.
     """
-    if not np.isfinite(scale) or scale <= 0:
-        raise InputMediaError(f"depth scale must be > 0 raw units per metre, got {scale}")
+    folder = request.folder
     files = depth_files(folder)
     if media.kind in ("images", "image"):
         by_stem = {p.stem: p for p in files}
@@ -143,7 +168,7 @@ def match_depth(
                 "give one map per frame (matched by order)"
             )
         chosen = [files[source] for source in sources]
-    return DepthMaps(Path(folder), tuple(chosen), float(scale), depth_digest(folder))
+    return DepthMaps(folder, tuple(chosen), request.scale, request.sha256)
 
 
 def depth_digest(folder: str | Path) -> str:
@@ -234,37 +259,38 @@ def check_fitted_depth(depth_m: float, path: Path, scale: float) -> None:
     )
 
 
-def _keypoints_in_camera(hand: HandTrack, rows: NDArray[np.intp]) -> NDArray[np.float64]:
-    """The lifted keypoints of frames ``rows`` in the camera frame, shape (N, 21, 3) [m]."""
-    world = hand.world_keypoints[rows]
-    hand_to_world = hand_frame_from_keypoints(world, hand.side)  # type: ignore[arg-type]
-    world_to_camera = hand.transform_wrist_to_camera[rows] @ np.linalg.inv(hand_to_world)
-    return (
-        np.einsum("nij,nkj->nki", world_to_camera[:, :3, :3], world)
-        + world_to_camera[:, None, :3, 3]
-    )
+def fit_frame(
+    points: NDArray[np.float64],
+    world_to_camera: NDArray[np.float64],
+    observed: NDArray[np.float64],
+    side: str,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None:
+    """One frame's hand moved to the depth seen at its keypoints.
 
+    Args:
+        points: Shape (21, 3) [m], the lifted keypoints in the camera frame.
+        world_to_camera: Shape (4, 4), the pose of the landmarker frame W they come from.
+        observed: Shape (21,) [m], the depth maps' values at the keypoints (NaN where none).
+        side: ``"left"`` or ``"right"``.
 
-def _reposed(
-    hand: HandTrack, row: int, points: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(world keypoints (21, 3) [m], transform_wrist_to_camera (4, 4)) of moved keypoints.
-
-    The keypoints keep the landmarker frame W's orientation (and its origin's ray), now at the
-    measured depth.
+    Returns:
+        (world keypoints (21, 3) [m] in W, ``transform_wrist_to_camera`` (4, 4), residual [m],
+        fitted factor), or None when too few keypoints have depth. W keeps its orientation;
+        its origin moves along its ray by the fitted factor.
     """
-    world = hand.world_keypoints[row]
-    hand_to_world = hand_frame_from_keypoints(world, hand.side)[0]  # type: ignore[arg-type]
-    world_to_camera = hand.transform_wrist_to_camera[row] @ np.linalg.inv(hand_to_world)
+    factor, residual, kept = fit_depth_scale(points[:, 2], observed)
+    if not np.isfinite(factor):
+        return None
+    moved = points * factor
+    moved[kept] = points[kept] * (observed[kept] / points[kept, 2])[:, None]
     rotation = world_to_camera[:3, :3]
-    origin = world_to_camera[:3, 3] * (
-        points[0, 2] / (rotation @ world[0] + world_to_camera[:3, 3])[2]
-    )
-    moved_world = (points - origin) @ rotation
+    origin = world_to_camera[:3, 3] * factor
+    world = (moved - origin) @ rotation
     pose = np.eye(4)
     pose[:3, :3] = rotation
     pose[:3, 3] = origin
-    return moved_world, pose @ hand_frame_from_keypoints(moved_world, hand.side)[0]  # type: ignore[arg-type]
+    wrist_pose = pose @ hand_frame_from_keypoints(world, side)[0]  # type: ignore[arg-type]
+    return world, wrist_pose, residual, factor
 
 
 def apply_depth_maps(
@@ -276,8 +302,8 @@ def apply_depth_maps(
     centre (its size comes out of the depth); then every keypoint the fit kept is moved along
     its own viewing ray to the depth seen there, so that the hand's shape follows the depth too
     (the landmarker's 3D shape flattens when the fingers wrap an object). The image keypoints
-    stay; the hand frame is taken again from the moved keypoints. Frames whose keypoints have
-    too little depth keep the monocular lift and a NaN residual.
+    stay; the hand frame is taken again from the moved keypoints (:func:`fit_frame`). Frames
+    whose keypoints have too little depth keep the monocular lift and a NaN residual.
 
     Returns:
         The hands, each with ``depth_residual`` (T,) [m] set.
@@ -287,49 +313,50 @@ def apply_depth_maps(
             (a wrong ``depth_scale``).
     """
     size = (intrinsics.width, intrinsics.height)
-    fitted = [
-        (hand, hand.world_keypoints.copy(), hand.transform_wrist_to_camera.copy()) for hand in hands
-    ]
+    lifted = [lifted_in_camera(hand) for hand in hands]
+    worlds = [hand.world_keypoints.copy() for hand in hands]
+    poses = [hand.transform_wrist_to_camera.copy() for hand in hands]
     residuals = [np.full(len(hand.present), np.nan) for hand in hands]
-    # Frames where a hand has a finite lift; each map is read once for all hands.
-    usable = [
-        hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
-        for hand in hands
-    ]
-    camera = [
-        dict(zip(np.flatnonzero(ok), _keypoints_in_camera(hand, np.flatnonzero(ok)), strict=True))
-        if ok.any()
-        else {}
-        for hand, ok in zip(hands, usable, strict=True)
-    ]
-    rows = sorted(set().union(*(set(np.flatnonzero(ok).tolist()) for ok in usable)))
+    # Each map is read once, for every hand lifted in its frame.
+    rows = np.flatnonzero(np.any([np.isfinite(p[:, 0, 0]) for p, _ in lifted], axis=0))
     for row in rows:
-        depth = maps.load(row)
-        for index, (hand, world, poses) in enumerate(fitted):
-            if row not in camera[index]:
+        depth = maps.load(int(row))
+        for index, hand in enumerate(hands):
+            points, world_to_camera = lifted[index][0][row], lifted[index][1][row]
+            if not np.isfinite(points[0, 0]):
                 continue
-            points = camera[index][row]
             observed = sample_depth(depth, hand.image_keypoints[row], size)
-            factor, residual, kept = fit_depth_scale(points[:, 2], observed)
-            if not np.isfinite(factor):
+            fit = fit_frame(points, world_to_camera, observed, hand.side)
+            if fit is None:
                 continue
-            check_fitted_depth(factor * points[0, 2], maps.files[row], maps.scale)
-            moved = points * factor
-            moved[kept] = points[kept] * (observed[kept] / points[kept, 2])[:, None]
-            world[row], poses[row] = _reposed(hand, row, moved)
-            residuals[index][row] = residual
+            check_fitted_depth(fit[3] * points[0, 2], maps.files[row], maps.scale)
+            worlds[index][row], poses[index][row], residuals[index][row], _ = fit
     return [
         dataclasses.replace(
-            hand, world_keypoints=world, transform_wrist_to_camera=poses, depth_residual=residual
+            hand, world_keypoints=world, transform_wrist_to_camera=pose, depth_residual=residual
         )
-        for (hand, world, poses), residual in zip(fitted, residuals, strict=True)
+        for hand, world, pose, residual in zip(hands, worlds, poses, residuals, strict=True)
     ]
 
 
-def depth_request(
-    depth: str | Path | None, depth_scale: float
-) -> tuple[Path, float, tuple[str, float]] | None:
-    """(folder, scale, cache-key part) of a depth folder, or None without one."""
-    if depth is None:
-        return None
-    return Path(depth), float(depth_scale), (depth_digest(depth), float(depth_scale))
+def measured_depth_pairs(
+    tracks: HandTracks, maps: DepthMaps
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Lifted against measured depth, to judge a lift: every keypoint with depth, and wrists.
+
+    Returns:
+        (lifted z, measured depth) [m] of every present keypoint whose pixel has depth, shape
+        (N, 2), and the same for the wrists alone, shape (M, 2).
+    """
+    size = (tracks.intrinsics.width, tracks.intrinsics.height)
+    pairs: list[NDArray[np.float64]] = []
+    wrists: list[NDArray[np.float64]] = []
+    for hand in tracks.hands.values():
+        points = lifted_in_camera(hand)[0]
+        for row in np.flatnonzero(np.isfinite(points[:, 0, 0])):
+            seen = sample_depth(maps.load(int(row)), hand.image_keypoints[row], size)
+            both = np.stack([points[row, :, 2], seen], axis=1)
+            pairs.append(both[np.isfinite(seen)])
+            if np.isfinite(seen[0]):
+                wrists.append(both[:1])
+    return np.concatenate(pairs or [np.empty((0, 2))]), np.concatenate(wrists or [np.empty((0, 2))])

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
-from pipeline.depth import apply_depth_maps, depth_request, match_depth
+from pipeline.depth import DepthRequest, apply_depth_maps, match_depth
 from pipeline.exceptions import InputMediaError
 from pipeline.lifting import lift_wrist_poses
 from pipeline.model import ModelInfo, cache_dir, ensure_model, sha256_file
@@ -150,11 +150,11 @@ def cache_key(
     config: ExtractConfig,
     model_sha256: str,
     input_sha256: str,
-    depth: tuple[str, float] | None = None,
+    depth: DepthRequest | None = None,
 ) -> str:
     """Key of a hand-track file: input content, model, settings, intrinsics and code version.
 
-    ``depth`` is (digest of the depth folder's maps, depth scale) where depth maps are given.
+    ``depth``: the depth maps asked for (their digest and scale enter the key).
     """
     if isinstance(intrinsics, Intrinsics):
         camera: Any = intrinsics.to_json()
@@ -172,7 +172,7 @@ def cache_key(
         "hand2robot": package_version(),
     }
     if depth is not None:
-        record["depth"] = list(depth)
+        record["depth"] = [depth.sha256, depth.scale]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -318,7 +318,7 @@ def extract_hands(
     config = config or ExtractConfig()
     media = open_media(path)
     info = ensure_model(model)
-    request = depth_request(depth, depth_scale)
+    request = DepthRequest.of(depth, depth_scale)
     return _extract(media, intrinsics, config, info, content_sha256(media), progress, sink, request)
 
 
@@ -330,7 +330,7 @@ def _extract(
     input_sha256: str,
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
-    depth: tuple[Path, float, tuple[str, float]] | None = None,
+    depth: DepthRequest | None = None,
 ) -> HandTracks:
     if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
         if not Path(intrinsics).is_file():
@@ -341,12 +341,12 @@ def _extract(
     hands, extra = build_tracks(detections, timestamps, camera, config)
     source_depth = {}
     if depth is not None:
-        maps = match_depth(depth[0], media, sources, depth[1])
+        maps = match_depth(depth, media, sources)
         fitted = apply_depth_maps([*(hands[side] for side in SIDES), *extra], maps, camera)
         hands = dict(zip(SIDES, fitted[: len(SIDES)], strict=True))
         extra = tuple(fitted[len(SIDES) :])
-        source_depth = {"depth": str(depth[0]), "depth_sha256": maps.sha256}
-        source_depth["depth_scale"] = f"{depth[1]:g}"
+        source_depth = {"depth": str(depth.folder), "depth_sha256": depth.sha256}
+        source_depth["depth_scale"] = f"{depth.scale:g}"
     if media.kind == "images":
         _, stamps = folder_timestamps(media.files, config.folder_fps)
     else:
@@ -365,9 +365,7 @@ def _extract(
         model={"source": info.source, "sha256": info.sha256},
         settings=asdict(config),
         extra=extra,
-        key=cache_key(
-            media, intrinsics, config, info.sha256, input_sha256, depth[2] if depth else None
-        ),
+        key=cache_key(media, intrinsics, config, info.sha256, input_sha256, depth),
     )
 
 
@@ -475,10 +473,8 @@ def extract_cached(
     media = open_media(path)
     info = ensure_model(model)
     input_sha256 = content_sha256(media)
-    request = depth_request(depth, depth_scale)
-    key = cache_key(
-        media, intrinsics, config, info.sha256, input_sha256, request[2] if request else None
-    )
+    request = DepthRequest.of(depth, depth_scale)
+    key = cache_key(media, intrinsics, config, info.sha256, input_sha256, request)
     if cache is None:
         target = cache_dir() / "tracks" / f"{key}.parquet"
     elif Path(cache).is_dir():

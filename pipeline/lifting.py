@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.tracks import Intrinsics
+from pipeline.tracks import HandTrack, Intrinsics
 from retarget import hand_frame_from_keypoints
 from retarget.exceptions import InvalidInputError
 
@@ -106,3 +106,26 @@ def solve_wrist_pose(
     """One frame of :func:`lift_wrist_poses`: shapes (21, 3) and (21, 2) in, (4, 4) and [px] out."""
     poses, errors = lift_wrist_poses(world_keypoints[None], image_keypoints[None], intrinsics, side)
     return poses[0], float(errors[0])
+
+
+def lifted_in_camera(hand: HandTrack) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A track's lifted keypoints in the camera frame, and the pose of its landmarker frame W.
+
+    Returns:
+        Keypoints, shape (T, 21, 3) [m], and ``transform_world_to_camera``, shape (T, 4, 4);
+        NaN where the hand is absent or has no lift.
+    """
+    frames = len(hand.present)
+    points, world_to_camera = np.full((frames, 21, 3), np.nan), np.full((frames, 4, 4), np.nan)
+    rows = np.flatnonzero(
+        hand.present & np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2))
+    )
+    if rows.size:
+        world = hand.world_keypoints[rows]
+        hand_to_world = hand_frame_from_keypoints(world, hand.side)  # type: ignore[arg-type]
+        world_to_camera[rows] = hand.transform_wrist_to_camera[rows] @ np.linalg.inv(hand_to_world)
+        points[rows] = (
+            np.einsum("nij,nkj->nki", world_to_camera[rows, :3, :3], world)
+            + world_to_camera[rows, None, :3, 3]
+        )
+    return points, world_to_camera

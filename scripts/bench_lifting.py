@@ -25,7 +25,6 @@ from datetime import date
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,7 @@ SHARED = ROOT.parent / "shared" / "data"
 import pipeline  # noqa: E402
 from pipeline import depth as depth_fit  # noqa: E402
 from pipeline.decoding import open_media  # noqa: E402
-from tests.test_depth import _depth_errors, _keypoints_in_camera  # noqa: E402
+from pipeline.lifting import lifted_in_camera  # noqa: E402
 
 ZED = SHARED / "frames" / "pour_water_egocentric_zed"
 ZED_DEPTH = SHARED / "frames" / "pour_water_egocentric_zed_depth"
@@ -60,34 +59,17 @@ def reencode(source: Path, target: Path, crf: int) -> Path:
     return target
 
 
-def zed_figures(tracks: pipeline.HandTracks, name: str) -> None:
-    errors, wrists = _depth_errors(tracks, ZED_DEPTH)
+def zed_figures(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: str) -> None:
+    pairs, wrists = depth_fit.measured_depth_pairs(tracks, maps)
     scales = np.linspace(0.3, 3.0, 2701)
     # The best single scale for the clip, over every keypoint with depth.
-    pairs = _zed_pairs(tracks)
     costs = [np.median(np.abs(s * pairs[:, 0] - pairs[:, 1])) for s in scales]
     scale = float(scales[int(np.argmin(costs))])
     worst = float(np.max(np.abs(scale * wrists[:, 0] / wrists[:, 1] - 1.0)))
     print(
-        f"| ZED, {name} | {np.median(errors) * 100:.1f} cm | {scale:.2f} | "
-        f"{min(costs) * 100:.1f} cm | {worst:.0%} | {len(errors)} |"
+        f"| ZED, {name} | {np.median(np.abs(pairs[:, 0] - pairs[:, 1])) * 100:.1f} cm | "
+        f"{scale:.2f} | {min(costs) * 100:.1f} cm | {worst:.0%} | {len(pairs)} |"
     )
-
-
-def _zed_pairs(tracks: pipeline.HandTracks) -> np.ndarray:
-    """(lifted z, measured depth) [m] of every keypoint with depth."""
-    files = sorted(ZED_DEPTH.glob("*.png"))
-    size = (tracks.intrinsics.width, tracks.intrinsics.height)
-    pairs = []
-    for hand in tracks.hands.values():
-        camera = _keypoints_in_camera(hand)
-        for row in np.flatnonzero(hand.present):
-            depth = cv2.imread(str(files[row]), cv2.IMREAD_UNCHANGED).astype(float) / 1000.0
-            depth[depth <= 0] = np.nan
-            seen = depth_fit.sample_depth(depth, hand.image_keypoints[row], size)
-            ok = np.isfinite(seen) & np.isfinite(camera[row, :, 2])
-            pairs.extend(zip(camera[row, ok, 2], seen[ok], strict=True))
-    return np.asarray(pairs)
 
 
 def stability(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
@@ -104,24 +86,17 @@ def stability(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
         )
 
 
-def fit_cost(tracks: pipeline.HandTracks) -> float:
-    maps = depth_fit.match_depth(ZED_DEPTH, open_media(ZED), list(range(tracks.num_frames)), 1e3)
+def fit_cost(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps) -> float:
+    """ms per frame and hand of sampling, fit and re-posing (maps decoded beforehand)."""
     loaded = [maps.load(row) for row in range(tracks.num_frames)]
     size = (tracks.intrinsics.width, tracks.intrinsics.height)
+    lifted = [(hand, *lifted_in_camera(hand)) for hand in tracks.hands.values()]
     done, start = 0, time.perf_counter()
     for _ in range(20):
-        for hand in tracks.hands.values():
-            rows = np.flatnonzero(hand.present)
-            if not rows.size:
-                continue
-            camera = _keypoints_in_camera(hand)
-            for row in rows:
+        for hand, points, world_to_camera in lifted:
+            for row in np.flatnonzero(np.isfinite(points[:, 0, 0])):
                 seen = depth_fit.sample_depth(loaded[row], hand.image_keypoints[row], size)
-                factor, _, kept = depth_fit.fit_depth_scale(camera[row, :, 2], seen)
-                if np.isfinite(factor):
-                    moved = camera[row] * factor
-                    moved[kept] = camera[row, kept] * (seen[kept] / camera[row, kept, 2])[:, None]
-                    depth_fit._reposed(hand, int(row), moved)
+                depth_fit.fit_frame(points[row], world_to_camera[row], seen, hand.side)
                 done += 1
     return (time.perf_counter() - start) / done * 1000
 
@@ -130,15 +105,18 @@ def main() -> None:
     print(f"bench_lifting, {date.today()}, {platform.processor() or platform.machine()}")
     monocular = pipeline.extract_hands(ZED)
     with_depth = pipeline.extract_hands(ZED, depth=ZED_DEPTH)
+    request = depth_fit.DepthRequest.of(ZED_DEPTH)
+    assert request is not None
+    maps = depth_fit.match_depth(request, open_media(ZED), range(monocular.num_frames))
     print("\n| lift | median abs dz | best clip scale | after it | worst wrist after it | n |")
     print("| --- | --- | --- | --- | --- | --- |")
-    zed_figures(monocular, "monocular")
-    zed_figures(with_depth, "with depth maps")
+    zed_figures(monocular, maps, "monocular")
+    zed_figures(with_depth, maps, "with depth maps")
     residuals = np.concatenate(
         [h.depth_residual[np.isfinite(h.depth_residual)] for h in with_depth.hands.values()]
     )
     print(f"\ndepth fit residual: median {np.median(residuals) * 1000:.1f} mm")
-    print(f"depth fit cost: {fit_cost(monocular):.2f} ms per frame and hand")
+    print(f"depth fit cost: {fit_cost(monocular, maps):.2f} ms per frame and hand")
     with tempfile.TemporaryDirectory() as scratch:
         copy = reencode(KETTLE, Path(scratch) / "kettle_crf18.mp4", 18)
         first, second = pipeline.extract_hands(KETTLE), pipeline.extract_hands(copy)

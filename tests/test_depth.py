@@ -5,48 +5,33 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 import pipeline
-from pipeline.depth import DepthMaps, fit_depth_scale, sample_depth
-from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks
-from retarget import hand_frame_from_keypoints
-from tests.conftest import run_cli
+from pipeline.decoding import open_media
+from pipeline.depth import (
+    DepthMaps,
+    DepthRequest,
+    fit_depth_scale,
+    match_depth,
+    measured_depth_pairs,
+    sample_depth,
+)
+from pipeline.tracks import HandTracks, Intrinsics, read_tracks
+from tests.conftest import SHARED_DATA, run_cli
 
 ZED = "frames/pour_water_egocentric_zed"
 ZED_DEPTH = "frames/pour_water_egocentric_zed_depth"
-
-
-def _keypoints_in_camera(hand: HandTrack) -> np.ndarray:
-    """The lifted keypoints in the camera frame, shape (T, 21, 3) [m], NaN where absent."""
-    found = np.full(hand.world_keypoints.shape, np.nan)
-    rows = np.flatnonzero(np.isfinite(hand.transform_wrist_to_camera).all(axis=(1, 2)))
-    world = hand.world_keypoints[rows]
-    to_camera = hand.transform_wrist_to_camera[rows] @ np.linalg.inv(
-        hand_frame_from_keypoints(world, hand.side)  # type: ignore[arg-type]
-    )
-    found[rows] = np.einsum("nij,nkj->nki", to_camera[:, :3, :3], world) + to_camera[:, None, :3, 3]
-    return found
+ZED_FOLDER = SHARED_DATA / ZED
 
 
 def _depth_errors(tracks: HandTracks, depth_folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """|lifted z - measured depth| over visible keypoints, and (lifted, true) wrist depths [m]."""
-    files = sorted(depth_folder.glob("*.png"))
-    size = (tracks.intrinsics.width, tracks.intrinsics.height)
-    errors, wrists = [], []
-    for hand in tracks.hands.values():
-        points = _keypoints_in_camera(hand)
-        for row in np.flatnonzero(hand.present):
-            depth = cv2.imread(str(files[row]), cv2.IMREAD_UNCHANGED).astype(float) / 1000.0
-            depth[depth <= 0] = np.nan
-            seen = sample_depth(depth, hand.image_keypoints[row], size)
-            visible = np.isfinite(seen) & np.isfinite(points[row, :, 2])
-            errors.extend(np.abs(points[row, visible, 2] - seen[visible]))
-            if visible[0]:
-                wrists.append((points[row, 0, 2], seen[0]))
-    return np.asarray(errors), np.asarray(wrists)
+    request = DepthRequest(depth_folder, 1000.0, "")
+    maps = match_depth(request, open_media(ZED_FOLDER), range(tracks.num_frames))
+    pairs, wrists = measured_depth_pairs(tracks, maps)
+    return np.abs(pairs[:, 0] - pairs[:, 1]), wrists
 
 
 @pytest.fixture(scope="module")
