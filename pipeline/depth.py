@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 
 import cv2
@@ -32,7 +33,7 @@ from numpy.typing import NDArray
 
 from pipeline.decoding import Media, natural_key
 from pipeline.exceptions import InputMediaError
-from pipeline.lifting import lifted_in_camera
+from pipeline.lifting import HAND_LENGTH_REL_STD, RULERS, lifted_in_camera
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics
 from retarget import hand_frame_from_keypoints
 
@@ -43,6 +44,13 @@ INLIER_BAND_M = 0.02
 """Keypoints within this of the first fit's depth (or 3 median deviations) are kept [m]."""
 NEAREST_M = 0.05
 FARTHEST_M = 10.0
+SURFACE_STD_M = 0.01
+"""Uncertainty of a fitted wrist beyond the fit residual [m]: the maps see the skin, the
+keypoints are joint centres up to about half a wrist's thickness behind it."""
+SET_ASIDE_STD_M = 0.03
+"""Further uncertainty of a wrist that the fit set aside (or that had no depth), placed by the
+hand's shape from the kept keypoints [m]: the set-aside keypoints of the ZED frames lie within
+2.7 cm of their measured depth at the 90th percentile."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,40 @@ class DepthMaps:
             )
         raw[~np.isfinite(raw) | (raw <= 0)] = np.nan
         return raw / self.scale
+
+
+DEPTH_SIDECAR_SUFFIX = "_depth"
+"""A depth-map folder named like its input plus this (``clip_depth/`` for ``clip.mp4`` or for
+the image folder ``clip/``) is that input's depth sidecar."""
+
+
+def find_depth_sidecar(path: str | Path) -> Path | None:
+    """The depth-map folder that belongs to an input, if there is one.
+
+    Looks for, in order: inside an image folder, ``depth/``; beside a file or folder,
+    ``STEM_depth/`` (``clip_depth/`` for ``clip.mp4``, ``frames_depth/`` for ``frames/``).
+    """
+    path = Path(path)
+    candidates = [path / "depth"] if path.is_dir() else []
+    stem = path.name if path.is_dir() else path.stem
+    candidates.append(path.parent / f"{stem}{DEPTH_SIDECAR_SUFFIX}")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def is_depth_sidecar(folder: str | Path) -> bool:
+    """Whether ``folder`` is the depth sidecar of an input beside it, so not an input itself.
+
+    ``X_depth/`` is the sidecar of ``X/`` or ``X.*`` in the same folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or not folder.name.endswith(DEPTH_SIDECAR_SUFFIX):
+        return False
+    stem = folder.name[: -len(DEPTH_SIDECAR_SUFFIX)]
+    if not stem:
+        return False
+    return (folder.parent / stem).is_dir() or any(
+        p.is_file() for p in folder.parent.glob(f"{glob_escape(stem)}.*")
+    )
 
 
 def depth_files(folder: str | Path) -> list[Path]:
@@ -264,7 +306,7 @@ def fit_frame(
     world_to_camera: NDArray[np.float64],
     observed: NDArray[np.float64],
     side: str,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float] | None:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float, bool] | None:
     """One frame's hand moved to the depth seen at its keypoints.
 
     Args:
@@ -275,7 +317,8 @@ def fit_frame(
 
     Returns:
         (world keypoints (21, 3) [m] in W, ``transform_wrist_to_camera`` (4, 4), residual [m],
-        fitted factor), or None when too few keypoints have depth. W keeps its orientation;
+        fitted factor, whether the wrist was among the kept keypoints), or None when too few
+        keypoints have depth. W keeps its orientation;
         its origin moves along its ray by the fitted factor.
     """
     factor, residual, kept = fit_depth_scale(points[:, 2], observed)
@@ -290,7 +333,7 @@ def fit_frame(
     pose[:3, :3] = rotation
     pose[:3, 3] = origin
     wrist_pose = pose @ hand_frame_from_keypoints(world, side)[0]  # type: ignore[arg-type]
-    return world, wrist_pose, residual, factor
+    return world, wrist_pose, residual, factor, bool(kept[0])
 
 
 def apply_depth_maps(
@@ -305,8 +348,13 @@ def apply_depth_maps(
     stay; the hand frame is taken again from the moved keypoints (:func:`fit_frame`). Frames
     whose keypoints have too little depth keep the monocular lift and a NaN residual.
 
+    The fitted factors also measure the hand's size: frames without a fit are scaled by the
+    track's median factor, and their ``wrist_position_std`` loses its hand-size part. A fitted
+    frame's ``wrist_position_std`` is its residual and :data:`SURFACE_STD_M` together, and
+    :data:`SET_ASIDE_STD_M` where the fit did not keep the wrist itself.
+
     Returns:
-        The hands, each with ``depth_residual`` (T,) [m] set.
+        The hands, each with ``depth_residual`` (T,) [m] and ``wrist_position_std`` set.
 
     Raises:
         InputMediaError: An unreadable map, or a fitted depth beyond 10 m or nearer than 5 cm
@@ -317,6 +365,8 @@ def apply_depth_maps(
     worlds = [hand.world_keypoints.copy() for hand in hands]
     poses = [hand.transform_wrist_to_camera.copy() for hand in hands]
     residuals = [np.full(len(hand.present), np.nan) for hand in hands]
+    factors = [np.full(len(hand.present), np.nan) for hand in hands]
+    wrists = [np.zeros(len(hand.present), dtype=bool) for hand in hands]
     # Each map is read once, for every hand lifted in its frame.
     rows = np.flatnonzero(np.any([np.isfinite(p[:, 0, 0]) for p, _ in lifted], axis=0))
     for row in rows:
@@ -330,13 +380,68 @@ def apply_depth_maps(
             if fit is None:
                 continue
             check_fitted_depth(fit[3] * points[0, 2], maps.files[row], maps.scale)
-            worlds[index][row], poses[index][row], residuals[index][row], _ = fit
+            worlds[index][row], poses[index][row], residuals[index][row], factor, wrist = fit
+            factors[index][row] = factor
+            wrists[index][row] = wrist
     return [
-        dataclasses.replace(
-            hand, world_keypoints=world, transform_wrist_to_camera=pose, depth_residual=residual
+        _sized(hand, world, pose, residual, factor, wrist)
+        for hand, world, pose, residual, factor, wrist in zip(
+            hands, worlds, poses, residuals, factors, wrists, strict=True
         )
-        for hand, world, pose, residual in zip(hands, worlds, poses, residuals, strict=True)
     ]
+
+
+def _sized(
+    hand: HandTrack,
+    world: NDArray[np.float64],
+    pose: NDArray[np.float64],
+    residual: NDArray[np.float64],
+    factor: NDArray[np.float64],
+    wrist_kept: NDArray[np.bool_],
+) -> HandTrack:
+    """A fitted track: unfitted frames scaled by the median fit factor, uncertainties set."""
+    fitted = np.isfinite(factor)
+    std = (
+        np.full(len(residual), np.nan)
+        if hand.wrist_position_std is None
+        else hand.wrist_position_std.copy()
+    )
+    rest = hand.present & ~fitted & np.isfinite(pose).all(axis=(1, 2))
+    if fitted.any() and rest.any():
+        median = float(np.median(factor[fitted]))
+        world[rest] *= median
+        pose[rest, :3, 3] *= median
+        depth = pose[rest, 2, 3]
+        known = (std[rest] * median) ** 2 - (HAND_LENGTH_REL_STD * depth) ** 2
+        std[rest] = np.sqrt(np.maximum(known, 0.0))
+    std[fitted] = np.hypot(residual[fitted], SURFACE_STD_M)
+    aside = fitted & ~wrist_kept
+    std[aside] = np.hypot(std[aside], SET_ASIDE_STD_M)
+    return dataclasses.replace(
+        hand,
+        world_keypoints=world,
+        transform_wrist_to_camera=pose,
+        depth_residual=residual,
+        wrist_position_std=std,
+    )
+
+
+def fitted_hand_length(hand: HandTrack) -> float | None:
+    """The hand length [m] a depth-fitted track implies, None without a fitted frame.
+
+    The median over fitted frames of the palm's rulers (wrist to the four MCPs, over their
+    share of the hand length, :data:`pipeline.lifting.RULERS`).
+    """
+    if hand.depth_residual is None or not np.isfinite(hand.depth_residual).any():
+        return None
+    rows = np.isfinite(hand.depth_residual)
+    world = hand.world_keypoints[rows]
+    lengths = [
+        np.linalg.norm(world[:, b] - world[:, a], axis=1) / ratio
+        for a, b, ratio in RULERS
+        if a == 0 and b in (5, 9, 13, 17)
+    ]
+    return float(np.median(np.concatenate(lengths)))
 
 
 def measured_depth_pairs(

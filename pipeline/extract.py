@@ -1,10 +1,12 @@
-"""Hand pose extraction: MediaPipe landmarks, stable left/right tracks, metric wrist pose by PnP.
+"""Hand pose extraction: MediaPipe landmarks, stable left/right tracks, metric wrist poses.
 
 Stages, per input: decode (:mod:`pipeline.decoding`, in a background thread) -> the MediaPipe hand
 landmarker (Tasks API; VIDEO mode for videos and folders, so the palm detector is skipped while
 tracking holds; IMAGE mode for a single image) -> identity and side by continuity
 (:mod:`pipeline.hand_identity`) -> short gaps interpolated, zero-phase smoothing -> metric wrist
-pose in the camera frame by PnP (:mod:`pipeline.lifting`: SQPnP, lens distortion modelled).
+pose in the camera frame (:mod:`pipeline.lifting`: depth from the hand's own segment lengths,
+orientation by SQPnP, lens distortion modelled). The settings are :class:`ExtractConfig`
+(:mod:`pipeline.extract_config`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,9 +26,10 @@ from numpy.typing import NDArray
 from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
-from pipeline.depth import DepthRequest, apply_depth_maps, match_depth
+from pipeline.depth import DepthRequest, apply_depth_maps, fitted_hand_length, match_depth
 from pipeline.exceptions import InputMediaError
-from pipeline.lifting import lift_wrist_poses
+from pipeline.extract_config import ExtractConfig
+from pipeline.lifting import lift_track, lift_wrist_poses
 from pipeline.model import ModelInfo, cache_dir, ensure_model, sha256_file
 from pipeline.tracks import (
     FORMAT_VERSION,
@@ -38,84 +41,6 @@ from pipeline.tracks import (
     read_tracks_key,
     write_tracks,
 )
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """Extraction settings (all of them are part of a hand-track file's cache key)."""
-
-    num_hands: int = 2
-    """Hands the landmarker looks for. With 2 on a clip that shows one hand, the palm detector
-    runs on every frame (about twice the time); use 1 for one-hand clips."""
-    horizontal_fov_deg: float = 60.0
-    """Field of view assumed when no intrinsics file is given or found [deg], across the image's
-    long side (the horizontal one of a landscape frame), so that display rotation does not change
-    the focal length (see :meth:`pipeline.Intrinsics.from_fov`)."""
-    selfie: bool = False
-    """Input is mirrored (front camera): swap the detector's Left/Right labels."""
-    min_detection_confidence: float = 0.5
-    """Palm detector threshold."""
-    min_presence_confidence: float = 0.5
-    """Hand presence threshold of the landmark model."""
-    min_tracking_confidence: float = 0.5
-    """Landmark tracking threshold (below it the palm detector runs again)."""
-    stride: int = 1
-    """Keep every stride-th input frame."""
-    max_fps: float | None = None
-    """Resample faster inputs to this rate [Hz] (the frame nearest to each 1/max_fps slot);
-    None keeps all. An integer rate gives every input of a dataset the same ``fps``."""
-    max_size: int | None = None
-    """Downscale frames so that the longer side is at most this before the model [px]."""
-    folder_fps: float = 30.0
-    """Frame rate of an image folder whose file names carry no times [Hz]."""
-    one_person: bool = True
-    """Sequences show one person: hands seen at the same time take different sides."""
-    link_gate: float = 0.6
-    """Largest frame-to-frame keypoint motion, over hand size, that keeps a hand's identity."""
-    link_max_gap_s: float = 0.5
-    """A hand unseen for longer than this starts a new identity [s]."""
-    duplicate_overlap: float = 0.5
-    """Two detections whose keypoint boxes overlap more than this (intersection over the smaller
-    box) are one hand."""
-    interpolate_max_gap_s: float = 0.15
-    """Gaps up to this long (between the detections around them) are interpolated [s]."""
-    smoothing_sigma_s: float = 0.04
-    """Gaussian smoothing width in time [s] (about 3.3 Hz cut-off); 0 turns smoothing off."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.num_hands not in (1, 2):
-            problems.append(f"num_hands must be 1 or 2, got {self.num_hands}")
-        if not 10.0 <= self.horizontal_fov_deg <= 170.0:
-            problems.append(
-                f"horizontal_fov_deg must be within [10, 170], got {self.horizontal_fov_deg}"
-            )
-        if self.stride < 1:
-            problems.append(f"stride must be >= 1, got {self.stride}")
-        if self.max_fps is not None and self.max_fps <= 0:
-            problems.append(f"max_fps must be > 0, got {self.max_fps}")
-        if self.max_size is not None and self.max_size < 64:
-            problems.append(f"max_size must be >= 64 px, got {self.max_size}")
-        if self.folder_fps <= 0:
-            problems.append(f"folder_fps must be > 0, got {self.folder_fps}")
-        for name in ("min_detection_confidence", "min_presence_confidence"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must be within [0, 1], got {getattr(self, name)}")
-        if not 0.0 <= self.min_tracking_confidence <= 1.0:
-            problems.append(
-                f"min_tracking_confidence must be within [0, 1], got {self.min_tracking_confidence}"
-            )
-        for name in ("interpolate_max_gap_s", "smoothing_sigma_s", "link_max_gap_s"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.link_gate <= 0:
-            problems.append(f"link_gate must be > 0, got {self.link_gate}")
-        if not 0.0 < self.duplicate_overlap <= 1.0:
-            problems.append(
-                f"duplicate_overlap must be within (0, 1], got {self.duplicate_overlap}"
-            )
-        if problems:
-            raise InputMediaError("invalid extraction settings: " + "; ".join(problems))
 
 
 def package_version() -> str:
@@ -169,6 +94,7 @@ def cache_key(
         "format": FORMAT_VERSION,
         "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
         "fov": "long side",  # the field of view spans the long side (was: the displayed width)
+        "lift": "rulers",  # depth from the hand's segments (was: the landmarker's PnP depth)
         "hand2robot": package_version(),
     }
     if depth is not None:
@@ -205,7 +131,7 @@ def _track(
     intrinsics: Intrinsics,
     config: ExtractConfig,
 ) -> HandTrack:
-    """One side's track: detections placed, gaps filled, smoothed, lifted by PnP."""
+    """One side's track: detections placed, gaps filled, smoothed, lifted to metric 3D."""
     track = HandTrack.empty(side, len(timestamps))
     identity = np.full(len(timestamps), -1, dtype=np.int64)
     for number, tracklet in enumerate(tracklets):
@@ -235,10 +161,20 @@ def _track(
     track.image_keypoints[:] = image
     track.world_keypoints[:] = world
     rows = np.flatnonzero(track.present)
+    track = dataclasses.replace(track, wrist_position_std=np.full(len(timestamps), np.nan))
     if rows.size:
-        poses, errors = lift_wrist_poses(world[rows], image[rows], intrinsics, side)
+        if config.monocular_depth == "landmarker":
+            poses, errors = lift_wrist_poses(world[rows], image[rows], intrinsics, side)
+            scaled, std = world[rows], np.full(len(rows), np.nan)
+        else:
+            poses, scaled, errors, std = lift_track(
+                world[rows], image[rows], intrinsics, side, timestamps[rows], config.hand_size
+            )
         track.transform_wrist_to_camera[rows] = poses
+        track.world_keypoints[rows] = scaled
         track.reprojection_error[rows] = errors
+        assert track.wrist_position_std is not None
+        track.wrist_position_std[rows] = std
     return track
 
 
@@ -276,6 +212,11 @@ def build_tracks(
     return hands, extra
 
 
+def with_hand_size(config: ExtractConfig, hand_size: float | None) -> ExtractConfig:
+    """``config`` with ``hand_size`` set, when one is given (checked like every setting)."""
+    return config if hand_size is None else dataclasses.replace(config, hand_size=hand_size)
+
+
 def extract_hands(
     path: str | Path,
     intrinsics: Intrinsics | str | Path | None = None,
@@ -286,6 +227,7 @@ def extract_hands(
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
+    hand_size: float | None = None,
 ) -> HandTracks:
     """Extract per-frame hand poses from a video, GIF, image folder or image.
 
@@ -304,6 +246,8 @@ def extract_hands(
             to an image folder's frames, by order to a video's; see :mod:`pipeline.depth`): each
             hand is moved along its viewing rays to the depth the maps show. None: monocular.
         depth_scale: Raw depth units per metre (1000: millimetres).
+        hand_size: The person's hand length (wrist crease to middle fingertip) [m], when known;
+            sets ``config.hand_size`` (the monocular depth scales with it).
 
     Returns:
         One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
@@ -315,7 +259,7 @@ def extract_hands(
             nearer than 5 cm.
         ModelError: The hand model cannot be obtained.
     """
-    config = config or ExtractConfig()
+    config = with_hand_size(config or ExtractConfig(), hand_size)
     media = open_media(path)
     info = ensure_model(model)
     request = DepthRequest.of(depth, depth_scale)
@@ -347,6 +291,10 @@ def _extract(
         extra = tuple(fitted[len(SIDES) :])
         source_depth = {"depth": str(depth.folder), "depth_sha256": depth.sha256}
         source_depth["depth_scale"] = f"{depth.scale:g}"
+        lengths = {hand.side: fitted_hand_length(hand) for hand in hands.values()}
+        source_depth["hand_length_m"] = ", ".join(
+            f"{side} {length:.3f}" for side, length in lengths.items() if length is not None
+        )
     if media.kind == "images":
         _, stamps = folder_timestamps(media.files, config.folder_fps)
     else:
@@ -451,6 +399,7 @@ def extract_cached(
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
+    hand_size: float | None = None,
 ) -> CachedTracks:
     """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
 
@@ -463,13 +412,14 @@ def extract_cached(
         sink: As for :func:`extract_hands`; not called on a cache hit (nothing is decoded).
         depth: As for :func:`extract_hands` (the maps' content is part of the key).
         depth_scale: As for :func:`extract_hands`.
+        hand_size: As for :func:`extract_hands`.
         cache: A hand-track file to reuse or write (``hand2robot extract --out``), or a folder
             that holds files named by key; default ``<cache dir>/tracks/``.
 
     Returns:
         The tracks, the file they are stored in, and whether it was a cache hit.
     """
-    config = config or ExtractConfig()
+    config = with_hand_size(config or ExtractConfig(), hand_size)
     media = open_media(path)
     info = ensure_model(model)
     input_sha256 = content_sha256(media)

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.decoding import content_sha256, iter_frames, open_media
+from pipeline.depth import DepthRequest, find_depth_sidecar
 from pipeline.download import DownloadConfig, fetch, is_url
 from pipeline.encoding import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 from pipeline.exceptions import DatasetError
@@ -200,12 +201,29 @@ def _read_track_file(path: Path, with_video: bool) -> tuple[HandTracks, Path, Ex
     return tracks, media_path, extract, fps
 
 
-def input_key(input_path: str | Path, extract: ExtractConfig, model_sha256: str) -> str | None:
+def depth_sidecar(input_path: str | Path) -> Path | None:
+    """The depth-map folder found beside a local media input, if any.
+
+    None for URLs, hand-track files and inputs without one (see
+    :func:`pipeline.depth.find_depth_sidecar`).
+    """
+    if is_url(input_path) or Path(input_path).suffix == ".parquet":
+        return None
+    return find_depth_sidecar(input_path)
+
+
+def input_key(
+    input_path: str | Path,
+    extract: ExtractConfig,
+    model_sha256: str,
+    depth: str | Path | None = None,
+    depth_scale: float = 1000.0,
+) -> str | None:
     """The hand-track key an input's tracks will have, known before extracting it.
 
-    A hand-track file's own key; for local media the key of its content, the model and the
-    settings (:func:`pipeline.extract.cache_key`). None for URLs and unreadable inputs (they
-    are known only once fetched or extracted).
+    A hand-track file's own key; for local media the key of its content, the model, the
+    settings and the depth maps, if any (:func:`pipeline.extract.cache_key`). None for URLs and
+    unreadable inputs (they are known only once fetched or extracted).
     """
     if is_url(input_path):
         return None
@@ -214,7 +232,8 @@ def input_key(input_path: str | Path, extract: ExtractConfig, model_sha256: str)
         if path.suffix == ".parquet":
             return str(read_tracks(path).key)
         media = open_media(path)
-        return cache_key(media, None, extract, model_sha256, content_sha256(media))
+        request = DepthRequest.of(depth, depth_scale)
+        return cache_key(media, None, extract, model_sha256, content_sha256(media), request)
     except (Hand2RobotError, OSError):
         return None
 

@@ -1,9 +1,27 @@
-"""Lifting a detected hand to metric 3D: the wrist pose in the camera frame, by PnP.
+"""Lifting a detected hand to metric 3D: the wrist pose in the camera frame.
 
-The landmarker gives 21 keypoints in a hand-centred metric frame W (its world landmarks) and
-the same keypoints in the image; SQPnP (OpenCV) against the camera intrinsics places W in the
-camera frame, and :func:`retarget.hand_frame_from_keypoints` turns that into the pose of the hand
-frame H. The mean reprojection error is the lifting's own quality figure (``LIFT_UNCERTAIN``).
+The landmarker gives 21 keypoints in a hand-centred frame W (its world landmarks) and the same
+keypoints in the image. Two steps:
+
+1. **Orientation and shape** (:func:`lift_wrist_poses`): SQPnP (OpenCV) against the camera
+   intrinsics places W in the camera frame; :func:`retarget.hand_frame_from_keypoints` turns
+   that into the pose of the hand frame H. The landmarker's 3D hand has no reliable size: it
+   shrinks and flattens when the fingers wrap an object (measured on the ZED frames: 2-3x too
+   close while the hand holds the bottle), so PnP's depth is not kept.
+2. **Depth from the hand's own rulers** (:func:`monocular_depths`): a person's bones do not
+   change length. A segment of length l seen at depth z spans at most l / z in normalised image
+   coordinates (exactly that when it lies parallel to the image plane), so every segment of a
+   fixed-proportion hand of length ``hand_length`` (:data:`RULERS`) gives an upper bound on
+   the wrist's depth from its 2D keypoints alone; the mean of the two tightest bounds is the
+   frame's depth, smoothed in time (in log depth). Step 1's hand, resized so that its palm has
+   the fixed-proportion palm's size (:func:`landmarker_hand_length`), keeps PnP's orientation
+   and is placed with its wrist on the wrist's viewing ray at that depth.
+
+The uncertainty of the result (:func:`wrist_depth_std`) has two parts: the hand's unknown size
+(:data:`HAND_LENGTH_REL_STD`, none when the size is given) and the frame's own disagreement
+(the two tightest rulers against each other, the raw depth against the smoothed one).
+The mean reprojection error of step 1 is kept as a figure of how well the landmarker's 3D hand
+fits its image.
 """
 
 from __future__ import annotations
@@ -12,9 +30,47 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.hand_identity import smooth
 from pipeline.tracks import HandTrack, Intrinsics
 from retarget import hand_frame_from_keypoints
 from retarget.exceptions import InvalidInputError
+
+HAND_LENGTH_M = 0.185
+"""Default hand length, wrist crease to the tip of the middle finger [m]: the adult mean (about
+0.19 m for men, 0.175 m for women in the anthropometric surveys)."""
+HAND_LENGTH_REL_STD = 0.10
+"""Relative standard deviation of an unknown person's hand scale: the population's spread of
+hand length (about 6%) and the error of :data:`RULERS`' fixed proportions for one person
+(measured 9-12% on the shared ZED frames, whose depth is known)."""
+FRAME_NOISE_GAIN = 1.5
+"""Per-frame relative depth noise per unit of ruler disagreement (calibrated on the ZED frames
+against their depth and on re-encode pairs, see ``scripts/bench_lifting.py``)."""
+FRAME_NOISE_FLOOR = 0.01
+"""Smallest per-frame relative depth noise."""
+DEPTH_SMOOTHING_S = 0.15
+"""Gaussian width of the temporal smoothing of log depth [s]."""
+
+RULERS: tuple[tuple[int, int, float], ...] = (
+    # The palm (joint centres in its plane: wrist, index, middle, ring and little-finger MCPs
+    # at (0, 0), (0.19, 0.47), (0.06, 0.465), (-0.06, 0.44), (-0.19, 0.355) hand lengths).
+    (0, 5, 0.507),
+    (0, 9, 0.469),
+    (0, 13, 0.444),
+    (0, 17, 0.403),
+    (5, 13, 0.253),
+    (5, 17, 0.382),
+    (9, 17, 0.264),
+    # Thumb metacarpal and proximal phalanx, proximal phalanges of the fingers (Buchholz et
+    # al. 1992, segment lengths over hand length).
+    (1, 2, 0.251),
+    (2, 3, 0.196),
+    (5, 6, 0.265),
+    (9, 10, 0.277),
+    (13, 14, 0.259),
+    (17, 18, 0.206),
+)
+"""Segments of a fixed-proportion hand: keypoint a, keypoint b, length over hand length. Only
+segments of at least a fifth of the hand: a short one's image length is mostly 2D noise."""
 
 
 def _transforms_world_to_camera(
@@ -80,21 +136,25 @@ def lift_wrist_poses(
         ``transform_wrist_to_camera`` (N, 4, 4) and the mean reprojection errors (N,) [px]; NaN
         for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
     """
-    count = len(world_keypoints)
     poses, errors = _transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
+    poses = poses @ _hand_frames(world_keypoints, side)
+    errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
+    return poses, errors
+
+
+def _hand_frames(world_keypoints: NDArray[np.float64], side: str) -> NDArray[np.float64]:
+    """Poses of the hand frame H in W, (N, 4, 4); NaN for a degenerate hand."""
     try:
-        frames = hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
+        return hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
     except InvalidInputError:
-        frames = np.full((count, 4, 4), np.nan)
-        for index in range(count):
+        frames = np.full((len(world_keypoints), 4, 4), np.nan)
+        for index in range(len(world_keypoints)):
             try:
                 one = world_keypoints[index : index + 1]
                 frames[index] = hand_frame_from_keypoints(one, side)  # type: ignore[arg-type]
             except InvalidInputError:
-                errors[index] = np.nan
-    poses = poses @ frames
-    errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
-    return poses, errors
+                pass
+        return frames
 
 
 def solve_wrist_pose(
@@ -129,3 +189,136 @@ def lifted_in_camera(hand: HandTrack) -> tuple[NDArray[np.float64], NDArray[np.f
             + world_to_camera[rows, None, :3, 3]
         )
     return points, world_to_camera
+
+
+def ruler_depth_bounds(
+    normalized_keypoints: NDArray[np.float64], hand_length: float
+) -> NDArray[np.float64]:
+    """Upper bounds on the hand's depth from its segments' image lengths.
+
+    Args:
+        normalized_keypoints: Shape (N, 21, 2), undistorted normalised image coordinates.
+        hand_length: Wrist to middle fingertip [m].
+
+    Returns:
+        Shape (N, len(RULERS)) [m]: ``hand_length * ratio / image length`` per segment.
+    """
+    first = np.array([a for a, _, _ in RULERS])
+    second = np.array([b for _, b, _ in RULERS])
+    ratio = np.array([r for _, _, r in RULERS])
+    spans = np.linalg.norm(normalized_keypoints[:, first] - normalized_keypoints[:, second], axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(hand_length * ratio / spans)
+
+
+def monocular_depths(
+    image_keypoints: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    timestamps: NDArray[np.float64],
+    hand_length: float,
+    smoothing_s: float = DEPTH_SMOOTHING_S,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The hand's depth in every frame of one track, from its rulers, and its frame noise.
+
+    Args:
+        image_keypoints: Shape (N, 21, 2) [px], the track's frames with a hand (distorted).
+        intrinsics: The camera.
+        timestamps: Shape (N,) [s], increasing.
+        hand_length: Wrist to middle fingertip [m].
+        smoothing_s: Gaussian width of the smoothing of log depth [s]; 0 turns it off.
+
+    Returns:
+        Depth of the frame's tightest rulers, shape (N,) [m], and the frame's relative depth
+        noise, shape (N,) (no hand-size part; see :func:`wrist_depth_std`).
+    """
+    count = len(image_keypoints)
+    if count == 0:
+        return np.empty(0), np.empty(0)
+    normalized = np.asarray(
+        cv2.undistortPoints(
+            image_keypoints.reshape(-1, 1, 2), intrinsics.matrix, intrinsics.distortion
+        ),
+        dtype=np.float64,
+    ).reshape(count, 21, 2)
+    bounds = np.sort(ruler_depth_bounds(normalized, hand_length), axis=1)
+    log_raw = np.log(bounds[:, :2]).mean(axis=1)
+    disagreement = np.log(bounds[:, 1]) - np.log(bounds[:, 0])
+    log_depth = log_raw
+    if smoothing_s > 0 and count > 1:
+        valid = np.isfinite(log_raw)
+        log_depth = smooth(timestamps, valid, log_raw[:, None], smoothing_s)[:, 0]
+    wobble = np.hypot(disagreement, log_raw - log_depth)
+    noise = np.hypot(FRAME_NOISE_GAIN * wobble, FRAME_NOISE_FLOOR)
+    return np.exp(log_depth), noise
+
+
+def wrist_depth_std(
+    depth: NDArray[np.float64], frame_noise: NDArray[np.float64], size_known: bool
+) -> NDArray[np.float64]:
+    """Standard deviation of the wrist's position along its viewing ray [m], shape (N,).
+
+    ``frame_noise`` is relative (:func:`monocular_depths`); an unknown hand size adds
+    :data:`HAND_LENGTH_REL_STD`, common to every frame of the track.
+    """
+    size = 0.0 if size_known else HAND_LENGTH_REL_STD
+    return np.asarray(depth * np.hypot(frame_noise, size))
+
+
+def lift_track(
+    world_keypoints: NDArray[np.float64],
+    image_keypoints: NDArray[np.float64],
+    intrinsics: Intrinsics,
+    side: str,
+    timestamps: NDArray[np.float64],
+    hand_length: float | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Metric hands of one track: landmarker articulation, PnP orientation, ruler depth.
+
+    The size comes from ``hand_length``; see the module's description.
+
+    Args:
+        world_keypoints: Shape (N, 21, 3), the landmarker's hand-centred frame W.
+        image_keypoints: Shape (N, 21, 2) [px], as observed (distorted).
+        intrinsics: The camera.
+        side: ``"left"`` or ``"right"``.
+        timestamps: Shape (N,) [s], increasing (the frames' own times).
+        hand_length: The person's hand length [m]; None: :data:`HAND_LENGTH_M`, unknown.
+
+    Returns:
+        ``transform_wrist_to_camera`` (N, 4, 4), world keypoints scaled to the hand's size
+        (N, 21, 3) [m], PnP reprojection errors (N,) [px] and ``wrist_position_std`` (N,) [m];
+        NaN where a frame cannot be lifted.
+    """
+    length = hand_length or HAND_LENGTH_M
+    world_to_camera, errors = _transforms_world_to_camera(
+        world_keypoints, image_keypoints, intrinsics
+    )
+    depth, noise = monocular_depths(image_keypoints, intrinsics, timestamps, length)
+    # The landmarker's hand at the hand's size (its palm against RULERS' palm), turned as PnP
+    # found it, its wrist on the wrist's viewing ray at the rulers' depth.
+    world = world_keypoints * (length / landmarker_hand_length(world_keypoints))[:, None, None]
+    ray = cv2.undistortPoints(
+        image_keypoints[:, :1].reshape(-1, 1, 2), intrinsics.matrix, intrinsics.distortion
+    ).reshape(-1, 2)
+    wrist = np.column_stack([ray, np.ones(len(ray))]) * depth[:, None]
+    rotation = world_to_camera[:, :3, :3]
+    world_to_camera[:, :3, 3] = wrist - np.einsum("nij,nj->ni", rotation, world[:, 0])
+    poses = world_to_camera @ _hand_frames(world, side)
+    std = wrist_depth_std(depth, noise, hand_length is not None)
+    lost = ~np.isfinite(poses).all(axis=(1, 2)) | ~np.isfinite(world).all(axis=(1, 2))
+    poses[lost], world[lost], errors[lost], std[lost] = np.nan, np.nan, np.nan, np.nan
+    return poses, world, errors, std
+
+
+def landmarker_hand_length(world_keypoints: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The hand length each frame of the landmarker's 3D hand implies [m], shape (N,).
+
+    The median of its palm's rulers (wrist to the four MCPs over their share of the hand length
+    in :data:`RULERS`): the palm keeps its shape while the fingers move.
+    """
+    spans = [
+        np.linalg.norm(world_keypoints[:, b] - world_keypoints[:, 0], axis=1) / ratio
+        for a, b, ratio in RULERS
+        if a == 0
+    ]
+    return np.asarray(np.median(np.stack(spans, axis=1), axis=1))

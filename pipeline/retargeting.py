@@ -6,6 +6,7 @@ The step the CLI, the Python API and the batch stages share between extraction
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,7 @@ def retarget_tracks(
         side=chosen,
         timestamps=tracks.timestamps,
         score=hand.score,
-        lift_error=_lift_error(hand, seen),
+        **_lift_figure(hand, seen),
     )
     return RetargetedHand(chosen, result, placed.transform_camera_to_base, placed.label)
 
@@ -227,12 +228,33 @@ def retarget_bimanual(
         present=dict(zip(SIDES, placed.seen, strict=True)),
         timestamps=tracks.timestamps,
         score=dict(zip(SIDES, (hand.score for hand in hands), strict=True)),
-        lift_error={
-            side: _lift_error(hand, mine)
-            for side, hand, mine in zip(SIDES, hands, placed.seen, strict=True)
-        },
+        **_both_lift_figures(hands, placed.seen),
     )
     return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)
+
+
+def _lift_figure(hand: HandTrack, present: NDArray[np.bool_]) -> dict[str, NDArray[np.float64]]:
+    """LIFT_UNCERTAIN's figure: the wrist's standard deviation [m] where the track has it.
+
+    Track files of earlier releases have none: the PnP error over the hand's image size.
+    """
+    if hand.wrist_position_std is not None:
+        return {"wrist_std": hand.wrist_position_std}
+    return {"lift_error": _lift_error(hand, present)}
+
+
+def _both_lift_figures(
+    hands: Sequence[HandTrack], seen: Sequence[NDArray[np.bool_]]
+) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """:func:`_lift_figure` of both hands, keyed as :class:`retarget.BimanualRetargeter` takes."""
+    figures = [_lift_figure(hand, mine) for hand, mine in zip(hands, seen, strict=True)]
+    name = "wrist_std" if all("wrist_std" in f for f in figures) else "lift_error"
+    return {
+        name: {
+            side: (figure[name] if name in figure else _lift_error(hand, mine))
+            for side, figure, hand, mine in zip(SIDES, figures, hands, seen, strict=True)
+        }
+    }
 
 
 def _lift_error(hand: HandTrack, present: NDArray[np.bool_]) -> NDArray[np.float64]:

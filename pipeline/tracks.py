@@ -9,10 +9,13 @@ File layout (version 2): one row per input frame, columns
   (the detector's own per-frame label equals the track's side), ``h.score`` float32,
   ``h.image_keypoints`` fixed_size_list<float32>[42] (21 x (u, v) [px]),
   ``h.world_keypoints`` fixed_size_list<float32>[63] (21 x (x, y, z) [m], MediaPipe's
-  hand-centred metric frame), ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
+  hand-centred frame, scaled to the lifted hand's size),
+  ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
   (row-major 4x4, pose of the hand frame H in the camera frame [m]),
-  ``h.reprojection_error`` float32 [px], and, where depth maps were given, ``h.depth_residual``
-  float32 [m] (the depth-map fit's residual, see :mod:`pipeline.depth`);
+  ``h.reprojection_error`` float32 [px], ``h.wrist_position_std`` float32 [m] (the lift's
+  uncertainty along the wrist's viewing ray; absent in files of earlier releases) and, where
+  depth maps were given, ``h.depth_residual`` float32 [m] (the depth-map fit's residual, see
+  :mod:`pipeline.depth`);
 
 and the schema metadata key ``hand2robot.tracks`` holding JSON: ``format_version``, the cache
 ``key``, the intrinsics with their source, the input's path, kind and SHA-256, the model's source
@@ -103,7 +106,8 @@ class HandTrack:
         score: The detector's handedness confidence, shape (T,), NaN where absent (an
             interpolated frame holds the score interpolated between the detections around the gap).
         image_keypoints: Shape (T, 21, 2) [px], MediaPipe order, NaN where absent.
-        world_keypoints: Shape (T, 21, 3) [m], hand-centred metric frame, NaN where absent.
+        world_keypoints: Shape (T, 21, 3) [m], the landmarker's hand-centred frame scaled to
+            the lifted hand's size (:mod:`pipeline.lifting`), NaN where absent.
         transform_wrist_to_camera: Shape (T, 4, 4): pose of the hand frame H in the camera
             frame [m] (x right, y down, z forward), NaN where absent.
         reprojection_error: Mean PnP reprojection error, shape (T,) [px], NaN where absent.
@@ -113,6 +117,9 @@ class HandTrack:
         depth_residual: Shape (T,) [m]: the median depth difference of the keypoints kept by
             the depth-map fit (:mod:`pipeline.depth`), NaN where a frame had too little depth;
             None when no depth maps were given.
+        wrist_position_std: Shape (T,) [m]: standard deviation of the wrist's position along
+            its viewing ray (:func:`pipeline.lifting.wrist_depth_std`; with depth maps, from
+            the fit), NaN where absent; None in track files of earlier releases.
     """
 
     side: str
@@ -125,6 +132,7 @@ class HandTrack:
     interpolated: NDArray[np.bool_]
     label_agrees: NDArray[np.bool_]
     depth_residual: NDArray[np.float64] | None = None
+    wrist_position_std: NDArray[np.float64] | None = None
 
     @staticmethod
     def empty(side: str, frames: int) -> HandTrack:
@@ -203,6 +211,10 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
         columns[f"{prefix}.reprojection_error"] = pa.array(
             hand.reprojection_error.astype(np.float32)
         )
+        if hand.wrist_position_std is not None:
+            columns[f"{prefix}.wrist_position_std"] = pa.array(
+                hand.wrist_position_std.astype(np.float32)
+            )
         if hand.depth_residual is not None:
             columns[f"{prefix}.depth_residual"] = pa.array(hand.depth_residual.astype(np.float32))
     meta = {
@@ -260,6 +272,9 @@ def read_tracks(path: str | Path) -> HandTracks:
     def flags(name: str) -> NDArray[np.bool_]:
         return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=bool)
 
+    def optional(name: str) -> NDArray[np.float64] | None:
+        return _column(table, name, ()) if name in table.column_names else None
+
     def track(prefix: str, side: str) -> HandTrack:
         return HandTrack(
             side=side,
@@ -271,11 +286,8 @@ def read_tracks(path: str | Path) -> HandTracks:
             reprojection_error=_column(table, f"{prefix}.reprojection_error", ()),
             interpolated=flags(f"{prefix}.interpolated"),
             label_agrees=flags(f"{prefix}.label_agrees"),
-            depth_residual=(
-                _column(table, f"{prefix}.depth_residual", ())
-                if f"{prefix}.depth_residual" in table.column_names
-                else None
-            ),
+            depth_residual=optional(f"{prefix}.depth_residual"),
+            wrist_position_std=optional(f"{prefix}.wrist_position_std"),
         )
 
     try:

@@ -193,6 +193,7 @@ class BimanualRetargeter:
         timestamps: NDArray[np.floating] | None = None,
         score: Mapping[str, NDArray[np.floating]] | None = None,
         lift_error: Mapping[str, NDArray[np.floating]] | None = None,
+        wrist_std: Mapping[str, NDArray[np.floating]] | None = None,
     ) -> BimanualResult:
         """Retarget both hands frame by frame (see :meth:`Retargeter.retarget_sequence`).
 
@@ -204,6 +205,7 @@ class BimanualRetargeter:
             timestamps: (T,) [s], strictly increasing.
             score: Per hand, (T,) detector confidence.
             lift_error: Per hand, (T,) PnP error over the hand's image size.
+            wrist_std: Per hand, (T,) [m] the lifted wrist's standard deviation.
 
         Raises:
             InvalidInputError: A hand missing from a mapping, different lengths, or any input
@@ -215,6 +217,7 @@ class BimanualRetargeter:
             ("present", present),
             ("score", score),
             ("lift_error", lift_error),
+            ("wrist_std", wrist_std),
         ):
             if mapping is not None and set(mapping) != set(SIDES):
                 raise InvalidInputError(
@@ -235,6 +238,7 @@ class BimanualRetargeter:
                 timestamps=timestamps,
                 score=None if score is None else score[side],
                 lift_error=None if lift_error is None else lift_error[side],
+                wrist_std=None if wrist_std is None else wrist_std[side],
             )
         return self._combine(results["left"], results["right"])
 

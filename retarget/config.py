@@ -28,8 +28,13 @@ class FeasibilityConfig:
     min_score: float = 0.5
     """LOW_CONFIDENCE below this detector score (MediaPipe's own default threshold)."""
     max_lift_error: float = 0.15
-    """LIFT_UNCERTAIN above this PnP reprojection error over the hand's image size: measured
-    5-12% on well-detected real frames, so 15% marks a 3D hand that does not fit its image."""
+    """LIFT_UNCERTAIN above this PnP reprojection error over the hand's image size, where a
+    caller gives that figure (``lift_error``): measured 5-12% on well-detected real frames."""
+    max_wrist_std: float = 0.10
+    """LIFT_UNCERTAIN above this standard deviation of the lifted wrist along its viewing ray
+    [m] (``HandTrack.wrist_position_std``). Measured with the monocular lift on the shared ZED
+    frames: median 81 mm at 0.54-0.73 m (the unknown hand size alone is 10% of the depth); with
+    depth maps 11-30 mm. 0.10 m marks a wrist that may be a hand's length off along the ray."""
     joint_limit_margin: float = 1e-3
     """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
     misses its target with a joint on a limit and the same solve without limits reaches it."""
@@ -55,6 +60,7 @@ class FeasibilityConfig:
             "max_orientation_error",
             "max_fingertip_error",
             "max_lift_error",
+            "max_wrist_std",
             "joint_limit_margin",
             "velocity_scale",
         ):

@@ -42,6 +42,9 @@ class Targets(NamedTuple):
     """Shape (T,): detector confidence; enables ``LOW_CONFIDENCE``."""
     lift_error: NDArray[np.float64] | None = None
     """Shape (T,): PnP error over the hand's image size; enables ``LIFT_UNCERTAIN``."""
+    wrist_std: NDArray[np.float64] | None = None
+    """Shape (T,) [m]: the lifted wrist's standard deviation along its viewing ray; enables
+    ``LIFT_UNCERTAIN`` (above ``max_wrist_std``)."""
 
 
 class Evaluation(NamedTuple):
@@ -201,7 +204,8 @@ def _checked_trajectory(
         )
     if not np.isfinite(array).all():
         raise InvalidInputError("q holds NaN/inf; every frame needs joint positions")
-    for name in ("transform_ee_to_base", "vectors", "gripper", "timestamps", "score"):
+    figures = ("timestamps", "score", "lift_error", "wrist_std")
+    for name in ("transform_ee_to_base", "vectors", "gripper", *figures):
         values = getattr(targets, name)
         if values is not None and len(values) != frames:
             raise InvalidInputError(f"targets.{name} has {len(values)} frames, present {frames}")
@@ -217,6 +221,8 @@ def _input_flags(
         flags[mask & ~(targets.score >= feas.min_score)] |= Flag.LOW_CONFIDENCE
     if targets.lift_error is not None:
         flags[mask & ~(targets.lift_error <= feas.max_lift_error)] |= Flag.LIFT_UNCERTAIN
+    if targets.wrist_std is not None:
+        flags[mask & ~(targets.wrist_std <= feas.max_wrist_std)] |= Flag.LIFT_UNCERTAIN
     return flags
 
 

@@ -98,6 +98,7 @@ class Retargeter:
         timestamps: NDArray[np.floating] | None = None,
         score: NDArray[np.floating] | None = None,
         lift_error: NDArray[np.floating] | None = None,
+        wrist_std: NDArray[np.floating] | None = None,
     ) -> RetargetResult:
         """Retarget a trajectory frame by frame, each frame warm-started from the previous one.
 
@@ -114,7 +115,9 @@ class Retargeter:
             timestamps: Shape (T,) [s], strictly increasing; enables ``Flag.VELOCITY_LIMIT``.
             score: Shape (T,) detector confidence; enables ``Flag.LOW_CONFIDENCE``.
             lift_error: Shape (T,) PnP reprojection error over the hand's image size; enables
-                ``Flag.LIFT_UNCERTAIN``.
+                ``Flag.LIFT_UNCERTAIN`` (the figure of earlier releases' lifting).
+            wrist_std: Shape (T,) [m], the lifted wrist's standard deviation along its viewing
+                ray (``HandTrack.wrist_position_std``); enables ``Flag.LIFT_UNCERTAIN``.
 
         The flags are :meth:`evaluate`'s (:meth:`retarget.evaluate.Evaluator.evaluate` lists
         them); ``feasible`` is "no flag".
@@ -134,6 +137,7 @@ class Retargeter:
             timestamps=timestamps,
             score=score,
             lift_error=lift_error,
+            wrist_std=wrist_std,
         )
         q, iterations = self.solve(targets)
         verdict = self.evaluate(q, targets)
@@ -157,6 +161,7 @@ class Retargeter:
         timestamps: NDArray[np.floating] | None = None,
         score: NDArray[np.floating] | None = None,
         lift_error: NDArray[np.floating] | None = None,
+        wrist_std: NDArray[np.floating] | None = None,
     ) -> Targets:
         """The checked inputs of :meth:`retarget_sequence` as the robot's targets.
 
@@ -179,7 +184,9 @@ class Retargeter:
                 f"keypoints have NaN/inf in present frames {np.flatnonzero(bad)[:10].tolist()}; "
                 "mark frames without a hand with present=False"
             )
-        extras = _checked_figures(frames, timestamps=timestamps, score=score, lift_error=lift_error)
+        extras = _checked_figures(
+            frames, timestamps=timestamps, score=score, lift_error=lift_error, wrist_std=wrist_std
+        )
         wrist = self._checked_wrist(transform_wrist_to_base, mask)
         valid = np.flatnonzero(mask)
         vectors = None

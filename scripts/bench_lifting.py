@@ -11,6 +11,11 @@ In one run:
 - re-encode stability: ``kettle_pour_third_person.mp4`` and its CRF-18 re-encode (libx264,
   same timestamps), the distance between their lifted wrists, and the frame-to-frame depth
   jitter of the wrist;
+- the calibration of ``wrist_position_std``: the share of ZED wrists within 2 sigma of their
+  measured depth, and of re-encode pairs' wrist depths within 2 sigma of each other (total, and
+  the per-frame part without the hand-size prior), with the median sigma;
+- "before" is the landmarker's own PnP depth (``ExtractConfig(monocular_depth="landmarker")``,
+  the lift of earlier releases), "after" the default;
 - the depth fit's cost per frame and hand (sampling, fit and re-posing; the map's decoding
   apart).
 """
@@ -24,7 +29,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import av
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,30 +37,15 @@ SHARED = ROOT.parent / "shared" / "data"
 
 import pipeline  # noqa: E402
 from pipeline import depth as depth_fit  # noqa: E402
+from pipeline import lifting  # noqa: E402
 from pipeline.decoding import open_media  # noqa: E402
+from pipeline.extract import ExtractConfig  # noqa: E402
 from pipeline.lifting import lifted_in_camera  # noqa: E402
+from tests.media import reencode  # noqa: E402
 
 ZED = SHARED / "frames" / "pour_water_egocentric_zed"
 ZED_DEPTH = SHARED / "frames" / "pour_water_egocentric_zed_depth"
 KETTLE = SHARED / "videos" / "kettle_pour_third_person.mp4"
-
-
-def reencode(source: Path, target: Path, crf: int) -> Path:
-    """``source`` re-encoded by libx264 at ``crf``, every frame's timestamp kept."""
-    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
-        stream = inp.streams.video[0]
-        encoded = out.add_stream("libx264", rate=stream.average_rate)
-        encoded.width, encoded.height, encoded.pix_fmt = stream.width, stream.height, "yuv420p"
-        encoded.time_base = stream.time_base
-        encoded.options = {"crf": str(crf)}
-        for frame in inp.decode(stream):
-            image = frame.reformat(format="yuv420p")
-            image.pts, image.time_base = frame.pts, stream.time_base
-            for packet in encoded.encode(image):
-                out.mux(packet)
-        for packet in encoded.encode():
-            out.mux(packet)
-    return target
 
 
 def zed_figures(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: str) -> None:
@@ -72,7 +61,25 @@ def zed_figures(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: st
     )
 
 
-def stability(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
+def zed_calibration(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: str) -> None:
+    """Wrists against their measured depth: share within 2 sigma, median sigma."""
+    size = (tracks.intrinsics.width, tracks.intrinsics.height)
+    errors, sigmas = [], []
+    for hand in tracks.hands.values():
+        assert hand.wrist_position_std is not None
+        for row in np.flatnonzero(hand.present):
+            seen = depth_fit.sample_depth(maps.load(int(row)), hand.image_keypoints[row, :1], size)
+            if np.isfinite(seen[0]):
+                errors.append(hand.transform_wrist_to_camera[row, 2, 3] - seen[0])
+                sigmas.append(hand.wrist_position_std[row])
+    error, sigma = np.abs(np.array(errors)), np.array(sigmas)
+    print(
+        f"| ZED wrists vs depth, {name} | {np.mean(error <= 2 * sigma):.0%} | "
+        f"{np.median(sigma) * 1000:.0f} mm | {np.median(error) * 1000:.0f} mm | {len(error)} |"
+    )
+
+
+def stability(first: pipeline.HandTracks, second: pipeline.HandTracks, name: str) -> None:
     for side in ("left", "right"):
         a = first.hands[side].transform_wrist_to_camera[:, :3, 3]
         b = second.hands[side].transform_wrist_to_camera[:, :3, 3]
@@ -81,8 +88,27 @@ def stability(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
         jitter = np.abs(np.diff(a[:, 2]))
         jitter = jitter[np.isfinite(jitter)]
         print(
-            f"| kettle vs CRF 18, {side} wrist | {np.median(gap) * 1000:.1f} mm | "
+            f"| {name}, {side} wrist | {np.median(gap) * 1000:.1f} mm | "
             f"{np.percentile(gap, 90) * 1000:.1f} mm | {np.median(jitter) * 1000:.1f} mm |"
+        )
+
+
+def pair_calibration(first: pipeline.HandTracks, second: pipeline.HandTracks) -> None:
+    """Re-encode pairs: share of wrist depth differences within 2 sigma (total and frame part)."""
+    for side in ("left", "right"):
+        hands = [first.hands[side], second.hands[side]]
+        both = hands[0].present & hands[1].present
+        depth = [hand.transform_wrist_to_camera[both, 2, 3] for hand in hands]
+        total = [np.asarray(hand.wrist_position_std)[both] for hand in hands]
+        part = [
+            np.sqrt(np.maximum(t**2 - (lifting.HAND_LENGTH_REL_STD * z) ** 2, 0.0))
+            for t, z in zip(total, depth, strict=True)
+        ]
+        gap = np.abs(depth[0] - depth[1])
+        print(
+            f"| kettle vs CRF 18, {side} | {np.mean(gap <= 2 * np.hypot(*total)):.0%} | "
+            f"{np.median(total[0]) * 1000:.0f} mm | {np.mean(gap <= 2 * np.hypot(*part)):.0%} | "
+            f"{np.median(part[0]) * 1000:.0f} mm | {np.median(gap) * 1000:.1f} mm |"
         )
 
 
@@ -103,6 +129,7 @@ def fit_cost(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps) -> float:
 
 def main() -> None:
     print(f"bench_lifting, {date.today()}, {platform.processor() or platform.machine()}")
+    before = ExtractConfig(monocular_depth="landmarker")
     monocular = pipeline.extract_hands(ZED)
     with_depth = pipeline.extract_hands(ZED, depth=ZED_DEPTH)
     request = depth_fit.DepthRequest.of(ZED_DEPTH)
@@ -110,19 +137,43 @@ def main() -> None:
     maps = depth_fit.match_depth(request, open_media(ZED), range(monocular.num_frames))
     print("\n| lift | median abs dz | best clip scale | after it | worst wrist after it | n |")
     print("| --- | --- | --- | --- | --- | --- |")
-    zed_figures(monocular, maps, "monocular")
+    zed_figures(pipeline.extract_hands(ZED, config=before), maps, "before: landmarker PnP")
+    zed_figures(monocular, maps, "monocular (rulers)")
     zed_figures(with_depth, maps, "with depth maps")
+    print("\n| wrist uncertainty | within 2 sigma | median sigma | median error | n |")
+    print("| --- | --- | --- | --- | --- |")
+    zed_calibration(monocular, maps, "monocular")
+    zed_calibration(with_depth, maps, "with depth maps")
     residuals = np.concatenate(
         [h.depth_residual[np.isfinite(h.depth_residual)] for h in with_depth.hands.values()]
     )
     print(f"\ndepth fit residual: median {np.median(residuals) * 1000:.1f} mm")
     print(f"depth fit cost: {fit_cost(monocular, maps):.2f} ms per frame and hand")
+    print(f"hand length fitted to the depth: {with_depth.source['hand_length_m']} m")
     with tempfile.TemporaryDirectory() as scratch:
         copy = reencode(KETTLE, Path(scratch) / "kettle_crf18.mp4", 18)
-        first, second = pipeline.extract_hands(KETTLE), pipeline.extract_hands(copy)
+        pairs = {
+            name: (pipeline.extract_hands(KETTLE, config=c), pipeline.extract_hands(copy, config=c))
+            for name, c in (("before", before), ("after", ExtractConfig()))
+        }
     print("\n| pair | wrist gap median | p90 | depth jitter median |")
     print("| --- | --- | --- | --- |")
-    stability(first, second)
+    for name, (first, second) in pairs.items():
+        stability(first, second, f"kettle vs CRF 18, {name}")
+    print(
+        "\n| re-encode pair | within 2 sigma | median sigma | within 2 sigma (frame part) | "
+        "median frame part | median depth gap |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    pair_calibration(*pairs["after"])
+    flagged = {
+        name: sum(
+            int((h.present & ~(h.wrist_position_std <= 0.10)).sum()) for h in t.hands.values()
+        )
+        for name, t in (("kettle", pairs["after"][0]),)
+        if all(h.wrist_position_std is not None for h in t.hands.values())
+    }
+    print(f"\nframes with wrist sigma > 0.10 m (LIFT_UNCERTAIN): {flagged}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.batch import BatchConfig, BatchError, expand_inputs, run_batch
@@ -24,6 +26,7 @@ from pipeline.dataset import describe_dataset
 from pipeline.download import DownloadConfig, fetch
 from pipeline.exceptions import InputMediaError
 from pipeline.extract import ExtractConfig
+from pipeline.tracks import read_tracks
 
 STOVE = "videos/stove_stir_egocentric.mp4"  # 30 fps, 60 frames
 KETTLE = "videos/kettle_pour_third_person.mp4"  # 29.97 fps, 287 frames
@@ -134,6 +137,31 @@ def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -
     for robot in ("panda", "allegro_right"):
         summary = describe_dataset(out / robot)
         assert summary["robot"] == robot and summary["total_frames"] == 60
+
+
+def test_batch_lifts_with_the_depth_maps_beside_an_input(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    shutil.copytree(shared_data / "frames/pour_water_egocentric_zed", folder / "zed")
+    shutil.copytree(shared_data / "frames/pour_water_egocentric_zed_depth", folder / "zed_depth")
+    # The depth folder is the sidecar of zed/, not an input (it holds PNG images).
+    assert [Path(f).name for f in expand_inputs([folder])] == ["zed"]
+    config = BatchConfig(robots=("panda",), workers=1, cache=str(tmp_path / "cache"))
+    out = tmp_path / "dataset"
+    report = run_batch([folder], out, config)
+    assert report.status == "ok", report.errors
+    (record,) = provenance(out)["inputs"]
+    assert record["source"]["depth"] == str(folder / "zed_depth")
+    assert record["source"]["depth_scale"] == "1000"
+    (cached,) = (tmp_path / "cache").glob("*.parquet")
+    hand = read_tracks(cached).hands["right"]
+    assert hand.depth_residual is not None and np.isfinite(hand.depth_residual).sum() >= 5
+    # Resume: the key of an input with depth maps includes them, so it is found again.
+    again = run_batch([folder], out, config)
+    assert [s.input for s in again.skipped] == [str(folder / "zed")] and not again.written
+    # Without the sidecar, the same frames are another input (a monocular lift).
+    monocular = dataclasses.replace(config, depth_sidecars=False)
+    assert [w.input for w in run_batch([folder], out, monocular).written] == [str(folder / "zed")]
 
 
 def test_batch_config_rejects_bad_settings_naming_them() -> None:

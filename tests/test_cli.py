@@ -198,7 +198,8 @@ def test_interrupted_retarget_says_so_and_leaves_nothing_half_written(
     assert first.returncode == 0, first.stdout + first.stderr
     before = describe_dataset(out)
     command = [sys.executable, "-c", _INTERRUPT_AT_FRAME_10, "retarget"]
-    command += [str(shared_data / KETTLE), *map(str, options)]
+    # One hand: other settings than the sample's, so the clip is not already in the dataset.
+    command += [str(shared_data / KETTLE), "--hands", "1", *map(str, options)]
     done = subprocess.run(
         command,
         capture_output=True,

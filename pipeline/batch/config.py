@@ -55,6 +55,12 @@ class BatchConfig:
     """An official ``hand_landmarker.task``; default the cached one."""
     cache: str | None = None
     """Hand-track cache folder; default ``<cache dir>/tracks``."""
+    depth_sidecars: bool = True
+    """Lift each input with the depth-map folder found beside it, where there is one
+    (:func:`pipeline.depth.find_depth_sidecar`: ``depth/`` inside an image folder, or
+    ``STEM_depth/`` beside the input), as ``--depth`` does for one input."""
+    depth_scale: float = 1000.0
+    """Raw units per metre of the sidecar depth maps (1000: millimetres)."""
 
     @property
     def max_retarget_actors(self) -> int:
@@ -73,6 +79,8 @@ class BatchConfig:
             raise BatchError(f"retarget_workers must be >= 1, got {self.retarget_workers}")
         if self.max_retries < 0:
             raise BatchError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.depth_scale > 0:
+            raise BatchError(f"depth_scale must be > 0 raw units per metre, got {self.depth_scale}")
 
 
 @dataclass(frozen=True)

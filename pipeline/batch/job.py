@@ -29,7 +29,7 @@ from pipeline.batch.stages import Attempts, Extracted, ExtractStage, RetargetSta
 from pipeline.dataset import WriteReport, append_episodes, held_inputs, stored_video_size
 from pipeline.dataset.reader import read_existing, stored_robot
 from pipeline.encoding import EpisodeVideo, refit_video
-from pipeline.inputs import input_key
+from pipeline.inputs import depth_sidecar, input_key
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
 from retarget import BimanualRobot, Robot, load_any_robot
@@ -163,8 +163,12 @@ def _to_run(job: _Job) -> list[str]:
     model_sha256 = ensure_model(job.config.model).sha256
     todo = []
     for item in job.report.inputs:
+        config = job.config
+        depth = depth_sidecar(item) if config.depth_sidecars else None
         key = (
-            None if item.endswith(".parquet") else input_key(item, job.config.extract, model_sha256)
+            None
+            if item.endswith(".parquet")
+            else input_key(item, config.extract, model_sha256, depth, config.depth_scale)
         )
         if key is not None and all(job.holds(robot, key) for robot in job.roots):
             job.report.skipped.extend(SkippedRecord(item, r, ALREADY_THERE) for r in job.roots)

@@ -14,6 +14,7 @@ from pipeline.decoding import (
     iter_frames,
     open_media,
 )
+from pipeline.depth import is_depth_sidecar
 from pipeline.download import is_url
 from pipeline.encoding import stored_size
 from pipeline.exceptions import InputMediaError
@@ -64,7 +65,8 @@ def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
       ``calibration.json`` may sit beside them); any other folder gives each visible file and
       image-sequence subfolder inside as an input (so a corrupt or non-video file becomes an
       error record, not a silent skip);
-    - a glob gives every match.
+    - a glob gives every match;
+    - a depth sidecar (``X_depth/`` beside the input ``X.mp4`` or ``X/``) is not an input.
 
     Order is kept; repeats are dropped.
 
@@ -100,7 +102,8 @@ def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
             if not matches:
                 raise BatchError(f"{text}: no such file, folder, list or URL, and no glob match")
             found.extend(matches)
-    unique = list(dict.fromkeys(found))
+    # A depth-map folder beside its input is that input's sidecar, not an input.
+    unique = [item for item in dict.fromkeys(found) if is_url(item) or not is_depth_sidecar(item)]
     if not unique:
         raise BatchError("no inputs found in " + ", ".join(map(str, specs)))
     return unique

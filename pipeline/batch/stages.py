@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.batch.config import BatchConfig
 from pipeline.encoding import EpisodeVideo
-from pipeline.inputs import extract_input
+from pipeline.inputs import depth_sidecar, extract_input
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
 from pipeline.retargeting import retarget_sides
@@ -157,6 +157,8 @@ class ExtractStage:
             try:
                 done = extract_input(
                     item,
+                    depth=depth_sidecar(item) if self.config.depth_sidecars else None,
+                    depth_scale=self.config.depth_scale,
                     extract=self.config.extract,
                     video=self.config.dataset.video,
                     temp_dir=self.temp_dir,

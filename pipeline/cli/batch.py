@@ -19,6 +19,8 @@ from pipeline.cli.options import (
     EXTRACTION,
     EXTRACTION_DEFAULT,
     ChainOptions,
+    DepthScaleOption,
+    DepthSidecarsOption,
     ModelOption,
     OptionGroup,
     with_options,
@@ -102,6 +104,8 @@ def batch(
     ] = None,
     chain: ChainOptions = CHAIN_DEFAULT,
     model: ModelOption = None,
+    depth_sidecars: DepthSidecarsOption = True,
+    depth_scale: DepthScaleOption = 1000.0,
     dataset: DatasetConfig = DATASET_DEFAULT,
     config: ExtractConfig = EXTRACTION_DEFAULT,
 ) -> None:
@@ -138,6 +142,8 @@ def batch(
         extract=config,
         dataset=dataset,
         model=str(model) if model else None,
+        depth_sidecars=depth_sidecars,
+        depth_scale=depth_scale,
     )
     start = time.perf_counter()
     report_file = report or output.with_name(output.name + ".report.json")

@@ -46,6 +46,14 @@ DepthOption = Annotated[
         "the same view). Each hand is moved to the depth seen at its keypoints."
     ),
 ]
+DepthSidecarsOption = Annotated[
+    bool,
+    typer.Option(
+        help="Lift each input with the depth maps found beside it: depth/ inside an image "
+        "folder, or STEM_depth/ beside the input (as --depth does for one input); such folders "
+        "are never inputs themselves.",
+    ),
+]
 DepthScaleOption = Annotated[
     float,
     typer.Option(help="Raw depth units per metre (1000: millimetres, 1: metres)."),
@@ -82,6 +90,15 @@ MaxGapOption = Annotated[
 OnePersonOption = Annotated[
     bool,
     typer.Option(help="Hands seen at the same time are one person's left and right hand."),
+]
+HandSizeOption = Annotated[
+    float | None,
+    typer.Option(
+        "--hand-size",
+        help="The person's hand length, wrist crease to middle fingertip [m], when known: it "
+        "sets the metric depth of a monocular lift (default: the adult mean, 0.185 m, whose "
+        "uncertainty then enters wrist_position_std). Recorded in the provenance.",
+    ),
 ]
 
 
@@ -258,6 +275,7 @@ def _extraction_options(
     smoothing: SmoothingOption = _EXTRACT.smoothing_sigma_s,
     max_gap: MaxGapOption = _EXTRACT.interpolate_max_gap_s,
     one_person: OnePersonOption = _EXTRACT.one_person,
+    hand_size: HandSizeOption = _EXTRACT.hand_size,
 ) -> None:
     """The extraction options shared by ``extract``, ``retarget`` and ``batch``."""
 
@@ -273,6 +291,7 @@ def _extract_config(
     smoothing: float,
     max_gap: float,
     one_person: bool,
+    hand_size: float | None,
 ) -> ExtractConfig:
     return ExtractConfig(
         num_hands=hands,
@@ -285,6 +304,7 @@ def _extract_config(
         smoothing_sigma_s=smoothing,
         interpolate_max_gap_s=max_gap,
         one_person=one_person,
+        hand_size=hand_size,
     )
 
 

@@ -11,8 +11,10 @@ Conventions of the per-frame features:
   figures behind the flags (NaN where a figure does not apply, e.g. no hand).
 - ``observation.human.*``: the human hand the robot followed: 21 keypoints in MediaPipe's
   hand-centred metric frame [m], the wrist (hand frame H) pose in the camera frame as
-  ``x, y, z [m], qx, qy, qz, qw``, the detector score and whether a hand was present (absent
-  frames hold the last valid values, like the state).
+  ``x, y, z [m], qx, qy, qz, qw``, the detector score, whether a hand was present, and
+  ``wrist_position_std`` [m], the lift's standard deviation of the wrist along its viewing ray
+  (:mod:`pipeline.lifting`; NaN for hand-track files of earlier releases). Absent frames hold
+  the last valid values, like the state.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def episode_features(
             "float32", len(hands), list(hands) if two else None
         ),
         "observation.human.present": feature_spec("bool", len(hands), list(hands) if two else None),
+        "observation.human.wrist_position_std": feature_spec(
+            "float32", len(hands), list(hands) if two else None
+        ),
         "feasible": feature_spec("bool", 1, None),
         "flags": feature_spec("int64", 1, None),
     }

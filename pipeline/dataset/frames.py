@@ -86,6 +86,9 @@ class InputFrames(NamedTuple):
     """Shape (T, hands): detector scores, 0 where the hand is missing."""
     hand_present: NDArray[np.bool_]
     """Shape (T, hands): each hand's presence."""
+    wrist_std: NDArray[np.float64]
+    """Shape (T, hands) [m]: the lifted wrist's standard deviation along its viewing ray,
+    held over missing frames; NaN for track files of earlier releases."""
 
     @property
     def bimanual(self) -> bool:
@@ -132,7 +135,7 @@ def gather(
     if not np.isfinite(result.q).all():
         raise DatasetError("internal error: the joint trajectory holds NaN")  # never written
     # Human columns, one hand after the other; each hand held over its own missing frames.
-    keypoints, wrist, score, seen = [], [], [], []
+    keypoints, wrist, score, seen, std = [], [], [], [], []
     for side in SIDES if bimanual else (retargeted.side,):
         hand = tracks.hands[side]
         mine = present
@@ -143,6 +146,8 @@ def gather(
         keypoints.append(hold(hand.world_keypoints.reshape(frames, 63), mine))
         wrist.append(hold(pose_vectors(hand.transform_wrist_to_camera), mine))
         score.append(np.where(mine, np.nan_to_num(hand.score, nan=0.0), 0.0)[:, None])
+        spread = hand.wrist_position_std
+        std.append(hold(np.full(frames, np.nan) if spread is None else spread, mine)[:, None])
     return InputFrames(
         tracks,
         retargeted,
@@ -151,6 +156,7 @@ def gather(
         np.concatenate(wrist, axis=1),
         np.concatenate(score, axis=1),
         np.stack(seen, axis=1),
+        np.concatenate(std, axis=1),
     )
 
 

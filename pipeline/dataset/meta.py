@@ -25,6 +25,26 @@ LIFTING_METHOD = (
     "MediaPipe hand landmarker world landmarks (metric, hand-centred) placed in the camera "
     "frame by PnP (OpenCV SQPnP) against the image landmarks and the camera intrinsics"
 )
+"""The lift of hand-track files that record no ``monocular_depth`` setting (and of
+``monocular_depth="landmarker"``)."""
+
+
+def lifting_method(settings: dict[str, Any], source: dict[str, Any]) -> str:
+    """How the tracks' hands were lifted to metric 3D, for the provenance."""
+    if settings.get("monocular_depth", "landmarker") == "landmarker":
+        method = LIFTING_METHOD
+    else:
+        size = settings.get("hand_size")
+        length = f"{size} m (given)" if size else "0.185 m (the adult mean, unknown)"
+        method = (
+            "MediaPipe hand landmarker: per-frame articulation from its world landmarks, "
+            "orientation by PnP (OpenCV SQPnP), depth from the image lengths of the hand's "
+            f"segments against a fixed-proportion hand of length {length}, smoothed in time "
+            "(pipeline.lifting)"
+        )
+    if "depth" in source:
+        method += "; then fitted to the depth maps " + str(source["depth"])
+    return method
 
 
 def new_info(

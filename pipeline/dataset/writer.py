@@ -35,9 +35,9 @@ from pipeline.dataset.layout import (
     VIDEO_PATH,
 )
 from pipeline.dataset.meta import (
-    LIFTING_METHOD,
     check_compatible,
     feasible_fraction,
+    lifting_method,
     new_info,
     new_provenance,
     source_record,
@@ -200,6 +200,11 @@ def _frame_table(
             if one.bimanual
             else pa.array(one.present[rows])
         ),
+        "observation.human.wrist_position_std": (
+            fixed_size_list(one.wrist_std[rows], np.float32)
+            if one.bimanual
+            else pa.array(one.wrist_std[rows, 0], pa.float32())
+        ),
         "feasible": pa.array(np.asarray(result.feasible)[rows]),
         "flags": pa.array(np.asarray(result.flags)[rows], pa.int64()),
     }
@@ -304,7 +309,7 @@ def _input_record(
         "source": source_record(tracks.source, source_url),
         "hand_model": tracks.model,
         "intrinsics": tracks.intrinsics.to_json(),
-        "lifting": LIFTING_METHOD,
+        "lifting": lifting_method(tracks.settings, tracks.source),
         "extraction_settings": tracks.settings,
         "tracks_key": tracks.key,
         "hand": retargeted.side,
