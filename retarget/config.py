@@ -34,7 +34,7 @@ class FeasibilityConfig:
     """LIFT_UNCERTAIN above this standard deviation of the lifted wrist along its viewing ray
     [m] (``HandTrack.wrist_position_std``). Measured with the monocular lift on the shared ZED
     frames: median 81 mm at 0.54-0.73 m (the unknown hand size alone is 10% of the depth); with
-    depth maps 11-30 mm. 0.10 m marks a wrist that may be a hand's length off along the ray."""
+    depth maps 19 mm. 0.10 m marks a wrist that may be a hand's length off along the ray."""
     joint_limit_margin: float = 1e-3
     """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
     misses its target with a joint on a limit and the same solve without limits reaches it."""

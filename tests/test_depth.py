@@ -54,7 +54,7 @@ def test_depth_maps_put_the_hand_at_the_measured_depth(
     assert np.median(before) > 0.03  # the monocular lift: off by centimetres (6 cm here)
     assert np.median(after) <= 0.010
     # The right hand tips the bottle in frames 7-10 (true wrist 0.54-0.56 m); every wrist with
-    # depth within 15% of it (a wrist the fit set aside keeps the fitted scale: 13% here).
+    # depth within 15% of it (a wrist the fit set aside keeps the fitted scale: 8% here).
     assert np.all(np.abs(wrists[:, 0] / wrists[:, 1] - 1.0) < 0.15), wrists
     right = with_depth.hands["right"]
     assert right.depth_residual is not None

@@ -84,13 +84,13 @@ def test_monocular_lift_against_the_zed_depth(zed: dict[str, HandTracks], shared
     assert len(lifted) >= 150 and len(wrists) >= 8
     # Before (the landmarker's PnP depth): 17.7 cm, 11.1 cm after the best clip scale, wrists up
     # to 61% off after it.
-    assert np.median(np.abs(lifted - true)) <= 0.07  # measured 6.0 cm
+    assert np.median(np.abs(lifted - true)) <= 0.07  # measured 6.2 cm
     scales = np.linspace(0.5, 2.0, 1501)
     costs = [np.median(np.abs(s * lifted - true)) for s in scales]
     scale = scales[int(np.argmin(costs))]
-    assert min(costs) <= 0.05  # measured 4.6 cm (the goal, 3.0 cm, is not met)
+    assert min(costs) <= 0.05  # measured 5.0 cm (the goal, 3.0 cm, is not met)
     worst = np.max(np.abs(scale * wrists[:, 0] / wrists[:, 1] - 1.0))
-    assert worst <= 0.25  # measured 16%
+    assert worst <= 0.25  # measured 18%
     # The calibration of the uncertainty against the real depth.
     within = np.abs(wrists[:, 0] - wrists[:, 1]) <= 2 * wrists[:, 2]
     assert within.mean() >= 0.9
@@ -145,7 +145,7 @@ def test_reencode_moves_the_wrists_by_millimetres(kettle_pair: list[HandTracks])
         step = np.abs(np.diff(a[:, 2]))
         jitter.append(step[np.isfinite(step)])
     # Before: 13.6 mm (left) and 7.2 mm (right) median, depth jitter 4.8 mm per frame.
-    assert np.median(np.concatenate(gaps)) <= 0.005  # measured 2.2 and 3.0 mm
+    assert np.median(np.concatenate(gaps)) <= 0.005  # measured 1.9 and 2.4 mm
     assert np.median(np.concatenate(jitter)) <= 0.002  # measured 0.3 and 1.7 mm
     # The uncertainty covers the re-encode's differences: even its per-frame part alone.
     for side in ("left", "right"):
