@@ -94,7 +94,7 @@ def cache_key(
         "format": FORMAT_VERSION,
         "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
         "fov": "long side",  # the field of view spans the long side (was: the displayed width)
-        "lift": "rulers",  # depth from the hand's segments (was: the landmarker's PnP depth)
+        "lift": "rulers+envelope",  # depth from the hand's segments (was: landmarker PnP)
         "hand2robot": package_version(),
     }
     if depth is not None:

@@ -12,8 +12,10 @@ keypoints in the image. Two steps:
    change length. A segment of length l seen at depth z spans at most l / z in normalised image
    coordinates (exactly that when it lies parallel to the image plane), so every segment of a
    fixed-proportion hand of length ``hand_length`` (:data:`RULERS`) gives an upper bound on
-   the wrist's depth from its 2D keypoints alone; the mean of the two tightest bounds is the
-   frame's depth, smoothed in time (in log depth). Step 1's hand, resized so that its palm has
+   the wrist's depth from its 2D keypoints alone; the mean of the two tightest bounds bounds the
+   frame's depth, and since a hand's depth changes at most so fast (:data:`MAX_DEPTH_SPEED_M_S`)
+   the neighbouring frames' bounds tighten it (:func:`speed_envelope`); then it is smoothed in
+   time (in log depth). Step 1's hand, resized so that its palm has
    the fixed-proportion palm's size (:func:`landmarker_hand_length`), keeps PnP's orientation
    and is placed with its wrist on the wrist's viewing ray at that depth.
 
@@ -31,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.hand_identity import smooth
-from pipeline.tracks import HandTrack, Intrinsics
+from pipeline.tracks import HandTrack, HandTracks, Intrinsics
 from retarget import hand_frame_from_keypoints
 from retarget.exceptions import InvalidInputError
 
@@ -47,6 +49,10 @@ FRAME_NOISE_GAIN = 1.5
 against their depth and on re-encode pairs, see ``scripts/bench_lifting.py``)."""
 FRAME_NOISE_FLOOR = 0.01
 """Smallest per-frame relative depth noise."""
+MAX_DEPTH_SPEED_M_S = 0.5
+"""Fastest change of a hand's depth that :func:`speed_envelope` allows [m/s]: reaching towards
+or away from the camera in manipulation stays below it, and it makes one frame whose rulers are
+all foreshortened (a loose bound) take the tighter bounds of its neighbours."""
 DEPTH_SMOOTHING_S = 0.15
 """Gaussian width of the temporal smoothing of log depth [s]."""
 
@@ -243,13 +249,34 @@ def monocular_depths(
     bounds = np.sort(ruler_depth_bounds(normalized, hand_length), axis=1)
     log_raw = np.log(bounds[:, :2]).mean(axis=1)
     disagreement = np.log(bounds[:, 1]) - np.log(bounds[:, 0])
-    log_depth = log_raw
+    valid = np.isfinite(log_raw)
+    log_depth = log_raw.copy()
+    log_depth[valid] = np.log(speed_envelope(timestamps[valid], np.exp(log_raw[valid])))
     if smoothing_s > 0 and count > 1:
-        valid = np.isfinite(log_raw)
-        log_depth = smooth(timestamps, valid, log_raw[:, None], smoothing_s)[:, 0]
+        log_depth = smooth(timestamps, valid, log_depth[:, None], smoothing_s)[:, 0]
     wobble = np.hypot(disagreement, log_raw - log_depth)
     noise = np.hypot(FRAME_NOISE_GAIN * wobble, FRAME_NOISE_FLOOR)
     return np.exp(log_depth), noise
+
+
+def speed_envelope(
+    timestamps: NDArray[np.float64],
+    bounds: NDArray[np.float64],
+    speed: float = MAX_DEPTH_SPEED_M_S,
+) -> NDArray[np.float64]:
+    """The tightest depths that upper bounds allow for a hand that moves at most ``speed``.
+
+    A frame's rulers bound its depth from above; a hand whose depth changes by at most
+    ``speed`` [m/s] is then also below ``bounds[j] + speed * |t_i - t_j|`` for every other frame
+    j. The lower envelope of those cones (two linear passes) is that bound, shape (N,) [m].
+    """
+    envelope = np.array(bounds, dtype=np.float64, copy=True)
+    steps = speed * np.diff(timestamps)
+    for i in range(1, len(envelope)):
+        envelope[i] = min(envelope[i], envelope[i - 1] + steps[i - 1])
+    for i in range(len(envelope) - 2, -1, -1):
+        envelope[i] = min(envelope[i], envelope[i + 1] + steps[i])
+    return envelope
 
 
 def wrist_depth_std(
@@ -262,6 +289,25 @@ def wrist_depth_std(
     """
     size = 0.0 if size_known else HAND_LENGTH_REL_STD
     return np.asarray(depth * np.hypot(frame_noise, size))
+
+
+def size_prior(tracks: HandTracks) -> float:
+    """The relative hand-size part of the tracks' ``wrist_position_std``.
+
+    0 where the size was given (``hand_size``) or fitted to depth maps, else
+    :data:`HAND_LENGTH_REL_STD`.
+    """
+    known = tracks.settings.get("hand_size") is not None or "depth" in tracks.source
+    return 0.0 if known else HAND_LENGTH_REL_STD
+
+
+def frame_std(hand: HandTrack, prior: float) -> NDArray[np.float64]:
+    """``wrist_position_std`` without its hand-size part (``prior`` of the depth), (T,) [m]."""
+    assert hand.wrist_position_std is not None
+    depth = hand.transform_wrist_to_camera[:, 2, 3]
+    size = prior * depth
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.sqrt(np.maximum(hand.wrist_position_std**2 - size**2, 0.0)))
 
 
 def lift_track(

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 import retarget
 from pipeline.hand_identity import hand_sizes
+from pipeline.lifting import frame_std, size_prior
 from pipeline.placement import PlacementConfig, fit_yaw, place_hands
 from pipeline.retargeted import HandRequest, RetargetedHand
 from pipeline.tracks import SIDES, HandTrack, HandTracks
@@ -175,7 +176,7 @@ def retarget_tracks(
         side=chosen,
         timestamps=tracks.timestamps,
         score=hand.score,
-        **_lift_figure(hand, seen),
+        **_lift_figure(hand, seen, size_prior(tracks)),
     )
     return RetargetedHand(chosen, result, placed.transform_camera_to_base, placed.label)
 
@@ -228,26 +229,31 @@ def retarget_bimanual(
         present=dict(zip(SIDES, placed.seen, strict=True)),
         timestamps=tracks.timestamps,
         score=dict(zip(SIDES, (hand.score for hand in hands), strict=True)),
-        **_both_lift_figures(hands, placed.seen),
+        **_both_lift_figures(hands, placed.seen, size_prior(tracks)),
     )
     return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)
 
 
-def _lift_figure(hand: HandTrack, present: NDArray[np.bool_]) -> dict[str, NDArray[np.float64]]:
-    """LIFT_UNCERTAIN's figure: the wrist's standard deviation [m] where the track has it.
+def _lift_figure(
+    hand: HandTrack, present: NDArray[np.bool_], prior: float
+) -> dict[str, NDArray[np.float64]]:
+    """LIFT_UNCERTAIN's figure: the wrist's frame-to-frame standard deviation [m].
 
-    Track files of earlier releases have none: the PnP error over the hand's image size.
+    The hand-size part of ``wrist_position_std`` (``prior`` of the depth) is one scale for the
+    whole track: it scales the motion the robot copies about its placement, it does not make
+    one frame worse than another, so the flag leaves it out (:func:`pipeline.lifting.frame_std`).
+    Track files of earlier releases have no std: the PnP error over the hand's image size.
     """
     if hand.wrist_position_std is not None:
-        return {"wrist_std": hand.wrist_position_std}
+        return {"wrist_std": frame_std(hand, prior)}
     return {"lift_error": _lift_error(hand, present)}
 
 
 def _both_lift_figures(
-    hands: Sequence[HandTrack], seen: Sequence[NDArray[np.bool_]]
+    hands: Sequence[HandTrack], seen: Sequence[NDArray[np.bool_]], prior: float
 ) -> dict[str, dict[str, NDArray[np.float64]]]:
     """:func:`_lift_figure` of both hands, keyed as :class:`retarget.BimanualRetargeter` takes."""
-    figures = [_lift_figure(hand, mine) for hand, mine in zip(hands, seen, strict=True)]
+    figures = [_lift_figure(hand, mine, prior) for hand, mine in zip(hands, seen, strict=True)]
     name = "wrist_std" if all("wrist_std" in f for f in figures) else "lift_error"
     return {
         name: {

@@ -97,6 +97,11 @@ class ArmIK:
         error[3:] = pin.log3(relative.rotation)
         return error
 
+    def forward(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The end-effector pose at ``q`` (n_arm,), shape (4, 4) in the base frame."""
+        pin.framesForwardKinematics(self.model, self.data, np.asarray(q, dtype=np.float64))
+        return np.asarray(self.data.oMf[self.frame_id].homogeneous.copy())
+
     def solve(self, transform_target: NDArray[np.float64], q_init: NDArray[np.float64]) -> IKResult:
         """Solve for ``transform_target`` (4x4, base frame) starting from ``q_init`` (n_arm,)."""
         cfg = self.config

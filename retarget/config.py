@@ -32,9 +32,11 @@ class FeasibilityConfig:
     caller gives that figure (``lift_error``): measured 5-12% on well-detected real frames."""
     max_wrist_std: float = 0.10
     """LIFT_UNCERTAIN above this standard deviation of the lifted wrist along its viewing ray
-    [m] (``HandTrack.wrist_position_std``). Measured with the monocular lift on the shared ZED
-    frames: median 81 mm at 0.54-0.73 m (the unknown hand size alone is 10% of the depth); with
-    depth maps 19 mm. 0.10 m marks a wrist that may be a hand's length off along the ray."""
+    [m], as the caller gives it (``wrist_std``; the pipeline passes ``wrist_position_std``
+    without the unknown hand size's part, which is one scale for the whole track:
+    :func:`pipeline.lifting.frame_std`). Measured on the shared ZED frames: median 81 mm at
+    0.54-0.73 m monocular, of which 50 mm per frame; 19 mm with depth maps. 0.10 m marks a
+    wrist that may be half a hand's length off along the ray from one frame to the next."""
     joint_limit_margin: float = 1e-3
     """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
     misses its target with a joint on a limit and the same solve without limits reaches it."""
@@ -90,3 +92,9 @@ class RetargetConfig:
     Without it the vector targets, scaled from a human hand that is narrower than the robot's,
     drive neighbouring fingers through each other on most real frames, and those frames are
     flagged ``SELF_COLLISION``. Contacts involving an arm link are not avoided, only flagged."""
+    use_symmetry: bool = True
+    """Take the end effector's symmetry (``RobotDescription.symmetry``: a parallel gripper is the
+    same turned 180 deg about its approach axis) into account: the solve may reach the turned
+    twin of a target, chosen per stretch of frames (:meth:`Retargeter.solve`), and the
+    orientation residual is measured to the nearest equivalent target. False asks for the one
+    orientation the wrist gives (earlier releases' behaviour)."""

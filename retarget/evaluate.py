@@ -21,6 +21,8 @@ from retarget.flags import Flag
 from retarget.result import Residual, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, HandSolvers, Solvers, build_solvers
+from retarget.symmetry import nearest_turn, symmetry_of, turned
+from robots import Symmetry
 
 
 class Targets(NamedTuple):
@@ -138,7 +140,11 @@ class Evaluator:
     ) -> tuple[float, float, float, bool, NDArray[np.float64]]:
         """Position and orientation error, dexterity, the limit's fault, the reached pose."""
         ik = arm.ik
-        error = ik.errors(q_arm, pin.SE3(np.asarray(target, dtype=np.float64)))
+        target = np.asarray(target, dtype=np.float64)
+        symmetry = symmetry_of(self.robot, self.config)
+        if symmetry is not Symmetry.NONE:  # measured to the nearest equivalent target
+            target = turned(target, nearest_turn(target, ik.forward(q_arm), symmetry))
+        error = ik.errors(q_arm, pin.SE3(target))
         position = float(np.sqrt(error[:3] @ error[:3]))
         orientation = float(np.sqrt(error[3:] @ error[3:]))
         reached = ik.data.oMf[ik.frame_id].homogeneous.copy()

@@ -46,6 +46,9 @@ class RetargetResult:
         transform_ee_to_base: Reached end-effector (palm) pose, shape (T, 4, 4); for a free
             hand the palm pose implied by the wrist pose, NaN without one.
         iterations: Solver iterations per frame (arm plus hand), shape (T,).
+        target_turn: The turn about the approach axis of the end-effector target the solve
+            reached, shape (T,) [rad] (0 or pi for a 2-fold gripper, see
+            :mod:`retarget.symmetry`; 0 without symmetry); NaN without a hand or without an arm.
     """
 
     joint_names: tuple[str, ...]
@@ -55,6 +58,7 @@ class RetargetResult:
     residual: Residual
     transform_ee_to_base: NDArray[np.float64]
     iterations: NDArray[np.int64]
+    target_turn: NDArray[np.float64] | None = None
 
 
 _Array = TypeVar("_Array", bound=np.ndarray)

@@ -22,7 +22,8 @@ from retarget.hand_frame import HandSide, check_keypoints, keypoints_in_hand_fra
 from retarget.result import Residual, RetargetResult, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, build_solvers
-from robots import RobotKind, Side
+from retarget.symmetry import nearest_turn, other_turn, symmetry_of, turned
+from robots import RobotKind, Side, Symmetry
 
 __all__ = [
     "FeasibilityConfig",
@@ -139,7 +140,7 @@ class Retargeter:
             lift_error=lift_error,
             wrist_std=wrist_std,
         )
-        q, iterations = self.solve(targets)
+        q, iterations, turns = self.solve_turns(targets)
         verdict = self.evaluate(q, targets)
         return RetargetResult(
             joint_names=self.robot.joint_names,
@@ -149,6 +150,7 @@ class Retargeter:
             residual=verdict.residual,
             transform_ee_to_base=verdict.transform_ee_to_base,
             iterations=readonly(iterations),
+            target_turn=readonly(turns),
         )
 
     def targets(
@@ -211,20 +213,40 @@ class Retargeter:
 
         Each frame starts from the previous frame's answer; frames without a hand keep it.
         """
+        q, iterations, _ = self.solve_turns(targets)
+        return q, iterations
+
+    def solve_turns(
+        self, targets: Targets
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+        """:meth:`solve`, and the turn of each frame's end-effector target it reached, (T,).
+
+        With a symmetric gripper (``RobotDescription.symmetry``, ``config.use_symmetry``) a
+        target and its twin turned 180 deg about the approach axis are equally good. The turn
+        is chosen per stretch, with hysteresis: the first frame with a hand takes the twin the
+        arm reaches better; later frames keep the current turn while it is reached, and switch
+        only where it is missed and the twin is reached (the switch is a motion the arm must
+        make: ``VELOCITY_LIMIT`` flags it if it is too fast). Continuous symmetry leaves the
+        turn free: each frame takes the turn nearest to where the arm is.
+        """
         robot, solvers = self.robot, self.solvers
         frames = len(targets.present)
         q_all = np.empty((frames, robot.nq))
         iterations = np.zeros(frames, dtype=np.int64)
+        turns = np.full(frames, np.nan)
         q = robot.rest.copy()
         arm, hand = solvers.arm, solvers.hand
         q_arm_good = robot.rest[arm.columns].copy() if arm is not None else None
+        turn: float | None = None
         for t in range(frames):
             if not targets.present[t]:
                 q_all[t] = q
                 continue
             if arm is not None:
                 assert targets.transform_ee_to_base is not None and q_arm_good is not None
-                result = self._solve_arm(arm, targets.transform_ee_to_base[t], q, q_arm_good)
+                target = targets.transform_ee_to_base[t]
+                result, turn = self._solve_turned(arm, target, q, q_arm_good, turn)
+                turns[t] = turn
                 if arm.ik.succeeded(result):
                     q_arm_good = result.q
                 q[arm.columns] = result.q
@@ -237,7 +259,42 @@ class Retargeter:
             if targets.gripper is not None and solvers.gripper_column is not None:
                 q[solvers.gripper_column] = targets.gripper[t]
             q_all[t] = q
-        return q_all, iterations
+        return q_all, iterations, turns
+
+    @property
+    def symmetry(self) -> Symmetry:
+        """The end-effector symmetry the solve and the residuals use."""
+        return symmetry_of(self.robot, self.config)
+
+    def _solve_turned(
+        self,
+        arm: ArmSolvers,
+        target: NDArray[np.float64],
+        q: NDArray[np.float64],
+        q_arm_good: NDArray[np.float64],
+        turn: float | None,
+    ) -> tuple[IKResult, float]:
+        """One frame's arm solve for the chosen twin of ``target``; the turn it took [rad]."""
+        symmetry = self.symmetry
+        if symmetry is Symmetry.NONE:
+            return self._solve_arm(arm, target, q, q_arm_good), 0.0
+        if symmetry is Symmetry.CONTINUOUS:
+            # The turn nearest to the warm start, then again from where the arm got to.
+            start = arm.ik.forward(q[arm.columns])
+            angle = nearest_turn(target, start, symmetry)
+            result = self._solve_arm(arm, turned(target, angle), q, q_arm_good)
+            angle = nearest_turn(target, result.transform_ee_to_base, symmetry)
+            again = arm.ik.solve(turned(target, angle), result.q)
+            return (again, angle) if not arm.ik.better(result, again) else (result, angle)
+        current = 0.0 if turn is None else turn
+        result = self._solve_arm(arm, turned(target, current), q, q_arm_good)
+        if turn is not None and arm.ik.succeeded(result):
+            return result, current
+        twin = other_turn(current)
+        other = self._solve_arm(arm, turned(target, twin), q, q_arm_good)
+        if turn is None:  # the first frame: the better of the two
+            return (other, twin) if arm.ik.better(other, result) else (result, current)
+        return (other, twin) if arm.ik.succeeded(other) else (result, current)
 
     def evaluate(self, q: NDArray[np.floating], targets: Targets) -> Evaluation:
         """Every residual and flag of any joint trajectory ``q`` (T, nq) against ``targets``."""

@@ -18,6 +18,7 @@ from robots.description import (
     RobotDescription,
     RobotKind,
     Side,
+    Symmetry,
     Transform,
 )
 from robots.exceptions import Hand2RobotError, RobotConfigError, RobotNotFound
@@ -93,6 +94,7 @@ __all__ = [
     "RobotKind",
     "RobotNotFound",
     "Side",
+    "Symmetry",
     "Transform",
     "UrdfSource",
     "bimanual_names",

@@ -10,6 +10,7 @@ from robots.description import (
     RobotDescription,
     RobotKind,
     Side,
+    Symmetry,
     Transform,
 )
 from robots.sources import EXAMPLE_ROBOT_DATA, UrdfSource
@@ -82,6 +83,7 @@ REGISTRY: tuple[RobotDescription, ...] = (
             ("panda_joint7", 0.785),
         ),
         summary="Franka Emika Panda, 7-DoF arm with parallel gripper (default robot)",
+        symmetry=Symmetry.TWO_FOLD,  # the two fingers are alike: turned 180 deg, the same grasp
     ),
     RobotDescription(
         name="so101",
@@ -95,6 +97,8 @@ REGISTRY: tuple[RobotDescription, ...] = (
         nominal_ee_position=(0.25, 0.0, 0.15),
         rest_pose=(("shoulder_lift", -0.6), ("elbow_flex", 0.6), ("wrist_flex", 0.6)),
         summary="TheRobotStudio SO-101, 5-DoF arm with gripper (LeRobot's low-cost arm)",
+        # A fixed and a moving jaw close on the same midplane: turned 180 deg, the same grasp.
+        symmetry=Symmetry.TWO_FOLD,
     ),
     RobotDescription(
         name="ur5_allegro",

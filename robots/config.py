@@ -14,6 +14,9 @@ the file. Example (see README, "Your own robot")::
     rpy = [0.0, 0.0, 0.0]         # or: rotation = [[1,0,0],[0,1,0],[0,0,1]]
     translation = [-0.10, 0.0, -0.04]
 
+    symmetry = "2-fold"           # turns about the approach axis that grasp the same way:
+                                  # "none" (default), "2-fold" (parallel grippers), "continuous"
+
     [gripper]
     joint = "finger_joint"
     closed_position = 0.0
@@ -35,6 +38,7 @@ from robots.description import (
     Transform,
     parse_kind,
     parse_side,
+    parse_symmetry,
 )
 from robots.exceptions import RobotConfigError
 from robots.sources import EXAMPLE_ROBOT_DATA, UrdfSource
@@ -54,6 +58,7 @@ _TOP_KEYS = {
     "nominal_ee_position": "[x, y, z] in the base frame [m]",
     "rest_pose": "table joint name -> position",
     "summary": "one line for listings",
+    "symmetry": "'none', '2-fold' or 'continuous' (turns about the gripper's approach axis)",
 }
 
 
@@ -161,6 +166,7 @@ def description_from_mapping(table: Mapping[str, Any], base: Path, where: str) -
         ),
         rest_pose=tuple((str(k), float(v)) for k, v in rest_pose.items()),
         summary=str(table.get("summary", f"user robot from {where}")),
+        symmetry=parse_symmetry(str(table.get("symmetry", "none"))),
     )
 
 

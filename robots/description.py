@@ -40,6 +40,19 @@ class Side(StrEnum):
     ANY = "any"
 
 
+class Symmetry(StrEnum):
+    """Turns about the end effector's approach axis (its frame's z) that grasp the same way.
+
+    A parallel gripper turned 180 deg about its approach axis is the same gripper (its jaws
+    swap): ``"2-fold"``. A tool that is round about that axis (a suction cup) has
+    ``"continuous"`` symmetry. ``"none"`` asks for the one orientation given.
+    """
+
+    NONE = "none"
+    TWO_FOLD = "2-fold"
+    CONTINUOUS = "continuous"
+
+
 def _choices(enum: type[Enum]) -> str:
     return ", ".join(repr(m.value) for m in enum)
 
@@ -51,6 +64,16 @@ def parse_kind(value: str) -> RobotKind:
     except ValueError:
         raise RobotConfigError(
             f"unknown robot kind {value!r}; valid choices: {_choices(RobotKind)}"
+        ) from None
+
+
+def parse_symmetry(value: str) -> Symmetry:
+    """Parse an end-effector symmetry, with an error that lists the valid choices."""
+    try:
+        return Symmetry(value)
+    except ValueError:
+        raise RobotConfigError(
+            f"unknown symmetry {value!r}; valid choices: {_choices(Symmetry)}"
         ) from None
 
 
@@ -217,6 +240,8 @@ class RobotDescription:
         rest_pose: Joint positions [rad] or [m] to start solving from, by joint name; joints
             not named start at the middle of their range (hands) or at 0 clipped to limits.
         summary: One line for listings.
+        symmetry: Turns of the end effector about its approach axis (``ee_frame``'s z) that
+            grasp the same way (:class:`Symmetry`); arms only (a dexterous hand has none).
     """
 
     name: str
@@ -232,8 +257,15 @@ class RobotDescription:
     nominal_ee_position: tuple[float, float, float] = (0.4, 0.0, 0.3)
     rest_pose: tuple[tuple[str, float], ...] = ()
     summary: str = ""
+    symmetry: Symmetry = Symmetry.NONE
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "symmetry", parse_symmetry(str(self.symmetry)))
+        if self.symmetry is not Symmetry.NONE and self.kind is not RobotKind.ARM_GRIPPER:
+            raise RobotConfigError(
+                f"robot {self.name!r}: symmetry {self.symmetry.value!r} is for a gripper; a "
+                f"{self.kind.value} has none (valid choice: 'none')"
+            )
         if not self.name or self.name != self.name.lower() or " " in self.name:
             raise RobotConfigError(
                 f"robot name {self.name!r} must be non-empty, lower case, no spaces"

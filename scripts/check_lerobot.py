@@ -6,7 +6,8 @@ needs torch; hand2robot does not). It needs only lerobot, torch, numpy, pyarrow 
     python scripts/check_lerobot.py DATASET_DIR [--backend torchcodec|pyav]
 
 Checks, for every row ``i`` of the dataset: ``dataset[i]`` loads; its index, episode, frame
-index, timestamp, state, action, feasible and flags equal the Parquet row; its task is the task
+index, timestamp, state, action, feasible and flags equal the Parquet row; every feature loads
+with the dtype ``meta/info.json`` declares for it; its task is the task
 string; and its video frame is the stored MP4 frame ``from_timestamp * fps + frame_index``
 (decoded independently with PyAV), closer to it than to either neighbouring frame. Prints one
 JSON line with the counts and the largest pixel error; exits 1 on the first failure.
@@ -49,8 +50,13 @@ def main() -> int:
     assert dataset.num_episodes == info["total_episodes"]
     cache: dict[Path, np.ndarray] = {}
     worst = 0.0
+    declared = {k: v["dtype"] for k, v in info["features"].items() if v["dtype"] != "video"}
     for i in range(len(dataset)):
         item = dataset[i]
+        if i == 0:  # the loaded types are the declared ones, for every feature
+            loaded = {k: str(item[k].dtype).removeprefix("torch.") for k in declared}
+            wrong = {k: (declared[k], loaded[k]) for k in declared if declared[k] != loaded[k]}
+            assert not wrong, f"declared and loaded dtypes differ: {wrong}"
         row = {k: table.column(k)[i].as_py() for k in table.column_names}
         for key in ("index", "episode_index", "frame_index", "task_index"):
             assert int(item[key]) == row[key], (i, key, item[key], row[key])

@@ -8,7 +8,9 @@ Conventions of the per-frame features:
 - ``action``: the commanded joint targets, i.e. the next frame's ``observation.state``; the last
   frame of an episode commands its own state (hold).
 - ``feasible`` (bool) and ``flags`` (int, bitmask of :class:`retarget.Flag`); ``residual.*``: the
-  figures behind the flags (NaN where a figure does not apply, e.g. no hand).
+  figures behind the flags (NaN where a figure does not apply, e.g. no hand); ``target_turn``
+  [rad]: the turn about its approach axis of the end-effector target the arm reached (0 or pi
+  for a 2-fold gripper, :mod:`retarget.symmetry`; NaN without an arm or a hand).
 - ``observation.human.*``: the human hand the robot followed: 21 keypoints in MediaPipe's
   hand-centred metric frame [m], the wrist (hand frame H) pose in the camera frame as
   ``x, y, z [m], qx, qy, qz, qw``, the detector score, whether a hand was present, and
@@ -100,7 +102,12 @@ def episode_features(
     }
     for name in RESIDUALS:
         features[f"residual.{name}"] = feature_spec("float32", 1, None)
-    features["source_timestamp"] = feature_spec("float64", 1, None)
+    features["target_turn"] = feature_spec(
+        "float32", len(hands), [f"{h}.turn" for h in hands] if two else None
+    )
+    # float32 as lerobot loads it (it gives float32 for a float64 column): 0.25 ms steps up
+    # to an hour of video, 2 ms up to ten hours.
+    features["source_timestamp"] = feature_spec("float32", 1, None)
     features["source_frame_index"] = feature_spec("int64", 1, None)
     if video is not None:
         features[f"observation.images.{camera}"] = {

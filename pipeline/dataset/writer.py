@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from pipeline.dataset import storage
 from pipeline.dataset.card import dataset_card
@@ -48,7 +49,7 @@ from pipeline.encoding import EpisodeVideo
 from pipeline.extract import package_version
 from pipeline.retargeted import RetargetedHand
 from pipeline.tracks import SIDES, HandTracks, fixed_size_list
-from retarget import BimanualRobot, Flag, RetargetConfig, Robot
+from retarget import BimanualResult, BimanualRobot, Flag, RetargetConfig, RetargetResult, Robot
 
 
 @dataclass
@@ -171,6 +172,15 @@ def _open(
     return _Target(info, existing.provenance, existing.tasks, existing.episodes, parts, fps)
 
 
+def target_turns(result: RetargetResult | BimanualResult) -> NDArray[np.float64]:
+    """Per frame and arm, the turn of the end-effector target the solve reached, (T, arms)."""
+    arms = [result.left, result.right] if isinstance(result, BimanualResult) else [result]
+    frames = len(result.q)
+    return np.stack(
+        [np.full(frames, np.nan) if a.target_turn is None else a.target_turn for a in arms], axis=1
+    )
+
+
 def _frame_table(
     one: InputFrames, segments: list[tuple[int, int]], target: _Target, task_index: int
 ) -> pa.Table:
@@ -210,7 +220,13 @@ def _frame_table(
     }
     for name in RESIDUALS:
         columns[f"residual.{name}"] = pa.array(getattr(result.residual, name)[rows], pa.float32())
-    columns["source_timestamp"] = pa.array(one.tracks.timestamps[rows], pa.float64())
+    turns = target_turns(result)
+    columns["target_turn"] = (
+        fixed_size_list(turns[rows], np.float32)
+        if one.bimanual
+        else pa.array(turns[rows, 0], pa.float32())
+    )
+    columns["source_timestamp"] = pa.array(one.tracks.timestamps[rows], pa.float32())
     columns["source_frame_index"] = pa.array(rows, pa.int64())
     columns["timestamp"] = pa.array((frame_index / fps).astype(np.float32), pa.float32())
     columns["frame_index"] = pa.array(frame_index, pa.int64())
