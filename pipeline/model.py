@@ -158,6 +158,11 @@ def _alignment_padding(header_offset: int, name: str) -> bytes:
     return header + bytes(padding)
 
 
+def default_bundle() -> Path:
+    """Where the default hand model is cached (built there on first use)."""
+    return cache_dir() / "models" / BUNDLE_NAME
+
+
 def ensure_model(path: str | Path | None = None) -> ModelInfo:
     """Return the hand model to use, obtaining and caching the default one if needed.
 
@@ -176,7 +181,7 @@ def ensure_model(path: str | Path | None = None) -> ModelInfo:
         if not zipfile.is_zipfile(user):
             raise ModelError(f"{user} is not a hand_landmarker.task bundle (not a zip archive)")
         return ModelInfo(user.resolve(), _model_sha256(user), "user")
-    bundle = cache_dir() / "models" / BUNDLE_NAME
+    bundle = default_bundle()
     if not bundle.is_file():
         bundle.parent.mkdir(parents=True, exist_ok=True)
         _build_bundle(bundle)

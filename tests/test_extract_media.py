@@ -200,8 +200,10 @@ def _cli(*args):
 def test_cli_extract_writes_once_then_hits_cache(shared_data, tmp_path):
     # A long name with brackets: printed whole on one line (no Rich markup, no wrapping).
     out = tmp_path / "cutting the loaf on the kitchen table [take 1, left camera].parquet"
-    done = _cli("extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
+    # --verbose: MediaPipe's own lines on stderr too, to check them.
+    done = _cli("--verbose", "extract", shared_data / "videos/cutting_loaf.gif", "--out", out)
     assert done.returncode == 0, done.stderr
+    assert "LiteRT" in done.stderr
     assert "40 frames" in done.stdout and out.is_file()
     assert done.stdout.count("\n") == 1 and done.stdout.endswith(f" -> {out}\n")
     # The model bundle's members are aligned: TensorFlow Lite has no tensor to copy and warn on.

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline.cli.native import quiet_shutdown, route_native_stderr, show_native_stderr
 from pipeline.extract import package_version
 from robots import Hand2RobotError
 
@@ -97,6 +98,14 @@ def _hand2robot(
             "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Also show the native libraries' console lines (MediaPipe's LiteRT INFO and "
+            "warning lines), which otherwise go to <cache>/logs/native.log.",
+        ),
+    ] = False,
 ) -> None:
     """Turn videos of human hands into surrogate-tagged robot episodes.
 
@@ -108,6 +117,8 @@ def _hand2robot(
       hand2robot batch videos/ --robot panda,allegro_right --out datasets/all
       hand2robot inspect datasets/pour
     """
+    if verbose:
+        show_native_stderr()
 
 
 def progress() -> Progress:
@@ -139,7 +150,11 @@ def interruptible() -> Iterator[None]:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning input errors into exit code 2."""
+    """Console entry point: run the app, turning input errors into exit code 2.
+
+    Native libraries' console lines go to a log file (:mod:`pipeline.cli.native`).
+    """
+    route_native_stderr()
     try:
         _run_app()
     finally:
@@ -155,11 +170,15 @@ def _run_app() -> None:
         # 130 for Ctrl-C, instead of exiting.
         code = app(standalone_mode=False)
         if isinstance(code, int) and code != 0:
+            if code == 130:
+                quiet_shutdown()
             sys.exit(code)
     except Hand2RobotError as err:
         console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exit_:
+        if exit_.exit_code == 130:
+            quiet_shutdown()
         sys.exit(exit_.exit_code)
     except typer.Abort:
         say("aborted", console)

@@ -25,7 +25,7 @@ from pipeline.cli.options import (
     OptionGroup,
     with_options,
 )
-from pipeline.cli.render import summary
+from pipeline.cli.render import ensure_model_shown, summary
 from pipeline.dataset import DatasetConfig
 from pipeline.extract import ExtractConfig
 
@@ -145,6 +145,7 @@ def batch(
         depth_sidecars=depth_sidecars,
         depth_scale=depth_scale,
     )
+    ensure_model_shown(model)
     start = time.perf_counter()
     report_file = report or output.with_name(output.name + ".report.json")
     try:

@@ -18,7 +18,7 @@ from pipeline.cli.options import (
     ModelOption,
     with_options,
 )
-from pipeline.cli.render import frame_progress
+from pipeline.cli.render import ensure_model_shown, frame_progress
 from pipeline.decoding import estimate_frame_count, open_media
 from pipeline.exceptions import TrackFileError
 from pipeline.extract import ExtractConfig, extract_cached
@@ -43,6 +43,7 @@ def extract_with_progress(
     depth_scale: float = 1000.0,
 ) -> HandTracks:
     """:func:`pipeline.extract_cached` with a progress bar; says so on a cache hit."""
+    ensure_model_shown(model)
     with frame_progress(input_path.name, expected_frames(input_path, config)) as update:
         tracks, path, hit = extract_cached(
             input_path,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.table import Table
 
-from pipeline.cli.app import out, progress
+from pipeline.cli.app import console, out, progress, say
+from pipeline.model import SOURCE_WHEEL, default_bundle, ensure_model
 
 
 def print_table(table: Table) -> None:
@@ -38,3 +40,13 @@ def frame_progress(name: str, total: int | None) -> Iterator[Callable[[int], Non
             bar.update(task, completed=done, rate=f"{rate:.1f} frames/s")
 
         yield update
+
+
+def ensure_model_shown(model: Path | None) -> None:
+    """The hand model, fetched with a message the first time (a wheel from PyPI, seconds)."""
+    if model is not None or default_bundle().is_file():
+        return
+    say(f"fetching the hand model (once): the {SOURCE_WHEEL} wheel from PyPI ...", console)
+    with console.status("fetching the hand model"):
+        info = ensure_model(None)
+    say(f"hand model cached: {info.path}", console)

@@ -27,7 +27,7 @@ from pipeline.cli.options import (
     ModelOption,
     with_options,
 )
-from pipeline.cli.render import frame_progress, print_table, summary
+from pipeline.cli.render import ensure_model_shown, frame_progress, print_table, summary
 from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig
 from pipeline.extract import ExtractConfig
@@ -145,6 +145,7 @@ def _append_to_dataset(
     depth_maps: tuple[Path | None, float],
 ) -> None:
     start = time.perf_counter()
+    ensure_model_shown(model)
     with frame_progress(input_path.name, expected_frames(input_path, config)) as update:
         report = convert(
             input_path,
