@@ -39,6 +39,11 @@ class IKConfig:
     converging solves shrink it far faster; creeping ones are at a limit or out of reach."""
     damping_bias: float = 1e-6
     """Constant part of the Levenberg-Marquardt damping."""
+    posture_gain: float = 0.1
+    """Redundant arms (more joints than the pose task's 6, e.g. the Panda): each iteration also
+    moves the joints this fraction of the way towards the middle of their ranges, within the
+    task's null space (the pose is not disturbed, to first order), so that the next frames stay
+    reachable away from the limits. 0 turns it off."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,9 @@ class ArmIK:
         self.lower = model.lowerPositionLimit.copy()
         self.upper = model.upperPositionLimit.copy()
         self.prioritized = model.nv < 6
+        finite = np.isfinite(self.lower) & np.isfinite(self.upper)
+        self.redundant = model.nv > 6 and bool(finite.all()) and self.config.posture_gain > 0
+        self._middle = np.where(finite, (self.lower + self.upper) / 2, 0.0)
         self._error = np.empty(6)
         self._identity = np.eye(model.nv)
 
@@ -133,6 +141,10 @@ class ArmIK:
                 jjt = jacobian @ jacobian.T
                 jjt.flat[::7] += pos2 + ori2 + cfg.damping_bias
                 dq = jacobian.T @ solve_spd(jjt, error)
+                if self.redundant:
+                    # Towards mid-range, projected out of the task: (I - J+ J) k (mid - q).
+                    pull = cfg.posture_gain * (self._middle - q)
+                    dq += pull - jacobian.T @ solve_spd(jjt, jacobian @ pull)
             q_next = np.minimum(np.maximum(q + dq, self.lower), self.upper)
             iterations += 1
             moved = q_next - q

@@ -92,6 +92,8 @@ def build_solvers(robot: Robot, config: RetargetConfig) -> Solvers:
 def _without_limits(solver: ArmIK | VectorRetargeter) -> ArmIK | VectorRetargeter:
     solver.lower = np.full(solver.model.nq, -np.inf)
     solver.upper = np.full(solver.model.nq, np.inf)
+    if isinstance(solver, ArmIK):
+        solver.redundant = False  # no limits, no mid-range to keep to: it only decides reach
     return solver
 
 

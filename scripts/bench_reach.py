@@ -6,9 +6,11 @@ The five shared videos (``../shared/data/videos``: kettle, cups, stove, juggle, 
 are extracted once (hand-track cache, ``--max-fps 24``), then retargeted with the default
 settings onto each robot (the hand ``auto`` picks), once with ``use_symmetry=False`` (one
 end-effector orientation, earlier releases) and once with the default (a 2-fold gripper may be
-turned 180 deg about its approach axis), in the same run. Reported per robot: the feasible
-fraction among frames with a hand, the count of each flag, and how often the turned twin was
-chosen and the turn switched.
+turned 180 deg about its approach axis), and for a redundant arm (the Panda) once more with the
+default but no null-space posture (``IKConfig(posture_gain=0)``), in the same run. Reported per
+robot and run: the feasible fraction among frames with a hand, the count of each flag, how often
+the turned twin was chosen and the turn switched, and the limit margin (median over frames of
+the arm joint nearest its limit, as a fraction of that joint's range; 0.5 is mid-range).
 """
 
 from __future__ import annotations
@@ -40,17 +42,24 @@ def measure(
     tracks: list[pipeline.HandTracks], robot: retarget.Robot, config: retarget.RetargetConfig
 ) -> dict[str, float]:
     """Feasible fraction, flag counts and turn statistics over every clip's chosen hand."""
-    flags, turns = [], []
+    flags, turns, margins = [], [], []
+    arm = robot.joint_indices(robot.arm_joints)
+    span = robot.upper[arm] - robot.lower[arm]
     for one in tracks:
         for done in pipeline.retarget_sides(one, robot, config=config):
             result = done.result
             assert isinstance(result, retarget.RetargetResult)
             present = ~(np.asarray(result.flags) & Flag.NO_HAND).astype(bool)
             flags.append(np.asarray(result.flags)[present])
+            q = np.asarray(result.q)[present][:, arm]
+            # Each frame's arm joint nearest its limit, as a fraction of that joint's range.
+            margin = np.minimum(q - robot.lower[arm], robot.upper[arm] - q) / span
+            margins.append(margin.min(axis=1))
             if result.target_turn is not None:
                 turns.append(np.asarray(result.target_turn)[present])
     every = np.concatenate(flags)
     row: dict[str, float] = {"frames": len(every), "feasible": float(np.mean(every == 0))}
+    row["margin"] = float(np.median(np.concatenate(margins)))
     for flag in Flag:
         if flag is not Flag.NO_HAND:
             row[flag.name] = int(np.count_nonzero(every & flag))
@@ -70,19 +79,28 @@ def main() -> None:
     config = pipeline.ExtractConfig(max_fps=args.max_fps)
     tracks = [pipeline.extract_cached(VIDEOS / clip, config=config).tracks for clip in CLIPS]
     names = [f.name for f in Flag if f is not Flag.NO_HAND]
-    print(f"\n| robot | symmetry | frames | feasible | turned | switches | {' | '.join(names)} |")
-    print("| --- " * (6 + len(names)) + "|")
+    print(
+        f"\n| robot | run | frames | feasible | turned | switches | limit margin | "
+        f"{' | '.join(names)} |"
+    )
+    print("| --- " * (7 + len(names)) + "|")
     for name in args.robots:
         robot = retarget.load_robot(name)
-        for use in (False, True):
-            settings = dataclasses.replace(retarget.RetargetConfig(), use_symmetry=use)
+        default = retarget.RetargetConfig()
+        runs = {
+            "off": dataclasses.replace(default, use_symmetry=False),
+            robot.description.symmetry.value: default,
+        }
+        if len(robot.arm_joints) > 6:  # a redundant arm: also without the null-space posture
+            still = dataclasses.replace(default.ik, posture_gain=0.0)
+            runs["no posture"] = dataclasses.replace(default, ik=still)
+        for label, settings in runs.items():
             row = measure(tracks, robot, settings)
             counts = " | ".join(str(row[n]) for n in names)
-            label = robot.description.symmetry.value if use else "off"
             turned = f"{row['turned']:.0%}" if "turned" in row else "-"
             print(
                 f"| {name} | {label} | {row['frames']:.0f} | {row['feasible']:.1%} | {turned} | "
-                f"{row.get('switches', '-')} | {counts} |"
+                f"{row.get('switches', '-')} | {row['margin']:.3f} | {counts} |"
             )
 
 

@@ -179,3 +179,42 @@ def test_dexterity_is_the_same_for_an_arm_of_any_size(robots_loaded):
         )[-1]
         assert raw != pytest.approx(small, rel=0.05)
     assert min(values) >= 0.0 and max(values) < 1.0
+
+
+def test_null_space_posture_keeps_the_panda_from_its_limits_without_losing_the_pose(
+    robots_loaded,
+):
+    import dataclasses
+
+    import pipeline
+    from tests.conftest import SAMPLE_TRACKS
+
+    robot = robots_loaded["panda"]
+    default = retarget.RetargetConfig()
+    still = dataclasses.replace(default, ik=dataclasses.replace(default.ik, posture_gain=0.0))
+    assert default.ik.posture_gain > 0
+    # Reachable targets: every frame after the first reached within the IK's own tolerance.
+    q, ee, wrist, keypoints = _arm_round_trip(robot, seed=13)
+    res = retarget.Retargeter(robot, default).retarget_sequence(keypoints, wrist)
+    tolerance = default.ik
+    assert np.max(res.residual.position[1:]) < tolerance.position_tolerance
+    assert np.max(res.residual.orientation[1:]) < tolerance.orientation_tolerance
+    # A real clip: the arm's joints further from their limits than without the posture.
+    tracks = pipeline.read_tracks(SAMPLE_TRACKS)
+    arm = robot.joint_indices(robot.arm_joints)
+    span = robot.upper[arm] - robot.lower[arm]
+
+    def margins(config):
+        result = pipeline.retarget_tracks(tracks, robot, config=config).result
+        present = ~(np.asarray(result.flags) & Flag.NO_HAND).astype(bool)
+        joints = np.asarray(result.q)[present][:, arm]
+        near = np.minimum(joints - robot.lower[arm], robot.upper[arm] - joints) / span
+        return near.min(axis=1), result.residual.position[present]
+
+    with_posture, reached = margins(default)
+    without, reached_still = margins(still)
+    assert np.median(with_posture) > np.median(without) + 0.01
+    # The pose is not traded for it: the position error stays within the IK tolerance where
+    # the solve without posture reached it.
+    ok = reached_still < tolerance.position_tolerance
+    assert ok.mean() > 0.9 and np.all(reached[ok] < tolerance.position_tolerance)
