@@ -14,6 +14,7 @@ from pipeline.dataset import (
     stored_robot,
     stored_video_size,
 )
+from pipeline.dataset.rates import extract_for
 from pipeline.download import DownloadConfig
 from pipeline.extract import ExtractConfig
 from pipeline.inputs import extract_input, input_key
@@ -74,8 +75,8 @@ def convert(
         Hand2RobotError: Bad input, model, or dataset (see the subclasses).
     """
     dataset = dataset or DatasetConfig()
-    request = HandRequest.parse(side)
-    root = Path(root)
+    request, root = HandRequest.parse(side), Path(root)
+    extract = extract_for(root, dataset, extract, input_path)  # at the dataset's rate
     if not dataset.allow_duplicate and _holds(root, robot, input_path, request, extract, model):
         return _already_there(root)
     done = extract_input(

@@ -276,8 +276,17 @@ def source_rate(media: Media, folder_fps: float = 30.0) -> float:
 
 
 def resamples(rate: float, stride: int, max_fps: float | None) -> bool:
-    """Whether ``max_fps`` thins a ``rate`` [Hz] input after ``stride`` (5% margin)."""
-    return max_fps is not None and (rate <= 0 or max_fps < 0.95 * rate / stride)
+    """Whether ``max_fps`` thins a ``rate`` [Hz] input after ``stride``.
+
+    Yes where ``max_fps`` is more than 5% below the rate, and, for an integer ``max_fps`` (a
+    dataset's rate), wherever the rate rounds above it: a 25 fps clip goes into a 24 fps
+    dataset at 24 fps, a 29.97 fps one into a 30 fps dataset whole.
+    """
+    if max_fps is None:
+        return False
+    if rate <= 0 or max_fps < 0.95 * rate / stride:
+        return True
+    return float(max_fps).is_integer() and round(rate / stride) > max_fps
 
 
 def _nearest_to_slots(items: Iterator[tuple[float, _T]], fps: float) -> Iterator[tuple[float, _T]]:

@@ -92,7 +92,7 @@ def cache_key(
         "settings": asdict(config),
         "intrinsics": camera,
         "format": FORMAT_VERSION,
-        "sampling": 2,  # max_fps resamples to nearest-frame slots (was: minimum spacing)
+        "sampling": 3,  # an integer max_fps resamples any rate rounding above it (was: 5% margin)
         "fov": "long side",  # the field of view spans the long side (was: the displayed width)
         "lift": "rulers+envelope",  # depth from the hand's segments (was: landmarker PnP)
         "hand2robot": package_version(),

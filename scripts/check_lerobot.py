@@ -83,7 +83,10 @@ def main() -> int:
                 if 0 <= j < len(frames)
             }
             best = min(errors, key=errors.__getitem__)
-            assert best == k, f"row {i}: lerobot decoded frame {best}, expected {k}: {errors}"
+            # A tie is no error: some sources hold the same picture twice in a row.
+            assert errors[k] <= errors[best] + 1e-6, (
+                f"row {i}: lerobot decoded frame {best}, expected {k}: {errors}"
+            )
             worst = max(worst, errors[k])
     print(
         json.dumps(

@@ -42,3 +42,28 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared real media not found at {SHARED_DATA} (checked: folder absent)")
     return SHARED_DATA
+
+
+LEROBOT_PYTHON = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
+"""A Python with the real lerobot (``bash scripts/lerobot_env.sh``; CI builds one)."""
+
+needs_lerobot = pytest.mark.skipif(
+    not LEROBOT_PYTHON and not os.environ.get("CI"),  # in CI it must run: .ci/run builds it
+    reason="HAND2ROBOT_LEROBOT_PYTHON is not set: it names a Python with the real lerobot, "
+    "which hand2robot does not depend on (build one with bash scripts/lerobot_env.sh; CI does)",
+)
+
+
+def check_with_lerobot(root: Path) -> dict:
+    """``scripts/check_lerobot.py`` on the dataset at ``root`` in the real lerobot: its report."""
+    import json
+
+    script = REPO / "scripts" / "check_lerobot.py"
+    assert LEROBOT_PYTHON is not None and sys.executable != LEROBOT_PYTHON
+    done = subprocess.run(
+        [LEROBOT_PYTHON, str(script), str(root)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"]
+    return report

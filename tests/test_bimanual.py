@@ -1,5 +1,7 @@
 """Bimanual robots: two arms, one per hand, in one shared base frame."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -125,8 +127,10 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
     assert provenance["inputs"][0]["hand"] == "both"
 
     # The same tracks (from the cache) retargeted again give the stored columns.
+    # At the dataset's rate (the clip's own, 29.97 -> 30 fps: every frame).
+    at_rate = dataclasses.replace(extract, max_fps=30.0)
     tracks, _, hit = pipeline.extract_cached(
-        shared_data / CUPS, config=extract, cache=tmp_path / "cache"
+        shared_data / CUPS, config=at_rate, cache=tmp_path / "cache"
     )
     assert hit  # the tracks the dataset was written from
     expected = retarget_sides(tracks, pair, side="both")[0].result

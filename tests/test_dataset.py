@@ -25,7 +25,7 @@ from pipeline.exceptions import DatasetError
 from pipeline.extract import ExtractConfig
 from pipeline.inputs import input_key
 from pipeline.placement import PlacementConfig
-from tests.conftest import run_cli
+from tests.conftest import check_with_lerobot, needs_lerobot, run_cli
 
 EGOCENTRIC = PlacementConfig(egocentric=True)
 AGAIN = DatasetConfig(allow_duplicate=True)  # append an input the dataset holds already
@@ -105,8 +105,9 @@ def test_written_dataset_reads_back_row_by_row(
     np.testing.assert_allclose(rows["timestamp"], np.arange(frames) / 30, atol=1e-6)
 
     # State and action are the retargeted trajectory, action = next state, never NaN.
+    # Extracted at the dataset's rate (the clip's own, 30 fps: every frame).
     tracks, _, hit = pipeline.extract_cached(
-        shared_data / STOVE, config=ExtractConfig(num_hands=1), cache=cache
+        shared_data / STOVE, config=ExtractConfig(num_hands=1, max_fps=30.0), cache=cache
     )
     assert hit
     done = pipeline.retarget_tracks(tracks, panda, placement=EGOCENTRIC)
@@ -186,7 +187,8 @@ def test_an_input_the_dataset_holds_is_known_before_extracting_it(
 ) -> None:
     root, cache = stove_dataset
     model = pipeline.ensure_model(None).sha256
-    key = input_key(shared_data / STOVE, ExtractConfig(num_hands=1), model)
+    # The key of the input as the dataset took it: at its rate.
+    key = input_key(shared_data / STOVE, ExtractConfig(num_hands=1, max_fps=30.0), model)
     assert held_inputs(root) == {(key, "auto")}
     # Other settings are another input; the same again is left out, nothing written.
     assert input_key(shared_data / STOVE, ExtractConfig(), model) != key
@@ -316,7 +318,9 @@ def test_bad_appends_are_refused_with_reasons(
         convert(sample, robots_loaded["so101"], root, dataset=DatasetConfig(video=None))
     with pytest.raises(DatasetError, match="not there to take the video frames"):
         convert(sample, robots_loaded["panda"], root)
-    with pytest.raises(DatasetError, match="fps 30, this input 10"):
+    with pytest.raises(
+        DatasetError, match="30 fps, this input 10 fps: it is slower, and hand2robot repeats"
+    ):
         convert(shared_data / "videos/cutting_loaf.gif", robots_loaded["panda"], root, cache=cache)
     assert tree_digest(root) == before
     foreign = tmp_path / "foreign"
@@ -471,20 +475,11 @@ def test_nominal_fps(shared_data: Path) -> None:
     assert nominal_fps(open_media(shared_data / "videos/juggle_small_hands.mp4")) == 24
 
 
-LEROBOT_PYTHON = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
-
-
-@pytest.mark.skipif(
-    not LEROBOT_PYTHON and not os.environ.get("CI"),  # in CI it must run: .ci/run builds it
-    reason="HAND2ROBOT_LEROBOT_PYTHON is not set: it names a Python with the real lerobot, "
-    "which hand2robot does not depend on (build one with bash scripts/lerobot_env.sh; CI does)",
-)
+@needs_lerobot
 @pytest.mark.parametrize("codec", ["libx264", "libsvtav1"])
 def test_real_lerobot_loads_every_row(
     codec: str, shared_data: Path, panda: retarget.Robot, tmp_path: Path
 ) -> None:
-    import subprocess
-    import sys
 
     root = tmp_path / "dataset"
     video = VideoConfig(codec=codec, preset="veryfast" if codec == "libx264" else "10")
@@ -513,15 +508,9 @@ def test_real_lerobot_loads_every_row(
     rows = read_rows(root)
     assert rows["source_frame_index"][rows["episode_index"] == 1].min() > 0
     assert max(e["videos/observation.images.camera/from_timestamp"] for e in episodes) > 0
-    script = Path(__file__).parents[1] / "scripts/check_lerobot.py"
-    assert LEROBOT_PYTHON is not None and sys.executable != LEROBOT_PYTHON
-    done = subprocess.run(
-        [LEROBOT_PYTHON, str(script), str(root)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = check_with_lerobot(root)
     info = json.loads((root / "meta/info.json").read_text())
-    assert report["ok"] and report["rows"] == info["total_frames"]
+    assert report["rows"] == info["total_frames"]
     assert report["episodes"] == len(episodes)
 
 

@@ -77,7 +77,7 @@ def test_lifted_hand_lands_on_the_detected_hand(episode_dataset: Path, shared_da
     episode = load_episode(episode_dataset / "dataset", 0)
     tracks, _, hit = pipeline.extract_cached(
         shared_data / "videos/stove_stir_egocentric.mp4",
-        config=ExtractConfig(num_hands=1),
+        config=ExtractConfig(num_hands=1, max_fps=30.0),  # at the dataset's rate
         cache=episode_dataset / "cache",
     )
     assert hit

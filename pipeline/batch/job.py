@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -27,6 +28,7 @@ from pipeline.batch.config import (
 from pipeline.batch.sources import dataset_roots, expand_inputs, first_stored_size
 from pipeline.batch.stages import Attempts, Extracted, ExtractStage, RetargetStage, describe
 from pipeline.dataset import WriteReport, append_episodes, held_inputs, stored_video_size
+from pipeline.dataset.rates import at_rate, dataset_rate
 from pipeline.dataset.reader import read_existing, stored_robot
 from pipeline.encoding import EpisodeVideo, refit_video
 from pipeline.inputs import depth_sidecar, input_key
@@ -87,6 +89,7 @@ def run_batch(
     out = Path(out)
     report_file = Path(report_path) if report_path else out.with_name(out.name + ".report.json")
     job = _open_job(expand_inputs(specs), out, config)
+    config = job.config  # with the dataset rate chosen
     todo = _to_run(job)
     scratch = _scratch_folder()
     try:
@@ -146,6 +149,14 @@ def _open_job(inputs: list[str], out: Path, config: BatchConfig) -> _Job:
                 f"{root} holds a dataset of {held!r}, not {name!r}: give another --out, or "
                 f"--robot {held}"
             )
+    # One rate for every dataset of the job, chosen now: --fps, the datasets', else the slowest
+    # input's; every input is extracted at it (pipeline.dataset.rates).
+    fps = dataset_rate(config.dataset.fps, roots.values(), inputs, config.extract)
+    config = dataclasses.replace(
+        config,
+        extract=at_rate(config.extract, fps),
+        dataset=dataclasses.replace(config.dataset, fps=fps),
+    )
     temp_dir = out.parent / f".{out.name}.hand2robot-batch"
     temp_dir.mkdir(parents=True, exist_ok=True)
     return _Job(

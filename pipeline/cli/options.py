@@ -126,6 +126,17 @@ NoVideoOption = Annotated[
     bool, typer.Option("--no-video", help="Write no video feature (states and flags only).")
 ]
 CameraOption = Annotated[str, typer.Option(help="Video key: observation.images.<camera>.")]
+DatasetFpsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--fps",
+        min=1,
+        help="The dataset's frame rate [Hz]: every faster input is resampled to it (the frame "
+        "nearest each slot; true times kept). Default: an existing dataset's rate, else the "
+        "slowest input's (batch) or the input's own (retarget). A slower input is refused: no "
+        "frame is repeated.",
+    ),
+]
 AllowDuplicateOption = Annotated[
     bool,
     typer.Option(
@@ -235,6 +246,7 @@ def dataset_config_option(
     codec: str,
     crf: int,
     allow_duplicate: bool = False,
+    fps: int | None = None,
 ) -> DatasetConfig:
     """``DatasetConfig`` from the dataset options."""
     video = None if no_video else VideoConfig(max_size=video_size or None, codec=codec, crf=crf)
@@ -245,6 +257,7 @@ def dataset_config_option(
         split_on=split_on,
         video=video,
         allow_duplicate=allow_duplicate,
+        fps=fps,
     )
 
 
@@ -350,6 +363,7 @@ def _dataset_options(
     no_video: NoVideoOption = False,
     camera: CameraOption = _DATASET.camera,
     allow_duplicate: AllowDuplicateOption = False,
+    fps: DatasetFpsOption = None,
 ) -> None:
     """The dataset options shared by ``retarget --out`` and ``batch``."""
 

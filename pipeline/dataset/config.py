@@ -36,8 +36,16 @@ class DatasetConfig:
     allow_duplicate: bool = False
     """Append an input the dataset already holds (same content, hand model, extraction
     settings and hand) again; by default it is left out, said so, and nothing is written."""
+    fps: int | None = None
+    """The dataset's frame rate [Hz]: every faster input is resampled to it (the source frame
+    nearest each ``k / fps`` slot; true times kept in ``source_timestamp``). None: an existing
+    dataset's rate; for a new dataset the slowest input's (``batch``) or the input's own
+    (``retarget --out``). An input slower than the rate is refused: no frame is repeated or
+    made up (:func:`pipeline.dataset.rates.dataset_rate`)."""
 
     def __post_init__(self) -> None:
+        if self.fps is not None and not (isinstance(self.fps, int) and self.fps >= 1):
+            raise DatasetError(f"fps must be a positive integer [Hz], got {self.fps!r}")
         if self.split_on not in SPLIT_ON:
             raise DatasetError(
                 f"unknown split_on {self.split_on!r}; valid choices: {', '.join(SPLIT_ON)}"

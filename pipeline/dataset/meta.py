@@ -138,10 +138,16 @@ def check_compatible(
     problems = []
     if info.get("robot_type") != robot.name:
         problems.append(f"robot {info.get('robot_type')!r}, this input {robot.name!r}")
-    if int(info.get("fps", -1)) != int(fps):
+    held = int(info.get("fps", -1))
+    if held != int(fps):
         problems.append(
-            f"fps {info.get('fps')}, this input {fps} (choose --max-fps or --stride so the "
-            "rates match)"
+            f"{held} fps, this input {fps} fps: "
+            + (
+                "it is slower, and hand2robot repeats no frames; give it a dataset of its own "
+                f"(another --out, or --fps {fps} for a new one)"
+                if fps < held
+                else f"extract it again at the dataset's rate (--fps {held})"
+            )
         )
     old = info.get("features", {})
     if set(old) != set(features):
