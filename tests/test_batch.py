@@ -104,6 +104,8 @@ def test_batch_writes_good_inputs_and_reports_bad_ones(mixed_folder: Path, tmp_p
     # fixed before extraction: the stove clip (384x288) is letterboxed into it by its actor.
     info = json.loads((out / "meta/info.json").read_text())
     assert info["features"]["observation.images.camera"]["shape"] == [270, 480, 3]
+    boxed = {Path(w.input).name: w.letterboxed for w in report.written}
+    assert boxed == {"kettle.mp4": False, "stove.mp4": True}  # 4:3 into 16:9: black bars
 
     # The same command again: nothing new, nothing duplicated.
     again = run_batch([mixed_folder], out, config)
@@ -233,6 +235,14 @@ def test_resume_after_killed_job_writes_every_input_once(shared_data: Path, tmp_
     # Ray Data's INFO lines and its note on its own (disabled) progress bars stay in its log
     # files, off the console.
     assert " INFO " not in done.stderr and "Progress bars disabled" not in done.stderr
+    # What it does before the first result is said at once, with the count of inputs.
+    held = len(first)
+    assert "batch: 3 inputs, 30 fps; checking what the datasets hold" in done.stderr
+    assert f"batch: {3 - held} to run ({held} already there); starting an embedded Ray" in (
+        done.stderr
+    )
+    # The summary gives each robot's feasible share.
+    assert "feasible, panda" in done.stdout
     names = sorted(Path(r["source"]["path"]).name for r in provenance(out)["inputs"])
     assert names == sorted(Path(n).name for n in (STOVE, KETTLE, CUPS))  # each exactly once
     report = json.loads(out.with_name("dataset.report.json").read_text())
@@ -604,3 +614,29 @@ def test_an_out_that_cannot_take_the_job_is_refused_before_any_work(
         run_batch([clip], pour, BatchConfig(robots=("so101",)))
     assert time.perf_counter() - began < 30  # no Ray, no extraction
     assert not (tmp_path / "pour.report.json").exists()
+
+
+def test_the_stored_size_follows_most_inputs_not_the_first(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import av
+    import numpy as np
+
+    from pipeline.batch.sources import first_stored_size
+
+    portrait = tmp_path / "portrait.mp4"
+    with av.open(str(shared_data / STOVE)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:10]
+    with av.open(str(portrait), "w") as output:
+        stream = output.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 288, 384, "yuv420p"
+        for rgb in frames:
+            turned = np.ascontiguousarray(np.rot90(rgb, -1))
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(turned, "rgb24")))
+        output.mux(stream.encode())
+    landscape = [str(shared_data / KETTLE), str(shared_data / STOVE)]
+    # A portrait clip listed first no longer makes every landscape clip a letterboxed one.
+    assert first_stored_size([str(portrait), *landscape], None) == (1280, 720)
+    assert first_stored_size([str(portrait)], None) == (288, 384)
+    assert first_stored_size([str(portrait), str(portrait), *landscape], None) == (1280, 720)
+    assert first_stored_size([str(portrait)] * 3 + landscape, None) == (288, 384)

@@ -540,6 +540,9 @@ def test_cli_writes_and_appends_a_dataset(shared_data: Path, tmp_path: Path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert "episode 0" in done.stdout and "60 frames" in done.stdout
+    # What the summary without --out says too: the hand, the placement, the flags.
+    assert "left (asked: auto)" in done.stdout and "default egocentric" in done.stdout
+    assert "flag NO_HAND" in done.stdout
     info = json.loads((root / "meta/info.json").read_text())
     assert info["features"]["observation.images.camera"]["shape"] == [192, 256, 3]
     done = cli(

@@ -111,6 +111,9 @@ class WrittenRecord:
     """The retargeting actor."""
     write_s: float
     """Seconds the append took [s]."""
+    letterboxed: bool = False
+    """Its frames have another aspect ratio than the stored video's: they were letterboxed
+    (black bars) into it."""
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def run_batch(
     *,
     report_path: str | Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    status: Callable[[str, int | None], None] | None = None,
 ) -> BatchReport:
     """Run the chain on many inputs with Ray Data; append every result to its robot's dataset.
 
@@ -77,6 +78,8 @@ def run_batch(
         config: Robots, workers, cluster and per-input settings.
         report_path: Run report (JSON); default ``<out>.report.json`` beside ``out``.
         progress: Called with (inputs finished, inputs to run, last input) as results arrive.
+        status: Called with what the job is doing, and the inputs to run once known, at each
+            step before the first result (inputs found, already there, starting Ray).
 
     Returns:
         The run report (also written to ``report_path``).
@@ -88,13 +91,22 @@ def run_batch(
     start = time.perf_counter()
     out = Path(out)
     report_file = Path(report_path) if report_path else out.with_name(out.name + ".report.json")
+    say = status or (lambda text, total: None)
     job = _open_job(expand_inputs(specs), out, config)
     config = job.config  # with the dataset rate chosen
+    rate = f", {config.dataset.fps} fps" if config.dataset.fps else ""
+    count = len(job.report.inputs)
+    say(f"{count} input{'s' * (count != 1)}{rate}; checking what the datasets hold", None)
     todo = _to_run(job)
     scratch = _scratch_folder()
     try:
         if todo:
+            held = len(job.report.inputs) - len(todo)
+            address = config.address or os.environ.get("RAY_ADDRESS")
+            where = f"joining Ray at {address}" if address else "starting an embedded Ray"
+            say(f"{len(todo)} to run ({held} already there); {where}", len(todo))
             job.report.ray = init_ray(config)
+            say(f"Ray up ({job.report.ray.get('cpus', '?'):g} CPUs); extracting", len(todo))
             scratch.mkdir()
             finished = 0
             for item, row in _results(todo, _frame_size(job, todo), config, scratch):
@@ -360,7 +372,18 @@ def _written(
         retarget_s=extracted.retarget_s[name],
         retarget_actor=extracted.retarget_actor,
         write_s=round(seconds, 3),
+        letterboxed=_letterboxed(extracted, root),
     )
+
+
+def _letterboxed(extracted: Extracted, root: Path) -> bool:
+    """Whether the input's frames took black bars to fit the dataset's stored video."""
+    info = extracted.video.info if extracted.video is not None else None
+    if info is None:
+        return False
+    frame = extracted.tracks.intrinsics
+    stored = info["video.width"] / info["video.height"]
+    return abs(frame.width / frame.height / stored - 1.0) > 0.02
 
 
 def history_path(report_file: Path) -> Path:

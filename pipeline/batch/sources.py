@@ -109,14 +109,23 @@ def expand_inputs(specs: Sequence[str | Path]) -> list[str]:
     return unique
 
 
-def first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int, int] | None:
-    """The stored video size a new dataset takes: that of the first local input that decodes.
+PROBED_INPUTS = 32
+"""Inputs whose first frame :func:`first_stored_size` looks at."""
 
-    Fixed before extraction so that every actor encodes (and letterboxes) at that size at once,
-    instead of the driver re-encoding the videos of other sizes one by one at commit; and the
-    size does not depend on which input happens to finish first.
+
+def first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int, int] | None:
+    """The stored video size a new dataset takes, from the inputs as a whole.
+
+    The first :data:`PROBED_INPUTS` local inputs that decode are looked at (their displayed
+    first frame); the orientation most of them have (landscape, portrait or square; a tie goes to
+    landscape) wins, and the size is that of the first input of that orientation. The others are
+    letterboxed into it (the batch summary counts them). Fixed before extraction so that every
+    actor encodes at that size at once, and independent of which input finishes first.
     """
+    sizes: list[tuple[int, int]] = []
     for item in inputs:
+        if len(sizes) == PROBED_INPUTS:
+            break
         if is_url(item) or item.endswith(".parquet"):
             continue
         try:
@@ -127,5 +136,14 @@ def first_stored_size(inputs: Sequence[str], max_size: int | None) -> tuple[int,
                 getattr(frames, "close", lambda: None)()  # closes the container now
         except (InputMediaError, OSError, StopIteration):
             continue
-        return stored_size(first.width, first.height, max_size)
-    return None
+        sizes.append((first.width, first.height))
+    if not sizes:
+        return None
+
+    def orientation(size: tuple[int, int]) -> int:
+        return (size[0] > size[1]) - (size[0] < size[1])  # 1 landscape, -1 portrait, 0 square
+
+    counts = {o: sum(orientation(s) == o for s in sizes) for o in (1, -1, 0)}
+    chosen = max(counts, key=lambda o: counts[o])  # dict order: landscape first on a tie
+    width, height = next(s for s in sizes if orientation(s) == chosen)
+    return stored_size(width, height, max_size)

@@ -10,7 +10,7 @@ import typer
 
 import robots
 from pipeline.batch import BatchConfig, BatchReport, run_batch
-from pipeline.cli.app import Command, app, progress, say
+from pipeline.cli.app import Command, app, console, progress, say
 from pipeline.cli.options import (
     CHAIN,
     CHAIN_DEFAULT,
@@ -146,17 +146,9 @@ def batch(
         depth_scale=depth_scale,
     )
     ensure_model_shown(model)
-    start = time.perf_counter()
     report_file = report or output.with_name(output.name + ".report.json")
     try:
-        with progress() as bars:
-            bar = bars.add_task("batch", total=None, rate="")
-
-            def update(done: int, total: int, item: str) -> None:
-                rate = done / max(time.perf_counter() - start, 1e-9) * 60
-                bars.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
-
-            result = run_batch(inputs, output, job, report_path=report, progress=update)
+        result = _run_shown(inputs, output, job, report)
     except KeyboardInterrupt:
         say(
             f"interrupted: the inputs listed in {report_file} are in the dataset, whole; run "
@@ -168,6 +160,25 @@ def batch(
         raise typer.Exit(3 if result.status == "partial" else 4)
 
 
+def _run_shown(
+    inputs: list[str], output: Path, job: BatchConfig, report: Path | None
+) -> BatchReport:
+    """:func:`pipeline.batch.run_batch` with a progress bar and a line for each step."""
+    start = time.perf_counter()
+    with progress() as bars:
+        bar = bars.add_task("batch", total=None, rate="")
+
+        def update(done: int, total: int, item: str) -> None:
+            rate = done / max(time.perf_counter() - start, 1e-9) * 60
+            bars.update(bar, completed=done, total=total, rate=f"{rate:.1f} inputs/min")
+
+        def stage(text: str, total: int | None) -> None:
+            bars.update(bar, description=f"batch: {text}", total=total)
+            say(f"batch: {text}", console)  # a log or a pipe gets it too
+
+        return run_batch(inputs, output, job, report_path=report, progress=update, status=stage)
+
+
 def _print_report(result: BatchReport, output: Path, report_file: Path) -> None:
     """The job's summary: counts, the first errors, time, where the report is."""
     rows = [
@@ -176,6 +187,18 @@ def _print_report(result: BatchReport, output: Path, report_file: Path) -> None:
         ("skipped, already there", str(len(result.skipped))),
         ("errors", str(len(result.errors))),
     ]
+    per_robot: dict[str, list[tuple[int, float]]] = {}
+    for written in result.written:
+        parts = zip(written.frames, written.feasible_fraction, strict=True)
+        per_robot.setdefault(written.robot, []).extend(parts)
+    for robot, pieces in per_robot.items():
+        frames = sum(n for n, _ in pieces)
+        feasible = sum(n * f for n, f in pieces) / max(frames, 1)
+        rows.append((f"feasible, {robot}", f"{feasible:.1%} of {frames} frames written"))
+    boxed = sorted({Path(w.input).name for w in result.written if w.letterboxed})
+    if boxed:
+        names = ", ".join(boxed[:5]) + (f" and {len(boxed) - 5} more" if len(boxed) > 5 else "")
+        rows.append(("letterboxed (other aspect)", f"{len(boxed)}: {names}"))
     for error in result.errors[:10]:
         where = f"{Path(error.input).name} [{error.stage}"
         where += f", {error.robot}]" if error.robot else "]"

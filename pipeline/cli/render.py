@@ -50,3 +50,30 @@ def ensure_model_shown(model: Path | None) -> None:
     with console.status("fetching the hand model"):
         info = ensure_model(None)
     say(f"hand model cached: {info.path}", console)
+
+
+def flag_hints(flag_counts: dict[str, int], frames: int, arm_joints: int) -> list[str]:
+    """What to try where a flag holds most frames back (for the summaries)."""
+    hints = []
+    share = {name: count / max(frames, 1) for name, count in flag_counts.items()}
+    if share.get("NO_HAND", 0.0) > 0.5:
+        hints.append(
+            "most frames have no hand: --hands 2 if both hands are in view, or --hand to "
+            "pick the one that is"
+        )
+    if share.get("LIFT_UNCERTAIN", 0.0) > 0.5:
+        hints.append(
+            "most lifts are uncertain (hands far away or half hidden): --hand-size M with "
+            "the person's hand length, or --depth DIR with depth maps"
+        )
+    reach = share.get("UNREACHABLE", 0.0) + share.get("JOINT_LIMIT", 0.0)
+    if reach > 0.5 and 0 < arm_joints < 6:
+        hints.append(
+            f"a {arm_joints}-joint arm misses most targets: --fit-placement turns it to where "
+            "it reaches the most frames"
+        )
+    elif reach > 0.5 and arm_joints:
+        hints.append("most targets are out of reach: --fit-placement or --workspace-scale 0.5")
+    if share.get("VELOCITY_LIMIT", 0.0) > 0.5:
+        hints.append("most frames move too fast for the arm: --workspace-scale 0.5")
+    return hints

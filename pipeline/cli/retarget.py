@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -27,9 +29,15 @@ from pipeline.cli.options import (
     ModelOption,
     with_options,
 )
-from pipeline.cli.render import ensure_model_shown, frame_progress, print_table, summary
+from pipeline.cli.render import (
+    ensure_model_shown,
+    flag_hints,
+    frame_progress,
+    print_table,
+    summary,
+)
 from pipeline.conversion import convert
-from pipeline.dataset import DatasetConfig
+from pipeline.dataset import PROVENANCE_PATH, DatasetConfig
 from pipeline.extract import ExtractConfig
 from pipeline.retargeted import RetargetedHand
 from pipeline.retargeting import retarget_sides
@@ -130,6 +138,9 @@ def _print_summary(
     table.add_row("retargeting time", f"{elapsed / len(res.q) * 1000:.3f} ms/frame")
     table.add_row("camera placement", done.placement)
     table.add_row("joints", ", ".join(res.joint_names))
+    counts = {flag.name: int(((res.flags & flag) != 0).sum()) for flag in Flag if flag.name}
+    for hint in flag_hints(counts, len(res.q), _arm_joints(robot)):
+        table.add_row("hint", hint)
     print_table(table)
 
 
@@ -177,6 +188,33 @@ def _append_to_dataset(
     ]
     if report.dropped_frames:
         rows.append(("left out by --split-gap", f"{report.dropped_frames} frames"))
+    rows += _appended_rows(output, report.episodes, robot)
     rows.append(("dataset now", f"{report.total_episodes} episodes, {report.total_frames} frames"))
     rows.append(("time", f"{time.perf_counter() - start:.1f} s"))
     summary(f"{input_path.name} -> {output} ({robot.name})", rows)
+
+
+def _appended_rows(
+    output: Path, episodes: list[int], robot: Robot | BimanualRobot
+) -> list[tuple[str, str]]:
+    """What the summary without --out says too: hand, placement, flags, and hints."""
+    provenance = json.loads((output / PROVENANCE_PATH).read_text())
+    new = [e for e in provenance["episodes"] if e["episode_index"] in set(episodes)]
+    record = provenance["inputs"][-1]
+    counts: Counter[str] = Counter()
+    for episode in new:
+        counts.update(episode.get("flag_counts", {}))
+    frames = sum(e["frames"] for e in new)
+    rows = [
+        ("hand", f"{record['hand']} (asked: {record.get('hand_requested', 'auto')})"),
+        ("camera placement", str(record.get("camera_placement", ""))),
+    ]
+    rows += [(f"flag {name}", str(count)) for name, count in counts.items() if count]
+    rows += [("hint", hint) for hint in flag_hints(dict(counts), frames, _arm_joints(robot))]
+    return rows
+
+
+def _arm_joints(robot: Robot | BimanualRobot) -> int:
+    """Joints of the (each) arm; 0 for a free hand."""
+    one = robot.left if isinstance(robot, BimanualRobot) else robot
+    return len(one.arm_joints)
