@@ -449,6 +449,10 @@ def test_interrupted_batch_keeps_what_it_wrote_and_says_so(
             os.killpg(job.pid, signal.SIGKILL)
     assert job.returncode == 130, stdout[-3000:] + stderr[-3000:]
     assert "run the same command again to resume" in " ".join(stdout.split())
+    # One line says it, nothing else: no traceback, teardown report, native or raylet line.
+    assert stdout.strip().count("\n") == 0
+    for noise in ("Traceback", "Exception ignored", "terminate called", "(raylet)", "KeyboardInt"):
+        assert noise not in stderr, stderr[-3000:]
     report = json.loads(report_file.read_text())
     assert report["status"] == "interrupted" and report["interrupted"] is True
     listed = sorted(Path(w["input"]).name for w in report["written"])
