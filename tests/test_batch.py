@@ -450,7 +450,7 @@ def test_interrupted_batch_keeps_what_it_wrote_and_says_so(
     assert job.returncode == 130, stdout[-3000:] + stderr[-3000:]
     assert "run the same command again to resume" in " ".join(stdout.split())
     # One line says it, nothing else: no traceback, teardown report, native or raylet line.
-    assert stdout.strip().count("\n") == 0
+    assert stdout.strip().count("\n") == 0, stdout[-3000:] + stderr[-3000:]
     for noise in ("Traceback", "Exception ignored", "terminate called", "(raylet)", "KeyboardInt"):
         assert noise not in stderr, stderr[-3000:]
     report = json.loads(report_file.read_text())

@@ -11,6 +11,7 @@ import typer
 import robots
 from pipeline.batch import BatchConfig, BatchReport, run_batch
 from pipeline.cli.app import Command, app, console, progress, say
+from pipeline.cli.native import ray_lines_to_log
 from pipeline.cli.options import (
     CHAIN,
     CHAIN_DEFAULT,
@@ -176,7 +177,8 @@ def _run_shown(
             bars.update(bar, description=f"batch: {text}", total=total)
             say(f"batch: {text}", console)  # a log or a pipe gets it too
 
-        return run_batch(inputs, output, job, report_path=report, progress=update, status=stage)
+        with ray_lines_to_log():
+            return run_batch(inputs, output, job, report_path=report, progress=update, status=stage)
 
 
 def _print_report(result: BatchReport, output: Path, report_file: Path) -> None:

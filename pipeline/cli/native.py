@@ -11,8 +11,10 @@ which the progress bars, messages, warnings and tracebacks use, on the console. 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.model import cache_dir
@@ -68,6 +70,32 @@ def quiet_shutdown() -> None:
 
     if _saved is not None:  # native lines go to the log: these can too
         sys.unraisablehook = to_log
+
+
+@contextlib.contextmanager
+def ray_lines_to_log() -> Iterator[None]:
+    """Ray's own driver-side lines go to the native log for the block.
+
+    Ray's threads print ``(raylet) Task ... failed`` on ``sys.stdout`` while a job's actors are
+    torn down. After Ctrl-C, Ray is shut down inside the block, so that nothing it prints
+    while stopping reaches the console. Nothing changes with ``--verbose``.
+    """
+    if _saved is None:
+        yield
+        return
+    stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+    try:
+        with contextlib.redirect_stdout(stream):
+            try:
+                yield
+            except KeyboardInterrupt:
+                import ray
+
+                if ray.is_initialized():
+                    ray.shutdown()
+                raise
+    finally:
+        stream.close()
 
 
 def show_native_stderr() -> None:
