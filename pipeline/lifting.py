@@ -197,6 +197,13 @@ def lifted_in_camera(hand: HandTrack) -> tuple[NDArray[np.float64], NDArray[np.f
     return points, world_to_camera
 
 
+def normalized_points(pixels: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
+    """Undistorted normalised image coordinates of ``pixels`` [px], shape (..., 2) -> (..., 2)."""
+    flat = np.asarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
+    undistorted = cv2.undistortPoints(flat, intrinsics.matrix, intrinsics.distortion)
+    return np.asarray(undistorted, dtype=np.float64).reshape(np.shape(pixels))
+
+
 def ruler_depth_bounds(
     normalized_keypoints: NDArray[np.float64], hand_length: float
 ) -> NDArray[np.float64]:
@@ -240,12 +247,7 @@ def monocular_depths(
     count = len(image_keypoints)
     if count == 0:
         return np.empty(0), np.empty(0)
-    normalized = np.asarray(
-        cv2.undistortPoints(
-            image_keypoints.reshape(-1, 1, 2), intrinsics.matrix, intrinsics.distortion
-        ),
-        dtype=np.float64,
-    ).reshape(count, 21, 2)
+    normalized = normalized_points(image_keypoints, intrinsics)
     bounds = np.sort(ruler_depth_bounds(normalized, hand_length), axis=1)
     log_raw = np.log(bounds[:, :2]).mean(axis=1)
     disagreement = np.log(bounds[:, 1]) - np.log(bounds[:, 0])
@@ -343,9 +345,7 @@ def lift_track(
     # The landmarker's hand at the hand's size (its palm against RULERS' palm), turned as PnP
     # found it, its wrist on the wrist's viewing ray at the rulers' depth.
     world = world_keypoints * (length / landmarker_hand_length(world_keypoints))[:, None, None]
-    ray = cv2.undistortPoints(
-        image_keypoints[:, :1].reshape(-1, 1, 2), intrinsics.matrix, intrinsics.distortion
-    ).reshape(-1, 2)
+    ray = normalized_points(image_keypoints[:, 0], intrinsics)
     wrist = np.column_stack([ray, np.ones(len(ray))]) * depth[:, None]
     rotation = world_to_camera[:, :3, :3]
     world_to_camera[:, :3, 3] = wrist - np.einsum("nij,nj->ni", rotation, world[:, 0])

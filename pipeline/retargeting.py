@@ -253,14 +253,10 @@ def _both_lift_figures(
     hands: Sequence[HandTrack], seen: Sequence[NDArray[np.bool_]], prior: float
 ) -> dict[str, dict[str, NDArray[np.float64]]]:
     """:func:`_lift_figure` of both hands, keyed as :class:`retarget.BimanualRetargeter` takes."""
+    # Both hands come from one track file: both have the std, or neither.
     figures = [_lift_figure(hand, mine, prior) for hand, mine in zip(hands, seen, strict=True)]
-    name = "wrist_std" if all("wrist_std" in f for f in figures) else "lift_error"
-    return {
-        name: {
-            side: (figure[name] if name in figure else _lift_error(hand, mine))
-            for side, figure, hand, mine in zip(SIDES, figures, hands, seen, strict=True)
-        }
-    }
+    (name,) = figures[0]
+    return {name: {side: figure[name] for side, figure in zip(SIDES, figures, strict=True)}}
 
 
 def _lift_error(hand: HandTrack, present: NDArray[np.bool_]) -> NDArray[np.float64]:

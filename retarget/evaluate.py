@@ -22,7 +22,6 @@ from retarget.result import Residual, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, HandSolvers, Solvers, build_solvers
 from retarget.symmetry import nearest_turn, symmetry_of, turned
-from robots import Symmetry
 
 
 class Targets(NamedTuple):
@@ -78,6 +77,8 @@ class Evaluator:
         self.robot = robot
         self.config = config or RetargetConfig()
         self.solvers = solvers or build_solvers(robot, self.config)
+        self.symmetry = symmetry_of(robot, self.config)
+        """The end-effector symmetry the residuals are measured with."""
 
     def evaluate(self, q: NDArray[np.floating], targets: Targets) -> Evaluation:
         """Every residual and flag of the joint trajectory ``q``, shape (T, nq).
@@ -141,10 +142,12 @@ class Evaluator:
         """Position and orientation error, dexterity, the limit's fault, the reached pose."""
         ik = arm.ik
         target = np.asarray(target, dtype=np.float64)
-        symmetry = symmetry_of(self.robot, self.config)
-        if symmetry is not Symmetry.NONE:  # measured to the nearest equivalent target
-            target = turned(target, nearest_turn(target, ik.forward(q_arm), symmetry))
-        error = ik.errors(q_arm, pin.SE3(target))
+        error = ik.errors(q_arm, pin.SE3(target))  # places the end effector in ik.data
+        # Measured to the nearest equivalent target (a symmetric gripper's twin).
+        turn = nearest_turn(target, ik.data.oMf[ik.frame_id].homogeneous, self.symmetry)
+        if turn:
+            target = turned(target, turn)
+            error = ik.errors(q_arm, pin.SE3(target))
         position = float(np.sqrt(error[:3] @ error[:3]))
         orientation = float(np.sqrt(error[3:] @ error[3:]))
         reached = ik.data.oMf[ik.frame_id].homogeneous.copy()

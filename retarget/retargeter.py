@@ -22,7 +22,7 @@ from retarget.hand_frame import HandSide, check_keypoints, keypoints_in_hand_fra
 from retarget.result import Residual, RetargetResult, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, build_solvers
-from retarget.symmetry import nearest_turn, other_turn, symmetry_of, turned
+from retarget.symmetry import nearest_turn, other_turn, turned
 from robots import RobotKind, Side, Symmetry
 
 __all__ = [
@@ -263,8 +263,8 @@ class Retargeter:
 
     @property
     def symmetry(self) -> Symmetry:
-        """The end-effector symmetry the solve and the residuals use."""
-        return symmetry_of(self.robot, self.config)
+        """The end-effector symmetry the solve and the residuals use (the evaluator's)."""
+        return self.evaluator.symmetry
 
     def _solve_turned(
         self,
@@ -281,11 +281,11 @@ class Retargeter:
         if symmetry is Symmetry.CONTINUOUS:
             # The turn nearest to the warm start, then again from where the arm got to.
             start = arm.ik.forward(q[arm.columns])
-            angle = nearest_turn(target, start, symmetry)
-            result = self._solve_arm(arm, turned(target, angle), q, q_arm_good)
+            first = nearest_turn(target, start, symmetry)
+            result = self._solve_arm(arm, turned(target, first), q, q_arm_good)
             angle = nearest_turn(target, result.transform_ee_to_base, symmetry)
             again = arm.ik.solve(turned(target, angle), result.q)
-            return (again, angle) if not arm.ik.better(result, again) else (result, angle)
+            return (result, first) if arm.ik.better(result, again) else (again, angle)
         current = 0.0 if turn is None else turn
         result = self._solve_arm(arm, turned(target, current), q, q_arm_good)
         if turn is not None and arm.ik.succeeded(result):
