@@ -80,6 +80,17 @@ class CameraMotionConfig:
     """Every this many frames, the first frame's lost corners are looked for again where the
     pose puts them (drift-free; 0: never)."""
 
+    def work_image(self, rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The frame as the estimator tracks it: grey, at most ``work_width`` wide.
+
+        Cheap, for any thread; the frame may be downscaled already (the aspect is kept).
+        """
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if grey.shape[1] > self.work_width:
+            height = max(1, round(grey.shape[0] * self.work_width / grey.shape[1]))
+            grey = cv2.resize(grey, (self.work_width, height), interpolation=cv2.INTER_AREA)
+        return np.asarray(grey, dtype=np.uint8)
+
     def __post_init__(self) -> None:
         if self.work_width < 64 or self.max_features < 8 or self.min_inliers < 3:
             raise InputMediaError(
@@ -193,10 +204,12 @@ class CameraMotionEstimator:
 
     def prepare(self, rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """The frame as the estimator tracks it: grey, at work size (cheap; any thread)."""
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if self.scale < 1.0:
-            grey = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
-        return np.asarray(grey, dtype=np.uint8)
+        return self._at_work_size(self.config.work_image(rgb))
+
+    def _at_work_size(self, grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        if (grey.shape[1], grey.shape[0]) == self.size:
+            return grey
+        return np.asarray(cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA), np.uint8)
 
     def _rays(self, points: NDArray[np.float32]) -> NDArray[np.float64]:
         """Unit viewing rays (N, 3) of work-size pixels, lens distortion removed."""
@@ -255,9 +268,10 @@ class CameraMotionEstimator:
         """Estimate the next frame's pose.
 
         Args:
-            image: The frame from :meth:`prepare`.
+            image: The frame from :meth:`prepare` or :meth:`CameraMotionConfig.work_image`.
             hands: Image keypoints of the hands seen in it, each (21, 2) [px, frame size].
         """
+        image = self._at_work_size(image)
         mask = self._mask(hands)
         if self.previous is None:
             self._record(np.eye(3), 0.0, -1)

@@ -42,6 +42,7 @@ def convert(
     progress: Callable[[int], None] | None = None,
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
+    camera_motion: str | Path = "static",
 ) -> WriteReport:
     """One input -> episodes appended to a dataset (what ``hand2robot retarget --out`` runs).
 
@@ -65,6 +66,8 @@ def convert(
         progress: Called with frames extracted so far.
         depth: Depth-map folder (see :func:`pipeline.extract_hands`); None: monocular.
         depth_scale: Raw depth units per metre.
+        camera_motion: ``static``, ``estimate`` or a trajectory file (see
+            :func:`pipeline.extract_hands`).
 
     Returns:
         What was appended; ``already_there`` (and nothing appended) when the dataset holds
@@ -92,6 +95,7 @@ def convert(
         progress=progress,
         depth=depth,
         depth_scale=depth_scale,
+        camera_motion=camera_motion,
     )
     try:
         hands = retarget_sides(

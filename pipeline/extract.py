@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
+from pipeline.camera_motion import CameraMotion, CameraMotionConfig, CameraMotionEstimator
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
 from pipeline.depth import DepthRequest, apply_depth_maps, fitted_hand_length, match_depth
 from pipeline.exceptions import InputMediaError
@@ -41,6 +42,7 @@ from pipeline.tracks import (
     read_tracks_key,
     write_tracks,
 )
+from pipeline.trajectory import camera_motion_kind, given_motion
 
 
 def package_version() -> str:
@@ -76,10 +78,12 @@ def cache_key(
     model_sha256: str,
     input_sha256: str,
     depth: DepthRequest | None = None,
+    camera_motion: str = "static",
 ) -> str:
     """Key of a hand-track file: input content, model, settings, intrinsics and code version.
 
     ``depth``: the depth maps asked for (their digest and scale enter the key).
+    ``camera_motion``: as :func:`camera_motion_kind` returns it (a file's digest enters the key).
     """
     if isinstance(intrinsics, Intrinsics):
         camera: Any = intrinsics.to_json()
@@ -99,6 +103,10 @@ def cache_key(
     }
     if depth is not None:
         record["depth"] = [depth.sha256, depth.scale]
+    if camera_motion == "estimate":
+        record["camera_motion"] = ["estimate", asdict(CameraMotionConfig())]
+    elif camera_motion != "static":
+        record["camera_motion"] = ["file", sha256_file(Path(camera_motion))]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -228,6 +236,7 @@ def extract_hands(
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
     hand_size: float | None = None,
+    camera_motion: str | Path = "static",
 ) -> HandTracks:
     """Extract per-frame hand poses from a video, GIF, image folder or image.
 
@@ -248,6 +257,11 @@ def extract_hands(
         depth_scale: Raw depth units per metre (1000: millimetres).
         hand_size: The person's hand length (wrist crease to middle fingertip) [m], when known;
             sets ``config.hand_size`` (the monocular depth scales with it).
+        camera_motion: ``"static"`` (the camera does not move: identity poses), ``"estimate"``
+            (each frame's camera rotation from the background, :mod:`pipeline.camera_motion`;
+            the world is the first frame's camera), or the path of a camera trajectory (TUM
+            text or ``.npy``, :mod:`pipeline.trajectory`). Sets
+            ``HandTracks.transform_camera_to_world``; the hands stay in the camera frame.
 
     Returns:
         One row per input frame (after ``stride``/``max_fps``), with true timestamps; absent
@@ -263,7 +277,10 @@ def extract_hands(
     media = open_media(path)
     info = ensure_model(model)
     request = DepthRequest.of(depth, depth_scale)
-    return _extract(media, intrinsics, config, info, content_sha256(media), progress, sink, request)
+    motion = camera_motion_kind(camera_motion)
+    return _extract(
+        media, intrinsics, config, info, content_sha256(media), progress, sink, request, motion
+    )
 
 
 def _extract(
@@ -275,13 +292,16 @@ def _extract(
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
     depth: DepthRequest | None = None,
+    camera_motion: str = "static",
 ) -> HandTracks:
     if intrinsics is not None and not isinstance(intrinsics, Intrinsics):
         if not Path(intrinsics).is_file():
             raise InputMediaError(f"{intrinsics}: intrinsics file not found")
-    detections, timestamps, sources, camera = _run_landmarker(
-        media, intrinsics, config, info, progress, sink
+    detections, timestamps, sources, camera, estimated = _run_landmarker(
+        media, intrinsics, config, info, progress, sink, camera_motion == "estimate"
     )
+    # A trajectory file is read before anything is written: a bad one leaves nothing behind.
+    motion = estimated or given_motion(camera_motion, timestamps)
     hands, extra = build_tracks(detections, timestamps, camera, config)
     source_depth = {}
     if depth is not None:
@@ -309,11 +329,14 @@ def _extract(
             "sha256": input_sha256,
             "timestamps": stamps,
         }
-        | source_depth,
+        | source_depth
+        | {"camera_motion": motion.source},
         model={"source": info.source, "sha256": info.sha256},
         settings=asdict(config),
         extra=extra,
-        key=cache_key(media, intrinsics, config, info.sha256, input_sha256, depth),
+        key=cache_key(media, intrinsics, config, info.sha256, input_sha256, depth, camera_motion),
+        transform_camera_to_world=motion.transform_camera_to_world,
+        camera_rotation_std=motion.rotation_std_deg,
     )
 
 
@@ -324,7 +347,14 @@ def _run_landmarker(
     info: ModelInfo,
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None,
-) -> tuple[list[list[hand_identity.Detection]], NDArray[np.float64], list[int], Intrinsics]:
+    estimate: bool = False,
+) -> tuple[
+    list[list[hand_identity.Detection]],
+    NDArray[np.float64],
+    list[int],
+    Intrinsics,
+    CameraMotion | None,
+]:
     from mediapipe import Image, ImageFormat  # Heavy import, only where it is needed.
     from mediapipe.tasks.python import BaseOptions, vision
 
@@ -341,6 +371,7 @@ def _run_landmarker(
     sources: list[int] = []
     detections: list[list[hand_identity.Detection]] = []
     camera: Intrinsics | None = None
+    motion_config = CameraMotionConfig()
     frames = iter_frames(
         media,
         stride=config.stride,
@@ -350,8 +381,12 @@ def _run_landmarker(
         sink=sink,
         # The model's input image is a copy of the frame (0.6 ms at 720p): made in the decoding
         # thread, beside the model, instead of before each model call.
-        prepare=lambda rgb: Image(image_format=ImageFormat.SRGB, data=rgb),
+        prepare=lambda rgb: (
+            Image(image_format=ImageFormat.SRGB, data=rgb),
+            motion_config.work_image(rgb) if estimate else None,
+        ),
     )
+    estimator: CameraMotionEstimator | None = None
     with vision.HandLandmarker.create_from_options(options) as landmarker:
         last_ms = -1
         for frame in frames:
@@ -359,7 +394,8 @@ def _run_landmarker(
                 camera = resolve_intrinsics(
                     media, intrinsics, frame.width, frame.height, config.horizontal_fov_deg
                 )
-            image = frame.prepared
+                estimator = CameraMotionEstimator(camera, motion_config) if estimate else None
+            image, work = frame.prepared
             if video:
                 # VIDEO mode needs strictly increasing integer milliseconds.
                 stamp_ms = max(int(round(frame.timestamp * 1000)), last_ms + 1)
@@ -367,14 +403,18 @@ def _run_landmarker(
                 result = landmarker.detect_for_video(image, stamp_ms)
             else:
                 result = landmarker.detect(image)
-            detections.append(_detections(result, frame.width, frame.height, frame.index, config))
+            found = _detections(result, frame.width, frame.height, frame.index, config)
+            detections.append(found)
+            if estimator is not None:
+                estimator.add(work, [detection.image_keypoints for detection in found])
             timestamps.append(frame.timestamp)
             sources.append(frame.source)
             if progress is not None:
                 progress(frame.index + 1)
     if camera is None:
         raise InputMediaError(f"{media.path}: no frames could be decoded")
-    return detections, np.asarray(timestamps, dtype=np.float64), sources, camera
+    motion = estimator.result() if estimator is not None else None
+    return detections, np.asarray(timestamps, dtype=np.float64), sources, camera, motion
 
 
 class CachedTracks(NamedTuple):
@@ -400,6 +440,7 @@ def extract_cached(
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
     hand_size: float | None = None,
+    camera_motion: str | Path = "static",
 ) -> CachedTracks:
     """:func:`extract_hands` through a hand-track cache keyed by content, model and settings.
 
@@ -413,6 +454,8 @@ def extract_cached(
         depth: As for :func:`extract_hands` (the maps' content is part of the key).
         depth_scale: As for :func:`extract_hands`.
         hand_size: As for :func:`extract_hands`.
+        camera_motion: As for :func:`extract_hands` (a trajectory file's content is part of
+            the key).
         cache: A hand-track file to reuse or write (``hand2robot extract --out``), or a folder
             that holds files named by key; default ``<cache dir>/tracks/``.
 
@@ -424,7 +467,8 @@ def extract_cached(
     info = ensure_model(model)
     input_sha256 = content_sha256(media)
     request = DepthRequest.of(depth, depth_scale)
-    key = cache_key(media, intrinsics, config, info.sha256, input_sha256, request)
+    motion = camera_motion_kind(camera_motion)
+    key = cache_key(media, intrinsics, config, info.sha256, input_sha256, request, motion)
     if cache is None:
         target = cache_dir() / "tracks" / f"{key}.parquet"
     elif Path(cache).is_dir():
@@ -436,6 +480,8 @@ def extract_cached(
         # Same content under another name: the tracks describe this input.
         source = dict(tracks.source) | {"path": str(media.path)}
         return CachedTracks(dataclasses.replace(tracks, source=source), target, True)
-    tracks = _extract(media, intrinsics, config, info, input_sha256, progress, sink, request)
+    tracks = _extract(
+        media, intrinsics, config, info, input_sha256, progress, sink, request, motion
+    )
     write_tracks(tracks, target)
     return CachedTracks(tracks, target, False)

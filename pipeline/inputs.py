@@ -107,6 +107,7 @@ def extract_input(
     progress: Callable[[int], None] | None = None,
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
+    camera_motion: str | Path = "static",
 ) -> ExtractedInput:
     """Step 1 of the chain, shared by the CLI, the API and the batch stages.
 
@@ -128,6 +129,8 @@ def extract_input(
         progress: Called with frames extracted so far.
         depth: Depth-map folder (see :func:`pipeline.extract_hands`); None: monocular.
         depth_scale: Raw depth units per metre.
+        camera_motion: ``static``, ``estimate`` or a trajectory file (see
+            :func:`pipeline.extract_hands`).
 
     Raises:
         Hand2RobotError: Bad input, model, URL or video (see the subclasses).
@@ -160,6 +163,7 @@ def extract_input(
                 sink=encoder.add if encoder is not None else None,
                 depth=depth,
                 depth_scale=depth_scale,
+                camera_motion=camera_motion,
             )
             if encoder is not None and not hit:
                 encoder.close()

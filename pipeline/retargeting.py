@@ -17,7 +17,7 @@ from pipeline.hand_identity import hand_sizes
 from pipeline.lifting import frame_std, size_prior
 from pipeline.placement import PlacementConfig, fit_yaw, place_hands
 from pipeline.retargeted import HandRequest, RetargetedHand
-from pipeline.tracks import SIDES, HandTrack, HandTracks
+from pipeline.tracks import SIDES, HandTrack, HandTracks, hands_in_world
 from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
 from retarget.exceptions import InvalidInputError
 
@@ -146,7 +146,8 @@ def retarget_tracks(
         side = robot.description.side.value  # A dexterous hand takes its own side.
     chosen = choose_side(tracks, side)
     _check_seen(tracks, chosen, robot)
-    hand = tracks.hands[chosen]
+    # The camera's own motion out first: the placement sees the hand in the world frame.
+    hand = hands_in_world(tracks, [tracks.hands[chosen]])[0]
     retargeter = retarget.Retargeter(robot, config)
     yaw = None
     if placement.fit_yaw:
@@ -212,7 +213,7 @@ def retarget_bimanual(
             f"robot {robot.name!r} is bimanual; fitting the placement's yaw is for "
             "single-arm robots (such as so101)"
         )
-    hands = [tracks.hands[side] for side in SIDES]
+    hands = hands_in_world(tracks, [tracks.hands[side] for side in SIDES])
     if not any(hand.present.any() for hand in hands):
         raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
     middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2

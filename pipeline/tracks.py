@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,12 @@ class HandTracks:
         extra: Further hands whose side was already taken at the same time (another person's,
             or both hands of one side in a still image), each with its side.
         key: The cache key (content, model, settings, intrinsics); empty if not computed.
+        transform_camera_to_world: Shape (T, 4, 4) [m]: each frame's camera in the world frame
+            (identity for a static camera, the first frame's camera for an estimate, a
+            trajectory file's world for a file; NaN where unknown). The hands stay in the
+            camera frame; placement applies this first (:func:`hands_in_world`). None: static.
+        camera_rotation_std: Shape (T,) [deg]: standard deviation of each frame's camera
+            rotation (0 for static and for a file; NaN where unknown). None: zeros.
     """
 
     timestamps: NDArray[np.float64]
@@ -174,6 +180,17 @@ class HandTracks:
     settings: dict[str, Any] = field(default_factory=dict)
     extra: tuple[HandTrack, ...] = ()
     key: str = ""
+    transform_camera_to_world: NDArray[np.float64] = None  # type: ignore[assignment]
+    camera_rotation_std: NDArray[np.float64] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        frames = len(self.timestamps)
+        if self.transform_camera_to_world is None:
+            object.__setattr__(
+                self, "transform_camera_to_world", np.tile(np.eye(4), (frames, 1, 1))
+            )
+        if self.camera_rotation_std is None:
+            object.__setattr__(self, "camera_rotation_std", np.zeros(frames))
 
     @property
     def num_frames(self) -> int:
@@ -217,6 +234,10 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
             )
         if hand.depth_residual is not None:
             columns[f"{prefix}.depth_residual"] = pa.array(hand.depth_residual.astype(np.float32))
+    columns["camera.transform_camera_to_world"] = fixed_size_list(
+        tracks.transform_camera_to_world, np.float64
+    )
+    columns["camera.rotation_std"] = pa.array(tracks.camera_rotation_std.astype(np.float32))
     meta = {
         "format_version": FORMAT_VERSION,
         "key": tracks.key,
@@ -304,7 +325,39 @@ def read_tracks(path: str | Path) -> HandTracks:
         settings=meta.get("settings", {}),
         extra=extra,
         key=str(meta.get("key", "")),
+        # Files of earlier releases have no camera columns: a static camera.
+        transform_camera_to_world=(
+            _column(table, "camera.transform_camera_to_world", (4, 4))
+            if "camera.transform_camera_to_world" in table.column_names
+            else None  # type: ignore[arg-type]
+        ),
+        camera_rotation_std=optional("camera.rotation_std"),  # type: ignore[arg-type]
     )
+
+
+def hands_in_world(tracks: HandTracks, hands: list[HandTrack]) -> list[HandTrack]:
+    """``hands`` with ``transform_wrist_to_camera`` taken to the world frame (camera motion out).
+
+    ``transform_camera_to_world @ transform_wrist_to_camera`` per frame; a frame whose camera
+    pose is unknown (NaN) keeps the last known pose before it (the first known one at the start),
+    and its ``camera_rotation_std`` stays NaN, so the evaluator flags it.
+    """
+    poses = np.array(tracks.transform_camera_to_world, dtype=np.float64)
+    known = np.flatnonzero(np.isfinite(poses).all(axis=(1, 2)))
+    if not len(known):
+        poses[:] = np.eye(4)
+    else:
+        index = np.maximum.accumulate(
+            np.where(np.isfinite(poses).all(axis=(1, 2)), np.arange(len(poses)), -1)
+        )
+        index[index < 0] = known[0]
+        poses = poses[index]
+    if np.allclose(poses, np.eye(4)):
+        return hands
+    return [
+        replace(hand, transform_wrist_to_camera=poses @ hand.transform_wrist_to_camera)
+        for hand in hands
+    ]
 
 
 def read_tracks_key(path: str | Path) -> str | None:

@@ -11,11 +11,13 @@ from pipeline.cli.app import Command, app, console, say
 from pipeline.cli.options import (
     EXTRACTION,
     EXTRACTION_DEFAULT,
+    CameraMotionOption,
     DepthOption,
     DepthScaleOption,
     InputArgument,
     IntrinsicsOption,
     ModelOption,
+    camera_motion_choice,
     with_options,
 )
 from pipeline.cli.render import ensure_model_shown, frame_progress
@@ -41,6 +43,7 @@ def extract_with_progress(
     cache: Path | None = None,
     depth: Path | None = None,
     depth_scale: float = 1000.0,
+    camera_motion: str = "static",
 ) -> HandTracks:
     """:func:`pipeline.extract_cached` with a progress bar; says so on a cache hit."""
     ensure_model_shown(model)
@@ -54,6 +57,7 @@ def extract_with_progress(
             progress=update,
             depth=depth,
             depth_scale=depth_scale,
+            camera_motion=camera_motion,
         )
     if hit:
         say(f"hand tracks: cache hit, {path}", console)
@@ -69,6 +73,7 @@ def extract(
     intrinsics: IntrinsicsOption = None,
     depth: DepthOption = None,
     depth_scale: DepthScaleOption = 1000.0,
+    camera_motion: CameraMotionOption = None,
     config: ExtractConfig = EXTRACTION_DEFAULT,
 ) -> None:
     """Extract per-frame 3D hand poses into a hand-track file.
@@ -81,11 +86,19 @@ def extract(
       hand2robot extract frames/ --intrinsics calib.json --out frames.parquet
       hand2robot extract long.mp4 --max-fps 15 --hands 1 --out long.parquet
       hand2robot extract rgb/ --depth depth/ --depth-scale 1000 --out rgbd.parquet
+      hand2robot extract head_cam.mp4 --camera-motion estimate --out head.parquet
     """
     if output.is_dir():
         raise TrackFileError(f"--out {output} is a folder; give a file name such as x.parquet")
     tracks = extract_with_progress(
-        input_path, model, config, intrinsics, cache=output, depth=depth, depth_scale=depth_scale
+        input_path,
+        model,
+        config,
+        intrinsics,
+        cache=output,
+        depth=depth,
+        depth_scale=depth_scale,
+        camera_motion=camera_motion_choice(camera_motion, egocentric=False),
     )
     present = {s: f"{h.present.mean():.0%}" for s, h in tracks.hands.items()}
     extra = f", {len(tracks.extra)} extra hand track(s)" if tracks.extra else ""

@@ -54,6 +54,26 @@ DepthSidecarsOption = Annotated[
         "are never inputs themselves.",
     ),
 ]
+CameraMotionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--camera-motion",
+        help="How the camera moved: static (it did not), estimate (each frame's rotation from "
+        "the background, the world being the first frame's camera), or a trajectory file (TUM "
+        "'timestamp tx ty tz qx qy qz qw' text, or .npy of (T, 4, 4) camera-to-world poses). "
+        "Taken out of the hand motion before placement. Default: estimate with --egocentric, "
+        "static otherwise.",
+    ),
+]
+
+
+def camera_motion_choice(camera_motion: str | None, egocentric: bool) -> str:
+    """``--camera-motion`` as given, else its default for the placement."""
+    if camera_motion is not None:
+        return camera_motion
+    return "estimate" if egocentric else "static"
+
+
 DepthScaleOption = Annotated[
     float,
     typer.Option(help="Raw depth units per metre (1000: millimetres, 1: metres)."),

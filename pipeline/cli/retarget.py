@@ -22,11 +22,13 @@ from pipeline.cli.options import (
     DATASET_DEFAULT,
     EXTRACTION,
     EXTRACTION_DEFAULT,
+    CameraMotionOption,
     ChainOptions,
     DepthOption,
     DepthScaleOption,
     IntrinsicsOption,
     ModelOption,
+    camera_motion_choice,
     with_options,
 )
 from pipeline.cli.render import (
@@ -63,6 +65,7 @@ def retarget_command(
     intrinsics: IntrinsicsOption = None,
     depth: DepthOption = None,
     depth_scale: DepthScaleOption = 1000.0,
+    camera_motion: CameraMotionOption = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -86,10 +89,12 @@ def retarget_command(
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
       hand2robot retarget clip.mp4 --out datasets/pour --task "pour water"
       hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out two
+      hand2robot retarget head_cam.mp4 --egocentric --out ego   (camera motion estimated)
     """
     loaded = load_any_robot(robot)
+    motion = camera_motion_choice(camera_motion, chain.placement.egocentric)
     if output is not None:
-        depth_maps = (depth, depth_scale)
+        depth_maps = (depth, depth_scale, motion)
         _append_to_dataset(
             input_path, loaded, output, chain, dataset, config, intrinsics, model, depth_maps
         )
@@ -98,7 +103,13 @@ def retarget_command(
         tracks = read_tracks(input_path)
     else:
         tracks = extract_with_progress(
-            input_path, model, config, intrinsics, depth=depth, depth_scale=depth_scale
+            input_path,
+            model,
+            config,
+            intrinsics,
+            depth=depth,
+            depth_scale=depth_scale,
+            camera_motion=motion,
         )
     start = time.perf_counter()
     hands_done = retarget_sides(
@@ -153,7 +164,7 @@ def _append_to_dataset(
     config: ExtractConfig,
     intrinsics: Path | None,
     model: Path | None,
-    depth_maps: tuple[Path | None, float],
+    depth_maps: tuple[Path | None, float, str],
 ) -> None:
     start = time.perf_counter()
     ensure_model_shown(model)
@@ -172,6 +183,7 @@ def _append_to_dataset(
             progress=update,
             depth=depth_maps[0],
             depth_scale=depth_maps[1],
+            camera_motion=depth_maps[2],
         )
     if report.already_there:
         say(
