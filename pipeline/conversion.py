@@ -46,8 +46,7 @@ def convert(
 ) -> WriteReport:
     """One input -> episodes appended to a dataset (what ``hand2robot retarget --out`` runs).
 
-    :func:`pipeline.extract_input`, then :func:`pipeline.retarget_sides`, then
-    :func:`pipeline.append_episodes`: the same steps the batch stages run.
+    :func:`pipeline.extract_input`, :func:`pipeline.retarget_sides`, :func:`append_episodes`.
 
     Args:
         input_path: Video, GIF, image folder, image, hand-track file, or http(s) URL.
@@ -64,15 +63,12 @@ def convert(
         cache: Hand-track cache (see :func:`pipeline.extract_cached`).
         download: URL download limits.
         progress: Called with frames extracted so far.
-        depth: Depth-map folder (see :func:`pipeline.extract_hands`); None: monocular.
+        depth: Depth-map folder (:func:`pipeline.extract_hands`); None: monocular.
         depth_scale: Raw depth units per metre.
-        camera_motion: ``static``, ``estimate`` or a trajectory file (see
-            :func:`pipeline.extract_hands`).
+        camera_motion: ``static``, ``estimate`` or a trajectory (:func:`pipeline.extract_hands`).
 
     Returns:
-        What was appended; ``already_there`` (and nothing appended) when the dataset holds
-        this input with these extraction settings and hand already, unless
-        ``dataset.allow_duplicate``.
+        What was appended; ``already_there`` if it holds this input, settings and hand already.
 
     Raises:
         Hand2RobotError: Bad input, model, or dataset (see the subclasses).

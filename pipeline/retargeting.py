@@ -177,6 +177,7 @@ def retarget_tracks(
         side=chosen,
         timestamps=tracks.timestamps,
         score=hand.score,
+        camera_std=tracks.camera_rotation_std,
         **_lift_figure(hand, seen, size_prior(tracks)),
     )
     return RetargetedHand(chosen, result, placed.transform_camera_to_base, placed.label)
@@ -230,6 +231,7 @@ def retarget_bimanual(
         present=dict(zip(SIDES, placed.seen, strict=True)),
         timestamps=tracks.timestamps,
         score=dict(zip(SIDES, (hand.score for hand in hands), strict=True)),
+        camera_std=tracks.camera_rotation_std,
         **_both_lift_figures(hands, placed.seen, size_prior(tracks)),
     )
     return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)

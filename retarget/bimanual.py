@@ -194,6 +194,7 @@ class BimanualRetargeter:
         score: Mapping[str, NDArray[np.floating]] | None = None,
         lift_error: Mapping[str, NDArray[np.floating]] | None = None,
         wrist_std: Mapping[str, NDArray[np.floating]] | None = None,
+        camera_std: NDArray[np.floating] | None = None,
     ) -> BimanualResult:
         """Retarget both hands frame by frame (see :meth:`Retargeter.retarget_sequence`).
 
@@ -206,6 +207,7 @@ class BimanualRetargeter:
             score: Per hand, (T,) detector confidence.
             lift_error: Per hand, (T,) PnP error over the hand's image size.
             wrist_std: Per hand, (T,) [m] the lifted wrist's standard deviation.
+            camera_std: (T,) [deg] the camera rotation's standard deviation (one camera).
 
         Raises:
             InvalidInputError: A hand missing from a mapping, different lengths, or any input
@@ -239,6 +241,7 @@ class BimanualRetargeter:
                 score=None if score is None else score[side],
                 lift_error=None if lift_error is None else lift_error[side],
                 wrist_std=None if wrist_std is None else wrist_std[side],
+                camera_std=camera_std,
             )
         return self._combine(results["left"], results["right"])
 

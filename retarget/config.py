@@ -37,6 +37,11 @@ class FeasibilityConfig:
     :func:`pipeline.lifting.frame_std`). Measured on the shared ZED frames: median 81 mm at
     0.54-0.73 m monocular, of which 50 mm per frame; 19 mm with depth maps. 0.10 m marks a
     wrist that may be half a hand's length off along the ray from one frame to the next."""
+    max_camera_std: float = 1.0
+    """CAMERA_UNCERTAIN above this standard deviation of the camera's rotation [deg], as the
+    caller gives it (``camera_std``; the pipeline passes ``HandTracks.camera_rotation_std``,
+    NaN where the camera's pose is unknown). Measured on the estimator's turning clips:
+    0.01-0.05 deg, with errors of 0.02 deg median; a degree turns a wrist 0.5 m away by 9 mm."""
     joint_limit_margin: float = 1e-3
     """A joint within this of a URDF limit is on it [rad] or [m]. JOINT_LIMIT is set when a frame
     misses its target with a joint on a limit and the same solve without limits reaches it."""
@@ -63,6 +68,7 @@ class FeasibilityConfig:
             "max_fingertip_error",
             "max_lift_error",
             "max_wrist_std",
+            "max_camera_std",
             "joint_limit_margin",
             "velocity_scale",
         ):

@@ -46,6 +46,9 @@ class Targets(NamedTuple):
     wrist_std: NDArray[np.float64] | None = None
     """Shape (T,) [m]: the lifted wrist's standard deviation along its viewing ray; enables
     ``LIFT_UNCERTAIN`` (above ``max_wrist_std``)."""
+    camera_std: NDArray[np.float64] | None = None
+    """Shape (T,) [deg]: the standard deviation of the camera rotation taken out of the hand
+    motion (NaN: unknown); enables ``CAMERA_UNCERTAIN`` (above ``max_camera_std``)."""
 
 
 class Evaluation(NamedTuple):
@@ -213,7 +216,7 @@ def _checked_trajectory(
         )
     if not np.isfinite(array).all():
         raise InvalidInputError("q holds NaN/inf; every frame needs joint positions")
-    figures = ("timestamps", "score", "lift_error", "wrist_std")
+    figures = ("timestamps", "score", "lift_error", "wrist_std", "camera_std")
     for name in ("transform_ee_to_base", "vectors", "gripper", *figures):
         values = getattr(targets, name)
         if values is not None and len(values) != frames:
@@ -224,7 +227,7 @@ def _checked_trajectory(
 def _input_flags(
     mask: NDArray[np.bool_], targets: Targets, feas: FeasibilityConfig
 ) -> NDArray[np.int64]:
-    """``LOW_CONFIDENCE`` and ``LIFT_UNCERTAIN`` from the detector's and the lifting's figures."""
+    """``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN``, ``CAMERA_UNCERTAIN`` from the input's figures."""
     flags = np.zeros(len(mask), dtype=np.int64)
     if targets.score is not None:
         flags[mask & ~(targets.score >= feas.min_score)] |= Flag.LOW_CONFIDENCE
@@ -232,6 +235,8 @@ def _input_flags(
         flags[mask & ~(targets.lift_error <= feas.max_lift_error)] |= Flag.LIFT_UNCERTAIN
     if targets.wrist_std is not None:
         flags[mask & ~(targets.wrist_std <= feas.max_wrist_std)] |= Flag.LIFT_UNCERTAIN
+    if targets.camera_std is not None:
+        flags[mask & ~(targets.camera_std <= feas.max_camera_std)] |= Flag.CAMERA_UNCERTAIN
     return flags
 
 

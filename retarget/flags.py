@@ -26,6 +26,9 @@ class Flag(IntFlag):
     """The robot's collision geometry intersects itself (adjacent links excluded)."""
     SINGULAR = 1 << 7
     """The arm is close to a kinematic singularity."""
+    CAMERA_UNCERTAIN = 1 << 8
+    """The camera's own motion, taken out of the hand motion, is uncertain or unknown in this
+    frame (its rotation's standard deviation is above the threshold or NaN)."""
 
 
 def flag_names(value: int) -> list[str]:

@@ -100,6 +100,7 @@ class Retargeter:
         score: NDArray[np.floating] | None = None,
         lift_error: NDArray[np.floating] | None = None,
         wrist_std: NDArray[np.floating] | None = None,
+        camera_std: NDArray[np.floating] | None = None,
     ) -> RetargetResult:
         """Retarget a trajectory frame by frame, each frame warm-started from the previous one.
 
@@ -119,6 +120,9 @@ class Retargeter:
                 ``Flag.LIFT_UNCERTAIN`` (the figure of earlier releases' lifting).
             wrist_std: Shape (T,) [m], the lifted wrist's standard deviation along its viewing
                 ray (``HandTrack.wrist_position_std``); enables ``Flag.LIFT_UNCERTAIN``.
+            camera_std: Shape (T,) [deg], the standard deviation of the camera rotation taken
+                out of the wrist poses (``HandTracks.camera_rotation_std``; NaN: unknown);
+                enables ``Flag.CAMERA_UNCERTAIN``.
 
         The flags are :meth:`evaluate`'s (:meth:`retarget.evaluate.Evaluator.evaluate` lists
         them); ``feasible`` is "no flag".
@@ -139,6 +143,7 @@ class Retargeter:
             score=score,
             lift_error=lift_error,
             wrist_std=wrist_std,
+            camera_std=camera_std,
         )
         q, iterations, turns = self.solve_turns(targets)
         verdict = self.evaluate(q, targets)
@@ -164,6 +169,7 @@ class Retargeter:
         score: NDArray[np.floating] | None = None,
         lift_error: NDArray[np.floating] | None = None,
         wrist_std: NDArray[np.floating] | None = None,
+        camera_std: NDArray[np.floating] | None = None,
     ) -> Targets:
         """The checked inputs of :meth:`retarget_sequence` as the robot's targets.
 
@@ -187,7 +193,12 @@ class Retargeter:
                 "mark frames without a hand with present=False"
             )
         extras = _checked_figures(
-            frames, timestamps=timestamps, score=score, lift_error=lift_error, wrist_std=wrist_std
+            frames,
+            timestamps=timestamps,
+            score=score,
+            lift_error=lift_error,
+            wrist_std=wrist_std,
+            camera_std=camera_std,
         )
         wrist = self._checked_wrist(transform_wrist_to_base, mask)
         valid = np.flatnonzero(mask)
