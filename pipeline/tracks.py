@@ -342,6 +342,20 @@ def hands_in_world(tracks: HandTracks, hands: list[HandTrack]) -> list[HandTrack
     pose is unknown (NaN) keeps the last known pose before it (the first known one at the start),
     and its ``camera_rotation_std`` stays NaN, so the evaluator flags it.
     """
+    poses = held_camera_poses(tracks)
+    if np.allclose(poses, np.eye(4)):
+        return hands
+    return [
+        replace(hand, transform_wrist_to_camera=poses @ hand.transform_wrist_to_camera)
+        for hand in hands
+    ]
+
+
+def held_camera_poses(tracks: HandTracks) -> NDArray[np.float64]:
+    """``transform_camera_to_world`` (T, 4, 4), each unknown (NaN) pose held from the last one.
+
+    The first known pose stands before it; the identity when none is known.
+    """
     poses = np.array(tracks.transform_camera_to_world, dtype=np.float64)
     known = np.flatnonzero(np.isfinite(poses).all(axis=(1, 2)))
     if not len(known):
@@ -352,12 +366,7 @@ def hands_in_world(tracks: HandTracks, hands: list[HandTrack]) -> list[HandTrack
         )
         index[index < 0] = known[0]
         poses = poses[index]
-    if np.allclose(poses, np.eye(4)):
-        return hands
-    return [
-        replace(hand, transform_wrist_to_camera=poses @ hand.transform_wrist_to_camera)
-        for hand in hands
-    ]
+    return poses
 
 
 def read_tracks_key(path: str | Path) -> str | None:

@@ -97,6 +97,10 @@ def episode_features(
         "observation.human.wrist_position_std": feature_spec(
             "float32", len(hands), list(hands) if two else None
         ),
+        "observation.camera.transform_camera_to_world": feature_spec(
+            "float32", 7, ["x", "y", "z", "qx", "qy", "qz", "qw"]
+        ),
+        "observation.camera.rotation_std": feature_spec("float32", 1, None),
         "feasible": feature_spec("bool", 1, None),
         "flags": feature_spec("int64", 1, None),
     }

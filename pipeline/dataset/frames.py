@@ -13,7 +13,7 @@ from pipeline.dataset.config import DatasetConfig
 from pipeline.encoding import EpisodeVideo
 from pipeline.exceptions import DatasetError
 from pipeline.retargeted import RetargetedHand
-from pipeline.tracks import SIDES, HandTracks
+from pipeline.tracks import SIDES, HandTracks, held_camera_poses
 from retarget import BimanualResult, Flag
 
 
@@ -89,6 +89,9 @@ class InputFrames(NamedTuple):
     wrist_std: NDArray[np.float64]
     """Shape (T, hands) [m]: the lifted wrist's standard deviation along its viewing ray,
     held over missing frames; NaN for track files of earlier releases."""
+    camera: NDArray[np.float64]
+    """Shape (T, 7): the camera's pose in the world frame (``x, y, z, qx, qy, qz, qw``), an
+    unknown one holding the last known (:func:`pipeline.tracks.held_camera_poses`)."""
 
     @property
     def bimanual(self) -> bool:
@@ -157,6 +160,7 @@ def gather(
         np.concatenate(score, axis=1),
         np.stack(seen, axis=1),
         np.concatenate(std, axis=1),
+        pose_vectors(held_camera_poses(tracks)),
     )
 
 

@@ -215,6 +215,12 @@ def _frame_table(
             if one.bimanual
             else pa.array(one.wrist_std[rows, 0], pa.float32())
         ),
+        "observation.camera.transform_camera_to_world": fixed_size_list(
+            one.camera[rows], np.float32
+        ),
+        "observation.camera.rotation_std": pa.array(
+            one.tracks.camera_rotation_std[rows], pa.float32()
+        ),
         "feasible": pa.array(np.asarray(result.feasible)[rows]),
         "flags": pa.array(np.asarray(result.flags)[rows], pa.int64()),
     }
