@@ -89,7 +89,7 @@ def retarget_command(
       hand2robot retarget clip.mp4 --robot allegro_right --hand right
       hand2robot retarget clip.mp4 --out datasets/pour --task "pour water"
       hand2robot retarget clip.mp4 --robot bimanual_panda --hand both --out two
-      hand2robot retarget head_cam.mp4 --egocentric --out ego   (camera motion estimated)
+      hand2robot retarget head_cam.mp4 --egocentric --out ego
     """
     loaded = load_any_robot(robot)
     motion = camera_motion_choice(camera_motion, chain.placement.egocentric)
