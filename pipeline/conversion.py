@@ -22,6 +22,7 @@ from pipeline.model import ensure_model
 from pipeline.placement import PlacementConfig
 from pipeline.retargeted import HandRequest
 from pipeline.retargeting import retarget_sides
+from pipeline.trajectory import camera_motion_kind
 from retarget import BimanualRobot, RetargetConfig, Robot
 
 
@@ -55,8 +56,7 @@ def convert(
         extract: Extraction settings (ignored for a hand-track file, which has its own).
         dataset: Episode cutting and video settings.
         retarget: Retargeting settings.
-        side: ``left``, ``right``, ``auto``, or ``both`` (one two-arm episode on a bimanual
-            robot, else one episode per hand; see :func:`pipeline.retarget_sides`).
+        side: ``left``, ``right``, ``auto`` or ``both`` (see :func:`pipeline.retarget_sides`).
         placement: Camera placement and workspace scale (:class:`pipeline.PlacementConfig`).
         intrinsics: Intrinsics file (see :func:`pipeline.extract_hands`).
         model: An official ``hand_landmarker.task``.
@@ -76,7 +76,8 @@ def convert(
     dataset = dataset or DatasetConfig()
     request, root = HandRequest.parse(side), Path(root)
     extract = extract_for(root, dataset, extract, input_path)  # at the dataset's rate
-    if not dataset.allow_duplicate and _holds(root, robot, input_path, request, extract, model):
+    inputs = (input_path, extract, model, depth, depth_scale, camera_motion)
+    if not dataset.allow_duplicate and _holds(root, robot, request, *inputs):
         return _already_there(root)
     done = extract_input(
         input_path,
@@ -120,10 +121,13 @@ def convert(
 def _holds(
     root: Path,
     robot: Robot | BimanualRobot,
-    input_path: str | Path,
     request: HandRequest,
+    input_path: str | Path,
     extract: ExtractConfig | None,
     model: str | Path | None,
+    depth: str | Path | None,
+    depth_scale: float,
+    camera_motion: str | Path,
 ) -> bool:
     """Whether the dataset at ``root`` holds this input with these settings and hand.
 
@@ -132,7 +136,14 @@ def _holds(
     held = held_inputs(root)
     if not held or stored_robot(root) != robot.name:
         return False
-    key = input_key(input_path, extract or ExtractConfig(), ensure_model(model).sha256)
+    key = input_key(
+        input_path,
+        extract or ExtractConfig(),
+        ensure_model(model).sha256,
+        depth,
+        depth_scale,
+        camera_motion_kind(camera_motion),
+    )
     return key is not None and (key, request.value) in held
 
 

@@ -222,6 +222,7 @@ def input_key(
     model_sha256: str,
     depth: str | Path | None = None,
     depth_scale: float = 1000.0,
+    camera_motion: str = "static",
 ) -> str | None:
     """The hand-track key an input's tracks will have, known before extracting it.
 
@@ -237,7 +238,8 @@ def input_key(
             return str(read_tracks(path).key)
         media = open_media(path)
         request = DepthRequest.of(depth, depth_scale)
-        return cache_key(media, None, extract, model_sha256, content_sha256(media), request)
+        sha256 = content_sha256(media)
+        return cache_key(media, None, extract, model_sha256, sha256, request, camera_motion)
     except (Hand2RobotError, OSError):
         return None
 

@@ -16,6 +16,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import pipeline
+import retarget
 from pipeline.camera_motion import fit_rotation, rotation_angle_deg
 from pipeline.exceptions import InputMediaError
 from pipeline.tracks import HandTracks, Intrinsics, hands_in_world, read_tracks, write_tracks
@@ -160,3 +161,43 @@ def test_fit_rotation_recovers_a_rotation_from_noisy_rays() -> None:
     turned = rays @ rotation.T + rng.normal(scale=1e-4, size=rays.shape)
     turned /= np.linalg.norm(turned, axis=1, keepdims=True)
     assert rotation_angle_deg(rotation, fit_rotation(rays, turned)) < 0.01
+
+
+def test_the_dataset_records_the_camera_poses_and_their_source(
+    clips: tuple[Path, Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipeline.batch import BatchConfig
+    from pipeline.exceptions import PipelineError
+    from pipeline.placement import PlacementConfig
+
+    robot = retarget.load_robot("panda")
+    root, cache = tmp_path / "ds", tmp_path / "cache"
+    placement = PlacementConfig(egocentric=True)
+    report = pipeline.convert(
+        clips[0],
+        robot,
+        root,
+        side="right",
+        placement=placement,
+        cache=cache,
+        camera_motion="estimate",
+    )
+    assert not report.already_there
+    table = pq.read_table(sorted(root.glob("data/*/*.parquet")))
+    poses = np.asarray(table.column("observation.camera.transform_camera_to_world").to_pylist())
+    truth = Rotation.from_matrix(clips[3][table.column("frame_index").to_numpy()])
+    written = Rotation.from_quat(poses[:, 3:])
+    assert np.median(np.degrees((written * truth.inv()).magnitude())) < 0.5
+    std = table.column("observation.camera.rotation_std").to_numpy()
+    assert np.all(std < 0.5)
+    provenance = json.loads((root / "meta" / "hand2robot.json").read_text())
+    assert [record["source"]["camera_motion"] for record in provenance["inputs"]] == ["estimate"]
+    # The same clip with a static camera is another input, not the one already there.
+    again = pipeline.convert(clips[0], robot, root, side="right", placement=placement, cache=cache)
+    assert not again.already_there
+    with pytest.raises(PipelineError, match="static or estimate"):
+        BatchConfig(robots=("panda",), camera_motion=str(tmp_path / "head.txt"))

@@ -61,6 +61,9 @@ class BatchConfig:
     ``STEM_depth/`` beside the input), as ``--depth`` does for one input."""
     depth_scale: float = 1000.0
     """Raw units per metre of the sidecar depth maps (1000: millimetres)."""
+    camera_motion: str = "static"
+    """``"static"`` or ``"estimate"``, for every input (see :func:`pipeline.extract_hands`; a
+    trajectory file belongs to one clip: use ``hand2robot retarget --camera-motion FILE``)."""
 
     @property
     def max_retarget_actors(self) -> int:
@@ -81,6 +84,11 @@ class BatchConfig:
             raise BatchError(f"max_retries must be >= 0, got {self.max_retries}")
         if not self.depth_scale > 0:
             raise BatchError(f"depth_scale must be > 0 raw units per metre, got {self.depth_scale}")
+        if self.camera_motion not in ("static", "estimate"):
+            raise BatchError(
+                f"camera_motion for a batch must be static or estimate, got {self.camera_motion!r} "
+                "(a trajectory file is one clip's: retarget --camera-motion FILE)"
+            )
 
 
 @dataclass(frozen=True)

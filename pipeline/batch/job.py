@@ -191,7 +191,9 @@ def _to_run(job: _Job) -> list[str]:
         key = (
             None
             if item.endswith(".parquet")
-            else input_key(item, config.extract, model_sha256, depth, config.depth_scale)
+            else input_key(
+                item, config.extract, model_sha256, depth, config.depth_scale, config.camera_motion
+            )
         )
         if key is not None and all(job.holds(robot, key) for robot in job.roots):
             job.report.skipped.extend(SkippedRecord(item, r, ALREADY_THERE) for r in job.roots)

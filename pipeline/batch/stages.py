@@ -159,6 +159,7 @@ class ExtractStage:
                     item,
                     depth=depth_sidecar(item) if self.config.depth_sidecars else None,
                     depth_scale=self.config.depth_scale,
+                    camera_motion=self.config.camera_motion,
                     extract=self.config.extract,
                     video=self.config.dataset.video,
                     temp_dir=self.temp_dir,

@@ -19,11 +19,13 @@ from pipeline.cli.options import (
     DATASET_DEFAULT,
     EXTRACTION,
     EXTRACTION_DEFAULT,
+    CameraMotionOption,
     ChainOptions,
     DepthScaleOption,
     DepthSidecarsOption,
     ModelOption,
     OptionGroup,
+    camera_motion_choice,
     with_options,
 )
 from pipeline.cli.render import ensure_model_shown, summary
@@ -107,6 +109,7 @@ def batch(
     model: ModelOption = None,
     depth_sidecars: DepthSidecarsOption = True,
     depth_scale: DepthScaleOption = 1000.0,
+    camera_motion: CameraMotionOption = None,
     dataset: DatasetConfig = DATASET_DEFAULT,
     config: ExtractConfig = EXTRACTION_DEFAULT,
 ) -> None:
@@ -145,6 +148,7 @@ def batch(
         model=str(model) if model else None,
         depth_sidecars=depth_sidecars,
         depth_scale=depth_scale,
+        camera_motion=camera_motion_choice(camera_motion, chain.placement.egocentric),
     )
     ensure_model_shown(model)
     report_file = report or output.with_name(output.name + ".report.json")

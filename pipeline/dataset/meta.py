@@ -99,9 +99,9 @@ def new_provenance(robot: Robot | BimanualRobot) -> dict[str, Any]:
             "wrist_pose": "hand frame H in the camera frame (x right, y down, z forward): "
             "x, y, z [m], quaternion qx, qy, qz, qw",
             "camera": "observation.camera.transform_camera_to_world: the camera in the world "
-            "frame the robot motion was placed in (inputs[].camera_motion: static = identity, "
-            "estimate = the first frame's camera, rotation only, or a trajectory file), x, y, "
-            "z [m], qx, qy, qz, qw; an unknown pose holds the last known one and its "
+            "frame the robot motion was placed in (inputs[].source.camera_motion: static = "
+            "identity, estimate = the first frame's camera, rotation only, or a trajectory "
+            "file), x, y, z [m], qx, qy, qz, qw; an unknown pose holds the last known one and its "
             "observation.camera.rotation_std [deg] is NaN (Flag CAMERA_UNCERTAIN)",
         },
         "inputs": [],
