@@ -106,6 +106,25 @@ def load_episode(root: str | Path, episode: int) -> Episode:
     )
 
 
+def episode_cameras(episode: Episode) -> NDArray[np.float64]:
+    """Each frame's camera in the robot base frame, (T, 4, 4) [m].
+
+    The placement (``transform_camera_to_base``: the world frame in the base frame) times each
+    frame's ``observation.camera.transform_camera_to_world``; datasets of earlier releases,
+    without that column, have a fixed camera.
+    """
+    frames = len(episode.rows["timestamp"])
+    poses = episode.rows.get("observation.camera.transform_camera_to_world")
+    if poses is None:
+        return np.broadcast_to(episode.transform_camera_to_base, (frames, 4, 4)).copy()
+    from scipy.spatial.transform import Rotation
+
+    to_world = np.tile(np.eye(4), (frames, 1, 1))
+    to_world[:, :3, :3] = Rotation.from_quat(poses[:, 3:].astype(np.float64)).as_matrix()
+    to_world[:, :3, 3] = poses[:, :3]
+    return np.asarray(episode.transform_camera_to_base @ to_world)
+
+
 def project(points_in_camera: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
     """Pixels of points in the camera frame, shape (..., 3) [m] -> (..., 2) [px].
 
@@ -130,7 +149,8 @@ def robot_points_in_camera(
     Args:
         robot: The robot.
         q: Joint positions, shape (T, nq) [rad] or [m].
-        transform_camera_to_base: Camera placement (4, 4).
+        transform_camera_to_base: Camera placement (4, 4), or one per frame (T, 4, 4) for a
+            moving camera (:func:`episode_cameras`).
 
     Returns:
         Points (T, J, 3) [m] (joint origins, then the end-effector frame) and edges (parent,
@@ -138,7 +158,9 @@ def robot_points_in_camera(
     """
     model = robot.model
     data = model.createData()
-    transform_base_to_camera = np.linalg.inv(transform_camera_to_base)
+    transform_base_to_camera = np.linalg.inv(
+        np.broadcast_to(transform_camera_to_base, (len(q), 4, 4))
+    )
     joints = list(range(1, model.njoints))
     points = np.empty((len(q), len(joints) + 1, 3))
     for t, qt in enumerate(np.asarray(q)):
@@ -148,7 +170,7 @@ def robot_points_in_camera(
         in_base = [data.oMi[j].translation for j in joints]
         in_base.append(data.oMf[robot.ee_frame_id].translation)
         homogeneous = np.c_[np.asarray(in_base), np.ones(len(in_base))]
-        points[t] = (homogeneous @ transform_base_to_camera.T)[:, :3]
+        points[t] = (homogeneous @ transform_base_to_camera[t].T)[:, :3]
     position = {j: i for i, j in enumerate(joints)}
     edges = [
         (position[model.parents[j]], position[j]) for j in joints if model.parents[j] in position
@@ -287,7 +309,7 @@ def render_episode(
     settings = data.source["extraction_settings"]
     wanted = {int(i): row for row, i in enumerate(data.rows["source_frame_index"])}
     robot_points, edges = _robot_skeleton(
-        loaded, data.rows["observation.state"].astype(np.float64), data.transform_camera_to_base
+        loaded, data.rows["observation.state"].astype(np.float64), episode_cameras(data)
     )
     robot_pixels = project(robot_points, data.intrinsics)
     hand_pixels = project(hand_points_in_camera(data), data.intrinsics).reshape(
@@ -394,14 +416,14 @@ def record_rerun(root: str | Path, episode: int, output: str | Path, images: boo
 
     data = load_episode(root, episode)
     robot = load_any_robot(data.robot)
-    camera = data.transform_camera_to_base
+    cameras = episode_cameras(data)  # the camera moves with the head: its path is logged
     robot_points, edges = _robot_skeleton(
-        robot, data.rows["observation.state"].astype(np.float64), camera
+        robot, data.rows["observation.state"].astype(np.float64), cameras
     )
     hands = hand_points_in_camera(data).reshape(len(robot_points), -1, 21, 3)
 
-    def to_base(points: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray(points @ camera[:3, :3].T + camera[:3, 3])
+    def to_base(points: NDArray[np.float64], row: int) -> NDArray[np.float64]:
+        return np.asarray(points @ cameras[row, :3, :3].T + cameras[row, :3, 3])
 
     frames: dict[int, NDArray[np.uint8]] = {}
     path = Path(str(data.source.get("path", "")))
@@ -420,20 +442,17 @@ def record_rerun(root: str | Path, episode: int, output: str | Path, images: boo
     stream = rr.RecordingStream("hand2robot")
     stream.save(str(output))
     intrinsics = data.intrinsics
-    stream.log(
-        "world/camera",
-        rr.Transform3D(translation=camera[:3, 3], mat3x3=camera[:3, :3]),
-        static=True,
-    )
     present = _hands_present(data)
     flags = data.rows["flags"].astype(np.int64)
     for row, time in enumerate(data.rows["timestamp"].astype(np.float64)):
         stream.set_time("time", duration=float(time))
-        points = to_base(robot_points[row])
+        camera = cameras[row]
+        stream.log("world/camera", rr.Transform3D(translation=camera[:3, 3], mat3x3=camera[:3, :3]))
+        points = to_base(robot_points[row], row)
         stream.log("world/robot/joints", rr.Points3D(points, radii=0.012))
         stream.log("world/robot/links", rr.LineStrips3D([points[[a, b]] for a, b in edges]))
         strips = [
-            to_base(hand)[[a, b]]
+            to_base(hand, row)[[a, b]]
             for hand, seen in zip(hands[row], present[row], strict=True)
             if seen
             for a, b in HAND_EDGES

@@ -173,6 +173,7 @@ def test_the_dataset_records_the_camera_poses_and_their_source(
     from pipeline.batch import BatchConfig
     from pipeline.exceptions import PipelineError
     from pipeline.placement import PlacementConfig
+    from pipeline.viz import episode_cameras, load_episode
 
     robot = retarget.load_robot("panda")
     root, cache = tmp_path / "ds", tmp_path / "cache"
@@ -194,6 +195,12 @@ def test_the_dataset_records_the_camera_poses_and_their_source(
     assert np.median(np.degrees((written * truth.inv()).magnitude())) < 0.5
     std = table.column("observation.camera.rotation_std").to_numpy()
     assert np.all(std < 0.5)
+    # The overlay and the rerun recording draw the robot from each frame's own camera.
+    episode = load_episode(root, 0)
+    cameras = episode_cameras(episode)
+    relative = np.linalg.inv(episode.transform_camera_to_base) @ cameras
+    turns = rotation_angle_deg(truth.as_matrix(), relative[:, :3, :3])
+    assert np.median(turns) < 0.5
     provenance = json.loads((root / "meta" / "hand2robot.json").read_text())
     assert [record["source"]["camera_motion"] for record in provenance["inputs"]] == ["estimate"]
     # The same clip with a static camera is another input, not the one already there.

@@ -138,4 +138,4 @@ def test_rerun_recording_holds_every_frame(episode_dataset: Path, tmp_path: Path
     assert rows["/world/robot/joints"] == rows["/world/robot/links"] == 60
     assert rows["/flags"] == 60 and rows["/world/hand"] == 60
     assert rows["/world/camera/image"] == 120  # a pinhole and an image per frame
-    assert rows["/world/camera"] == 1  # the placement, static
+    assert rows["/world/camera"] == 60  # each frame's camera (it moves with a head camera)
