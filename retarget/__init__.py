@@ -19,7 +19,7 @@ from retarget.bimanual import (
     load_any_robot,
     load_bimanual,
 )
-from retarget.config import FeasibilityConfig, RetargetConfig
+from retarget.config import FeasibilityConfig, RetargetConfig, TrajectoryConfig
 from retarget.evaluate import Evaluation, Evaluator, Targets, evaluate
 from retarget.exceptions import Hand2RobotError, InvalidInputError, RobotConfigError, RobotNotFound
 from retarget.flags import Flag, flag_names
@@ -31,6 +31,7 @@ from retarget.hand_frame import (
     hand_frame_from_keypoints,
     keypoints_in_hand_frame,
 )
+from retarget.optimizer import Clip, OptimizedTrajectory, TrajectoryOptimizer
 from retarget.result import Residual, RetargetResult
 from retarget.retargeter import Retargeter
 from retarget.robot import MimicJoint, Robot, load_robot, transform_matrix
@@ -42,6 +43,7 @@ __all__ = [
     "BimanualResult",
     "BimanualRetargeter",
     "BimanualRobot",
+    "Clip",
     "Evaluation",
     "Evaluator",
     "FeasibilityConfig",
@@ -52,6 +54,7 @@ __all__ = [
     "IKResult",
     "InvalidInputError",
     "MimicJoint",
+    "OptimizedTrajectory",
     "Residual",
     "RetargetConfig",
     "RetargetResult",
@@ -60,6 +63,8 @@ __all__ = [
     "RobotConfigError",
     "RobotNotFound",
     "Targets",
+    "TrajectoryConfig",
+    "TrajectoryOptimizer",
     "VectorConfig",
     "VectorResult",
     "VectorRetargeter",

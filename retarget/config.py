@@ -80,6 +80,114 @@ class FeasibilityConfig:
             )
 
 
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    """Settings of :class:`retarget.TrajectoryOptimizer`: the whole clip's cost and its solver.
+
+    The cost, summed over the clip: the tracking error of every frame with a hand in units of
+    the flag thresholds (``FeasibilityConfig``: 1 = a residual at its threshold), plus the
+    joints' velocity, acceleration and jerk in units of their URDF velocity limits, plus a
+    steep penalty on speeds above ``velocity_margin`` times the limit the ``VELOCITY_LIMIT``
+    flag applies.
+    """
+
+    velocity_weight: float = 1e-3
+    """Weight of the squared joint speed over its limit (dimensionless), every joint, every
+    frame step."""
+    acceleration_weight: float = 1e-2
+    """Weight of the squared acceleration, times ``time_scale``, over the velocity limit."""
+    jerk_weight: float = 1e-3
+    """Weight of the squared jerk, times ``time_scale`` squared, over the velocity limit."""
+    time_scale: float = 0.1
+    """The time [s] that turns acceleration and jerk into speeds (a tenth of a second: the
+    motion within a few video frames)."""
+    velocity_margin: float = 0.9
+    """Speeds above this fraction of the flagged speed (``velocity_scale`` times the URDF
+    limit) are penalised, so that the optimised motion stays clear of the flag."""
+    velocity_penalty: float = 300.0
+    """Weight of the speed above the margin, in limits (its square is added)."""
+    uncertain_weight: float = 0.1
+    """Tracking weight of frames whose input is in doubt (``LOW_CONFIDENCE``,
+    ``LIFT_UNCERTAIN``, ``CAMERA_UNCERTAIN``): their targets jump with the lifting's noise, so
+    the motion follows the trusted frames around them more closely than them."""
+    reduced_orientation_weight: float = 0.1
+    """Orientation's tracking weight for arms of fewer than six joints (SO-101), which cannot
+    take every orientation: as their per-frame solve, they reach the position first."""
+    guard_level: float = 0.8
+    """A dexterous hand's mean fingertip error above this fraction of its threshold is also
+    penalised steeply (``guard_weight``): smoothing is free below the threshold and costly
+    across it, where a frame's flag would change (measured, five shared videos,
+    ``allegro_right``: feasible frames 49 per frame, 34 optimised without it, 61 with)."""
+    guard_weight: float = 10.0
+    """Weight of the mean fingertip error's excess over ``guard_level``, in thresholds."""
+    collision_margin: float = 0.002
+    """Gap [m] kept between the spheres that cover the robot's collision geometry
+    (:class:`retarget.spheres.SphereModel`; they hold the geometry, so it is kept at least
+    this far apart where they cover it)."""
+    collision_weight: float = 3.0
+    """Weight of a sphere pair's intrusion into the margin, per ``max_position_error`` (3: one
+    millimetre weighs like a third of the position threshold). 0 turns the term off."""
+    penalty_stages: int = 6
+    """The speed penalty starts at its weight over ``penalty_ramp`` to the power
+    ``penalty_stages - 1`` and reaches it at this iteration (continuation)."""
+    penalty_ramp: float = 4.0
+    """The speed penalty's growth per iteration while it ramps up."""
+    gripper_tolerance: float = 0.05
+    """The gripper's tracking unit: this fraction of its closed-to-open travel."""
+    hard_velocity_limit: bool = True
+    """After the solve, rate-limit what is still faster than ``hard_speed`` times the flagged
+    speed (a stretch the penalty did not settle within ``iterations``): the mean of a forward
+    and a backward rate limiter, which leaves a trajectory within the bound unchanged."""
+    hard_speed: float = 0.99
+    """The bound of ``hard_velocity_limit``, as a fraction of the flagged speed."""
+    iterations: int = 30
+    """Gauss-Newton (Levenberg-Marquardt) iterations at most. Measured on the five shared
+    videos (Panda): ``VELOCITY_LIMIT`` frames 211 per frame, 44 after 15 iterations, 24 after
+    30; the bundled sample's flags settle after 3."""
+    tolerance: float = 1e-4
+    """Stop when an accepted step lowers the cost by less than this fraction."""
+    device: str = "cpu"
+    """torch device: ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    dtype: str = "float64"
+    """Floating type: ``float64`` (Pinocchio's precision) or ``float32`` (faster on GPUs)."""
+
+    def __post_init__(self) -> None:
+        for name in ("velocity_weight", "acceleration_weight", "jerk_weight", "collision_weight"):
+            if not getattr(self, name) >= 0:
+                raise InvalidInputError(f"TrajectoryConfig.{name} must be >= 0")
+        for name in (
+            "time_scale",
+            "velocity_penalty",
+            "gripper_tolerance",
+            "tolerance",
+            "uncertain_weight",
+            "reduced_orientation_weight",
+            "collision_margin",
+            "guard_level",
+            "guard_weight",
+        ):
+            if not getattr(self, name) > 0:
+                raise InvalidInputError(f"TrajectoryConfig.{name} must be > 0")
+        if not 0 < self.velocity_margin <= 1 or not 0 < self.hard_speed <= 1:
+            raise InvalidInputError(
+                "TrajectoryConfig.velocity_margin and hard_speed must be within (0, 1]"
+            )
+        if self.penalty_stages < 1 or self.penalty_ramp < 1:
+            raise InvalidInputError(
+                "TrajectoryConfig.penalty_stages must be >= 1 and penalty_ramp >= 1"
+            )
+        if self.iterations < 1:
+            raise InvalidInputError("TrajectoryConfig.iterations must be >= 1")
+        if self.dtype not in DTYPES:
+            raise InvalidInputError(
+                f"unknown TrajectoryConfig.dtype {self.dtype!r}; valid choices: "
+                + ", ".join(DTYPES)
+            )
+
+
 @dataclass(frozen=True)
 class RetargetConfig:
     """Settings of :class:`Retargeter`; every field has a documented default."""
@@ -90,6 +198,11 @@ class RetargetConfig:
     """Finger vector retargeting settings."""
     feasibility: FeasibilityConfig = field(default_factory=FeasibilityConfig)
     """Flag thresholds."""
+    optimize: bool = False
+    """Refine the per-frame solution over the whole clip (:class:`retarget.TrajectoryOptimizer`:
+    tracking against smoothness and velocity limits, in torch); needs timestamps."""
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+    """The trajectory optimiser's weights and solver settings."""
     thumb_vectors: bool = True
     """Also match thumb-to-finger vectors (keeps pinches closed), not only wrist-to-fingertip."""
     avoid_self_collision: bool = True

@@ -129,7 +129,7 @@ class Evaluator:
         flags[unreachable & limited] |= Flag.JOINT_LIMIT
         flags[unreachable & ~limited] |= Flag.UNREACHABLE
         flags[mask & (singular < feas.min_singular_value)] |= Flag.SINGULAR
-        flags |= _input_flags(mask, targets, feas)
+        flags |= input_flags(mask, targets, feas)
         collisions = self._collisions(q, mask)
         flags[collisions > 0] |= Flag.SELF_COLLISION
         speed = _joint_speed(q, mask, targets.timestamps, self.robot.velocity_limit)
@@ -224,10 +224,13 @@ def _checked_trajectory(
     return array
 
 
-def _input_flags(
+def input_flags(
     mask: NDArray[np.bool_], targets: Targets, feas: FeasibilityConfig
 ) -> NDArray[np.int64]:
-    """``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN``, ``CAMERA_UNCERTAIN`` from the input's figures."""
+    """``LOW_CONFIDENCE``, ``LIFT_UNCERTAIN``, ``CAMERA_UNCERTAIN`` from the input's figures.
+
+    The flags a frame has before any solve: its target itself is in doubt.
+    """
     flags = np.zeros(len(mask), dtype=np.int64)
     if targets.score is not None:
         flags[mask & ~(targets.score >= feas.min_score)] |= Flag.LOW_CONFIDENCE

@@ -49,6 +49,8 @@ class RetargetResult:
         target_turn: The turn about the approach axis of the end-effector target the solve
             reached, shape (T,) [rad] (0 or pi for a 2-fold gripper, see
             :mod:`retarget.symmetry`; 0 without symmetry); NaN without a hand or without an arm.
+        optimized: Whether ``q`` was refined over the whole clip
+            (:class:`retarget.TrajectoryOptimizer`) after the per-frame solve.
     """
 
     joint_names: tuple[str, ...]
@@ -59,6 +61,7 @@ class RetargetResult:
     transform_ee_to_base: NDArray[np.float64]
     iterations: NDArray[np.int64]
     target_turn: NDArray[np.float64] | None = None
+    optimized: bool = False
 
 
 _Array = TypeVar("_Array", bound=np.ndarray)

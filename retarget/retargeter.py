@@ -19,6 +19,7 @@ from retarget.evaluate import Evaluation, Evaluator, Targets
 from retarget.exceptions import InvalidInputError
 from retarget.gripper import aperture_from_keypoints, gripper_position
 from retarget.hand_frame import HandSide, check_keypoints, keypoints_in_hand_frame
+from retarget.optimizer import Clip, TrajectoryOptimizer
 from retarget.result import Residual, RetargetResult, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, build_solvers
@@ -49,6 +50,10 @@ class Retargeter:
         """The solvers and the collision check (:class:`retarget.solvers.Solvers`)."""
         self.evaluator = Evaluator(robot, self.config, self.solvers)
         """What :meth:`evaluate` runs."""
+        self.optimizer = (
+            TrajectoryOptimizer(robot, self.config, self.solvers) if self.config.optimize else None
+        )
+        """The whole-clip refinement (``config.optimize``), None when off."""
 
     @property
     def side(self) -> HandSide:
@@ -124,7 +129,9 @@ class Retargeter:
                 out of the wrist poses (``HandTracks.camera_rotation_std``; NaN: unknown);
                 enables ``Flag.CAMERA_UNCERTAIN``.
 
-        The flags are :meth:`evaluate`'s (:meth:`retarget.evaluate.Evaluator.evaluate` lists
+        With ``config.optimize`` the per-frame answer is refined over the whole clip
+        (:class:`retarget.TrajectoryOptimizer`; timestamps are then required) before it is
+        judged. The flags are :meth:`evaluate`'s (:meth:`retarget.evaluate.Evaluator.evaluate` lists
         them); ``feasible`` is "no flag".
 
         Returns:
@@ -146,6 +153,8 @@ class Retargeter:
             camera_std=camera_std,
         )
         q, iterations, turns = self.solve_turns(targets)
+        if self.optimizer is not None:
+            q = self.optimizer.optimize(Clip(targets, q, turns)).q
         verdict = self.evaluate(q, targets)
         return RetargetResult(
             joint_names=self.robot.joint_names,
@@ -156,6 +165,7 @@ class Retargeter:
             transform_ee_to_base=verdict.transform_ee_to_base,
             iterations=readonly(iterations),
             target_turn=readonly(turns),
+            optimized=self.optimizer is not None,
         )
 
     def targets(
