@@ -34,7 +34,13 @@ from pipeline.placement import (
     default_camera_to_base,
 )
 from pipeline.retargeted import HandRequest, RetargetedHand
-from pipeline.retargeting import choose_side, retarget_bimanual, retarget_sides, retarget_tracks
+from pipeline.retargeting import (
+    choose_side,
+    retarget_bimanual,
+    retarget_many,
+    retarget_sides,
+    retarget_tracks,
+)
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics, read_tracks, write_tracks
 from retarget import load_any_robot
 
@@ -78,6 +84,7 @@ __all__ = [
     "read_tracks",
     "retarget_tracks",
     "retarget_bimanual",
+    "retarget_many",
     "retarget_sides",
     "load_any_robot",
     "solve_wrist_pose",

@@ -273,13 +273,16 @@ def fit_yaw(
         )
         frames = np.flatnonzero(placed.seen[0])
         frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
-        result = retargeter.retarget_sequence(
+        targets = retargeter.targets(
             hand.world_keypoints[frames],
             placed.transform_wrist_to_base[0][frames],
             side=side,
             timestamps=timestamps[frames],
         )
-        misses = int(np.count_nonzero(result.flags & missed))
+        # Reach is the per-frame solve's (48 frames spread over the clip are no trajectory
+        # to optimise): the optimiser, if on, refines the chosen placement's whole clip.
+        verdict = retargeter.evaluate(retargeter.solve(targets)[0], targets)
+        misses = int(np.count_nonzero(verdict.flags & missed))
         if misses < fewest:
             best, fewest = float(yaw), misses
     return best

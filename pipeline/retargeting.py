@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,19 +69,10 @@ def retarget_sides(
                 f"{robot.left.name!r}"
             )
         return [retarget_bimanual(tracks, robot, config=config, placement=placement)]
-    if request is not HandRequest.BOTH:
-        return [retarget_tracks(tracks, robot, side=request, config=config, placement=placement)]
-    if robot.description.side.value in SIDES:
-        raise InvalidInputError(
-            f"robot {robot.name!r} is a {robot.description.side.value} hand: --hand both needs "
-            "a robot that takes either hand (an arm with a gripper), or choose left or right"
-        )
-    seen = [s for s in SIDES if tracks.hands[s].present.any()]
-    if not seen:
-        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
-    return [
-        retarget_tracks(tracks, robot, side=s, config=config, placement=placement) for s in seen
-    ]
+    done = retarget_many([(tracks, request)], robot, config=config, placement=placement)[0]
+    if isinstance(done, InvalidInputError):
+        raise done
+    return done
 
 
 def _input_name(tracks: HandTracks) -> str:
@@ -141,6 +133,87 @@ def retarget_tracks(
             which hand is there instead); a fitted yaw with a given placement, or for a robot
             without an arm.
     """
+    retargeter = retarget.Retargeter(robot, config)
+    prepared = _prepare(retargeter, tracks, side, placement, transform_camera_to_base)
+    return prepared.done(retargeter.retarget_targets([prepared.targets])[0])
+
+
+def retarget_many(
+    items: Sequence[tuple[HandTracks, HandRequest | str]],
+    robot: Robot,
+    *,
+    config: RetargetConfig | None = None,
+    placement: PlacementConfig | None = None,
+) -> list[list[RetargetedHand] | InvalidInputError]:
+    """:func:`retarget_sides` of many inputs onto one single-arm robot or hand, batched.
+
+    One retargeter serves every input; with ``config.optimize`` every trajectory goes to one
+    call of the trajectory optimiser (:meth:`retarget.Retargeter.retarget_targets`).
+
+    Args:
+        items: Per input, its tracks and the hand asked for (``both``: one trajectory per
+            hand seen).
+        robot: A loaded robot with one arm or one hand (bimanual robots:
+            :func:`retarget_bimanual`, per input).
+        config: Retargeting settings.
+        placement: Camera placement and workspace scale, the same for every input.
+
+    Returns:
+        Per input, its trajectories, or the error that input alone raised.
+    """
+    retargeter = retarget.Retargeter(robot, config)
+    prepared: list[list[_Prepared] | InvalidInputError] = []
+    for tracks, side in items:
+        try:
+            sides = _sides(tracks, robot, side)
+            prepared.append([_prepare(retargeter, tracks, s, placement, None) for s in sides])
+        except InvalidInputError as error:
+            prepared.append(error)
+    clips = [p.targets for group in prepared if isinstance(group, list) for p in group]
+    results = iter(retargeter.retarget_targets(clips))
+    return [
+        group if isinstance(group, InvalidInputError) else [p.done(next(results)) for p in group]
+        for group in prepared
+    ]
+
+
+def _sides(tracks: HandTracks, robot: Robot, side: HandRequest | str) -> list[HandRequest | str]:
+    """The hands :func:`retarget_sides` retargets for ``side`` on a single-arm robot or hand."""
+    request = HandRequest.parse(side)
+    if request is not HandRequest.BOTH:
+        return [request]
+    if robot.description.side.value in SIDES:
+        raise InvalidInputError(
+            f"robot {robot.name!r} is a {robot.description.side.value} hand: --hand both needs "
+            "a robot that takes either hand (an arm with a gripper), or choose left or right"
+        )
+    seen = [s for s in SIDES if tracks.hands[s].present.any()]
+    if not seen:
+        raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
+    return list(seen)
+
+
+class _Prepared(NamedTuple):
+    """One hand of one input, ready to retarget: its targets and how to wrap the result."""
+
+    targets: retarget.Targets
+    side: HandSide
+    transform_camera_to_base: NDArray[np.float64]
+    label: str
+
+    def done(self, result: retarget.RetargetResult) -> RetargetedHand:
+        return RetargetedHand(self.side, result, self.transform_camera_to_base, self.label)
+
+
+def _prepare(
+    retargeter: retarget.Retargeter,
+    tracks: HandTracks,
+    side: HandRequest | str,
+    placement: PlacementConfig | None,
+    transform_camera_to_base: NDArray[np.float64] | None,
+) -> _Prepared:
+    """Choose the hand, place it (fitting the yaw if asked) and make its targets."""
+    robot = retargeter.robot
     placement = placement or PlacementConfig()
     if HandRequest.parse(side) is HandRequest.AUTO and robot.description.side.value in SIDES:
         side = robot.description.side.value  # A dexterous hand takes its own side.
@@ -148,7 +221,6 @@ def retarget_tracks(
     _check_seen(tracks, chosen, robot)
     # The camera's own motion out first: the placement sees the hand in the world frame.
     hand = hands_in_world(tracks, [tracks.hands[chosen]])[0]
-    retargeter = retarget.Retargeter(robot, config)
     yaw = None
     if placement.fit_yaw:
         if transform_camera_to_base is not None:
@@ -170,7 +242,7 @@ def retarget_tracks(
         fitted_yaw_deg=yaw,
     )
     seen = placed.seen[0]
-    result = retargeter.retarget_sequence(
+    targets = retargeter.targets(
         hand.world_keypoints,
         placed.transform_wrist_to_base[0],
         present=seen,
@@ -180,7 +252,7 @@ def retarget_tracks(
         camera_std=tracks.camera_rotation_std,
         **_lift_figure(hand, seen, size_prior(tracks)),
     )
-    return RetargetedHand(chosen, result, placed.transform_camera_to_base, placed.label)
+    return _Prepared(targets, chosen, placed.transform_camera_to_base, placed.label)
 
 
 def retarget_bimanual(

@@ -162,6 +162,14 @@ class BimanualResult:
     left: RetargetResult
     right: RetargetResult
 
+    @property
+    def optimized(self) -> bool:
+        """Whether both arms' trajectories were refined as whole trajectories.
+
+        Each on its own: the optimiser does not see the other arm.
+        """
+        return self.left.optimized and self.right.optimized
+
 
 class BimanualRetargeter:
     """Retarget both hands onto a :class:`BimanualRobot`, each onto the arm of its side.

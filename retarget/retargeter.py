@@ -9,6 +9,8 @@ joint trajectory, not only the solver's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -152,21 +154,41 @@ class Retargeter:
             wrist_std=wrist_std,
             camera_std=camera_std,
         )
-        q, iterations, turns = self.solve_turns(targets)
+        return self.retarget_targets([targets])[0]
+
+    def retarget_targets(self, clips: Sequence[Targets]) -> list[RetargetResult]:
+        """Retarget many clips whose targets are made (:meth:`targets`), in their order.
+
+        Each clip is solved frame by frame; with ``config.optimize`` all of them are then
+        refined in one call of the trajectory optimiser (one padded batch: the way to use a
+        GPU, or the CPU's vector units, on many short clips); each is judged by
+        :meth:`evaluate`. :meth:`retarget_sequence` is this for one clip.
+
+        Raises:
+            InvalidInputError: Optimisation of a clip without timestamps.
+        """
+        solved = [self.solve_turns(targets) for targets in clips]
+        trajectories = [q for q, _, _ in solved]
         if self.optimizer is not None:
-            q = self.optimizer.optimize(Clip(targets, q, turns)).q
-        verdict = self.evaluate(q, targets)
-        return RetargetResult(
-            joint_names=self.robot.joint_names,
-            q=readonly(q),
-            feasible=readonly(verdict.flags == 0),
-            flags=verdict.flags,
-            residual=verdict.residual,
-            transform_ee_to_base=verdict.transform_ee_to_base,
-            iterations=readonly(iterations),
-            target_turn=readonly(turns),
-            optimized=self.optimizer is not None,
-        )
+            starts = [Clip(t, q, turns) for t, (q, _, turns) in zip(clips, solved, strict=True)]
+            trajectories = [answer.q for answer in self.optimizer.optimize_many(starts)]
+        results = []
+        for targets, q, (_, iterations, turns) in zip(clips, trajectories, solved, strict=True):
+            verdict = self.evaluate(q, targets)
+            results.append(
+                RetargetResult(
+                    joint_names=self.robot.joint_names,
+                    q=readonly(q),
+                    feasible=readonly(verdict.flags == 0),
+                    flags=verdict.flags,
+                    residual=verdict.residual,
+                    transform_ee_to_base=verdict.transform_ee_to_base,
+                    iterations=readonly(iterations),
+                    target_turn=readonly(turns),
+                    optimized=self.optimizer is not None,
+                )
+            )
+        return results
 
     def targets(
         self,

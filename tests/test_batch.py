@@ -27,6 +27,7 @@ from pipeline.download import DownloadConfig, fetch
 from pipeline.exceptions import InputMediaError
 from pipeline.extract import ExtractConfig
 from pipeline.tracks import read_tracks
+from retarget import RetargetConfig
 
 STOVE = "videos/stove_stir_egocentric.mp4"  # 30 fps, 60 frames
 KETTLE = "videos/kettle_pour_third_person.mp4"  # 29.97 fps, 287 frames
@@ -139,6 +140,33 @@ def test_batch_several_robots_extracts_once(shared_data: Path, tmp_path: Path) -
     for robot in ("panda", "allegro_right"):
         summary = describe_dataset(out / robot)
         assert summary["robot"] == robot and summary["total_frames"] == 60
+
+
+def test_batch_optimises_the_inputs_of_a_retargeting_call_together(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    shutil.copy(shared_data / STOVE, folder / "stove.mp4")
+    shutil.copy(shared_data / KETTLE, folder / "kettle.mp4")
+    base = BatchConfig(robots=("panda",), workers=1, extract=ExtractConfig(num_hands=1))
+    plain = run_batch([folder], tmp_path / "plain", base)
+    config = dataclasses.replace(
+        base, retarget=RetargetConfig(optimize=True), optimize_batch=2
+    )  # the second job finds both inputs' tracks in the cache
+    assert config.retarget_batch == 2 and base.retarget_batch == 1
+    optimised = run_batch([folder], tmp_path / "optimised", config)
+    assert plain.status == optimised.status == "ok", optimised.errors
+    before, after = describe_dataset(tmp_path / "plain"), describe_dataset(tmp_path / "optimised")
+    for name, optimize in (("optimised", True), ("plain", False)):
+        for record in provenance(tmp_path / name)["inputs"]:
+            assert record["retarget_settings"]["optimize"] is optimize
+            assert record["optimized"] is optimize
+    assert before["total_frames"] == after["total_frames"] == 60 + 287
+    assert before["flag_counts"]["VELOCITY_LIMIT"] > 0
+    assert after["flag_counts"]["VELOCITY_LIMIT"] == 0
+    # Both inputs went to one retargeting call: one actor, the time shared by frames.
+    assert len({w.retarget_actor for w in optimised.written}) == 1
 
 
 def test_batch_lifts_with_the_depth_maps_beside_an_input(shared_data: Path, tmp_path: Path) -> None:

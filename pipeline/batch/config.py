@@ -32,6 +32,10 @@ class BatchConfig:
     """Most retargeting actors (half a CPU each); None: as many as ``workers``. The pool starts
     with one and grows while inputs wait for it (retargeting a dexterous hand or a 5-DoF arm
     can take as long as extracting)."""
+    optimize_batch: int = 16
+    """With ``retarget.optimize``: inputs a retargeting actor takes at once, whose
+    trajectories go to one optimiser call per robot (a padded batch; on a GPU the way to fill
+    it). Without optimisation each input is retargeted on its own."""
     max_retries: int = 2
     """Times an input is run again after its worker process died on it (a crash in native
     code, killed for memory, a lost node); then it is an error record."""
@@ -66,6 +70,11 @@ class BatchConfig:
     trajectory file belongs to one clip: use ``hand2robot retarget --camera-motion FILE``)."""
 
     @property
+    def retarget_batch(self) -> int:
+        """Inputs per retargeting call: ``optimize_batch`` when optimising, else 1."""
+        return self.optimize_batch if self.retarget.optimize else 1
+
+    @property
     def max_retarget_actors(self) -> int:
         """``retarget_workers``, else ``workers``."""
         return self.retarget_workers or self.workers
@@ -80,6 +89,8 @@ class BatchConfig:
             raise BatchError(f"workers must be >= 1, got {self.workers}")
         if self.retarget_workers is not None and self.retarget_workers < 1:
             raise BatchError(f"retarget_workers must be >= 1, got {self.retarget_workers}")
+        if self.optimize_batch < 1:
+            raise BatchError(f"optimize_batch must be >= 1, got {self.optimize_batch}")
         if self.max_retries < 0:
             raise BatchError(f"max_retries must be >= 0, got {self.max_retries}")
         if not self.depth_scale > 0:

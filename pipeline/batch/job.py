@@ -247,7 +247,7 @@ def _results(
     dataset = dataset.map_batches(
         RetargetStage,
         fn_constructor_args=(config, attempts),
-        batch_size=1,
+        batch_size=config.retarget_batch,
         compute=ray.data.ActorPoolStrategy(
             min_size=1,
             max_size=max(1, min(config.max_retarget_actors, len(todo))),

@@ -24,9 +24,9 @@ from pipeline.encoding import EpisodeVideo
 from pipeline.inputs import depth_sidecar, extract_input
 from pipeline.model import ensure_model
 from pipeline.retargeted import RetargetedHand
-from pipeline.retargeting import retarget_sides
+from pipeline.retargeting import retarget_many, retarget_sides
 from pipeline.tracks import HandTracks
-from retarget import Hand2RobotError, load_any_robot
+from retarget import BimanualRobot, Hand2RobotError, Robot, load_any_robot
 
 
 @dataclass(frozen=True)
@@ -204,44 +204,84 @@ class RetargetStage:
         self.actor = str(ray.get_runtime_context().get_actor_id())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Retarget each extracted input onto every robot (a failure becomes a string)."""
+        """Retarget each extracted input onto every robot (a failure becomes a string).
+
+        The inputs of one batch are retargeted together, robot by robot: with
+        ``--optimize`` their trajectories go to one optimiser call per robot.
+        """
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
-        for item, payload, error in zip(
-            batch["input"], batch["payload"], batch["error"], strict=True
-        ):
-            if not error:
-                extracted: Extracted = pickle.loads(payload)
-                retries = self.config.max_retries
-                died = died_on(self.attempts, "retarget", str(item), retries)
-                retargeted = (
-                    replace(extracted, retargeted=dict.fromkeys(self.robots, died))
-                    if died
-                    else self._retarget(extracted)
+        todo: dict[int, Extracted] = {}
+        rows = list(zip(batch["input"], batch["payload"], batch["error"], strict=True))
+        for row, (item, payload, error) in enumerate(rows):
+            if error:
+                continue
+            extracted: Extracted = pickle.loads(payload)
+            died = died_on(self.attempts, "retarget", str(item), self.config.max_retries)
+            if died:
+                rows[row] = (
+                    item,
+                    pickle.dumps(replace(extracted, retargeted=dict.fromkeys(self.robots, died))),
+                    error,
                 )
-                payload = pickle.dumps(retargeted)
+            else:
+                todo[row] = extracted
+        for row, extracted in zip(todo, self._retarget(list(todo.values())), strict=True):
+            rows[row] = (rows[row][0], pickle.dumps(extracted), rows[row][2])
+        for item, payload, error in rows:
             out["input"].append(item)
             out["payload"].append(payload)
             out["error"].append(error)
         return {key: np.asarray(value, dtype=object) for key, value in out.items()}
 
-    def _retarget(self, extracted: Extracted) -> Extracted:
-        """``extracted`` with its trajectories onto every robot, and the seconds each took."""
-        results: dict[str, list[RetargetedHand] | str] = {}
-        seconds = {}
+    def _retarget(self, inputs: list[Extracted]) -> list[Extracted]:
+        """``inputs`` with their trajectories onto every robot, and the seconds each took.
+
+        An input's seconds for a robot are its share (by frames) of the batch's time.
+        """
+        results: list[dict[str, list[RetargetedHand] | str]] = [{} for _ in inputs]
+        seconds: list[dict[str, float]] = [{} for _ in inputs]
+        frames = np.array([max(1, extracted.frames) for extracted in inputs], dtype=np.float64)
         for name, robot in self.robots.items():
             began = time.perf_counter()
-            try:
-                results[name] = retarget_sides(
-                    extracted.tracks,
-                    robot,
-                    side=self.config.side,
-                    config=self.config.retarget,
-                    placement=self.config.placement,
-                )
-            except Exception as err:  # noqa: BLE001 - a report record per robot
-                results[name] = describe(err)
-            seconds[name] = round(time.perf_counter() - began, 3)
-        return replace(extracted, retargeted=results, retarget_s=seconds, retarget_actor=self.actor)
+            done = self._one_robot(robot, inputs)
+            took = time.perf_counter() - began
+            for k, answer in enumerate(done):
+                results[k][name] = answer
+                seconds[k][name] = round(took * frames[k] / frames.sum(), 3)
+        return [
+            replace(extracted, retargeted=r, retarget_s=s, retarget_actor=self.actor)
+            for extracted, r, s in zip(inputs, results, seconds, strict=True)
+        ]
+
+    def _one_robot(
+        self, robot: Robot | BimanualRobot, inputs: list[Extracted]
+    ) -> list[list[RetargetedHand] | str]:
+        """Every input retargeted onto ``robot``: trajectories, or the error as a string."""
+        config, placement, side = self.config.retarget, self.config.placement, self.config.side
+        if isinstance(robot, BimanualRobot) or len(inputs) == 1:
+            answers: list[list[RetargetedHand] | str] = []
+            for extracted in inputs:
+                try:
+                    answers.append(
+                        retarget_sides(
+                            extracted.tracks, robot, side=side, config=config, placement=placement
+                        )
+                    )
+                except Exception as err:  # noqa: BLE001 - a report record per robot
+                    answers.append(describe(err))
+            return answers
+        try:
+            many = retarget_many(
+                [(extracted.tracks, side) for extracted in inputs],
+                robot,
+                config=config,
+                placement=placement,
+            )
+        except Exception:  # noqa: BLE001 - one input broke the batch: each on its own, to say which
+            return [
+                answer for extracted in inputs for answer in self._one_robot(robot, [extracted])
+            ]
+        return [describe(a) if isinstance(a, Exception) else a for a in many]
 
 
 def describe(err: BaseException) -> str:

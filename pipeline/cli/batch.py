@@ -40,9 +40,10 @@ class RayOptions(NamedTuple):
     retarget_workers: int | None
     max_retries: int
     address: str | None
+    optimize_batch: int
 
 
-RAY_DEFAULT = RayOptions(2, None, 2, None)
+RAY_DEFAULT = RayOptions(2, None, 2, None, 16)
 """What ``batch``'s ``ray`` parameter (the Ray options' place) defaults to."""
 
 
@@ -74,6 +75,14 @@ def _ray_options(
         str | None,
         typer.Option(help="Ray cluster to join (also RAY_ADDRESS). Default: embedded local Ray."),
     ] = None,
+    optimize_batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --optimize: inputs a retargeting actor takes at once, their "
+            "trajectories optimised in one call per robot.",
+        ),
+    ] = RAY_DEFAULT.optimize_batch,
 ) -> None:
     """The options of where and how the job runs."""
 
@@ -140,6 +149,7 @@ def batch(
         retarget_workers=ray.retarget_workers,
         max_retries=ray.max_retries,
         address=ray.address,
+        optimize_batch=ray.optimize_batch,
         side=chain.side,
         placement=chain.placement,
         retarget=chain.retarget,

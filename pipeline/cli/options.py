@@ -208,6 +208,15 @@ AvoidOption = Annotated[
         "flags wherever the fingers meet.",
     ),
 ]
+OptimizeOption = Annotated[
+    bool,
+    typer.Option(
+        "--optimize/--no-optimize",
+        help="Refine each clip's per-frame solution as a whole trajectory (torch): smooth, "
+        "within the URDF velocity limits, fingers kept apart; flags are judged on the result. "
+        "About 4x the retargeting time (README: Trajectory optimisation).",
+    ),
+]
 
 
 EgocentricOption = Annotated[
@@ -230,8 +239,10 @@ def camera_pose_option(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
-def retarget_config_option(thresholds: list[str] | None, avoid: bool = True) -> RetargetConfig:
-    """``RetargetConfig`` from ``--threshold KEY=VALUE`` and ``--[no-]avoid-collisions``."""
+def retarget_config_option(
+    thresholds: list[str] | None, avoid: bool = True, optimize: bool = False
+) -> RetargetConfig:
+    """``RetargetConfig`` from ``--threshold``, ``--[no-]avoid-collisions``, ``--[no-]optimize``."""
     fields = {f.name: f for f in dataclasses.fields(FeasibilityConfig)}
     values: dict[str, object] = {}
     for item in thresholds or []:
@@ -253,6 +264,7 @@ def retarget_config_option(thresholds: list[str] | None, avoid: bool = True) -> 
     return RetargetConfig(
         feasibility=FeasibilityConfig(**values),  # type: ignore[arg-type]
         avoid_self_collision=avoid,
+        optimize=optimize,
     )
 
 
@@ -294,7 +306,7 @@ class ChainOptions(NamedTuple):
     placement: PlacementConfig
     """``--egocentric``, ``--camera-pose``, ``--workspace-scale``, ``--fit-placement``."""
     retarget: RetargetConfig
-    """``--threshold`` and ``--[no-]avoid-collisions``."""
+    """``--threshold``, ``--[no-]avoid-collisions`` and ``--[no-]optimize``."""
 
 
 def _extraction_options(
@@ -349,6 +361,7 @@ def _chain_options(
     fit_placement: FitPlacementOption = False,
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
+    optimize: OptimizeOption = False,
 ) -> None:
     """The retargeting options shared by ``retarget`` and ``batch``."""
 
@@ -361,6 +374,7 @@ def _chain(
     fit_placement: bool,
     threshold: list[str] | None,
     avoid_collisions: bool,
+    optimize: bool,
 ) -> ChainOptions:
     placement = PlacementConfig(
         egocentric=egocentric,
@@ -369,7 +383,9 @@ def _chain(
         fit_yaw=fit_placement,
     )
     return ChainOptions(
-        HandRequest.parse(hand), placement, retarget_config_option(threshold, avoid_collisions)
+        HandRequest.parse(hand),
+        placement,
+        retarget_config_option(threshold, avoid_collisions, optimize),
     )
 
 

@@ -339,6 +339,8 @@ def _input_record(
         "camera_placement": retargeted.placement,
         "transform_camera_to_base": retargeted.transform_camera_to_base.tolist(),
         "retarget_settings": asdict(retarget_config or RetargetConfig()),
+        # Per frame, or refined as a whole trajectory (retarget.TrajectoryOptimizer).
+        "optimized": bool(retargeted.result.optimized),
         "hand2robot_version": package_version(),
         "frames": tracks.num_frames,
         "frames_written": int(written),
