@@ -39,22 +39,32 @@ def solve(blocks: torch.Tensor, bands: torch.Tensor, rhs: torch.Tensor, group: i
         bands = torch.nn.functional.pad(bands, (0, 0, 0, pad))
         rhs = torch.nn.functional.pad(rhs, (0, 0, 0, pad))
     diagonal, upper = _assemble(blocks, bands, group, count)
-    size = group * n
+    # The coupling of a group with the next joins only its last three frames to the next
+    # group's first three (the bands reach three frames): U = E_last C E_first^T with C of
+    # size 3n. Block Cholesky then needs S^-1 only on the last three frames' columns.
+    size, edge = group * n, 3 * n
     b = rhs.reshape(clips, count, size, 1)
-    factors, couplings, partial = [], [], []
-    factor = torch.linalg.cholesky(diagonal[:, 0])
-    factors.append(factor)
-    partial.append(torch.cholesky_solve(b[:, 0], factor))
-    for g in range(1, count):
-        coupling = torch.cholesky_solve(upper[:, g - 1], factors[-1])  # S_{g-1}^-1 U_{g-1}
-        couplings.append(coupling)
-        lower = upper[:, g - 1].transpose(-1, -2)
-        factor = torch.linalg.cholesky(diagonal[:, g] - lower @ coupling)
-        factors.append(factor)
-        partial.append(torch.cholesky_solve(b[:, g] - lower @ partial[-1], factor))
+    last = torch.zeros(size, edge, dtype=rhs.dtype, device=rhs.device)
+    last[size - edge :] = torch.eye(edge, dtype=rhs.dtype, device=rhs.device)
+    reaches: list[torch.Tensor] = []  # S_g^-1 E_last C_g, (B, kn, 3n)
+    partial: list[torch.Tensor] = []  # S_g^-1 y_g
+    current = diagonal[:, 0]
+    right = b[:, 0]
+    for g in range(count):
+        factor = torch.linalg.cholesky(current)
+        partial.append(torch.cholesky_solve(right, factor))
+        if g == count - 1:
+            break
+        coupling = upper[:, g]  # (B, 3n, 3n): last three frames of g -> first three of g + 1
+        reach = torch.cholesky_solve(last.expand(clips, size, edge), factor) @ coupling
+        reaches.append(reach)
+        current = diagonal[:, g + 1].clone()
+        current[:, :edge, :edge] -= coupling.transpose(-1, -2) @ reach[:, size - edge :]
+        right = b[:, g + 1].clone()
+        right[:, :edge] -= coupling.transpose(-1, -2) @ partial[-1][:, size - edge :]
     x = [partial[-1]]
     for g in range(count - 2, -1, -1):
-        x.append(partial[g] - couplings[g] @ x[-1])
+        x.append(partial[g] - reaches[g] @ x[-1][:, :edge])
     out = torch.stack(x[::-1], dim=1).reshape(clips, count * group, n)
     return out[:, :frames]
 
@@ -62,7 +72,11 @@ def solve(blocks: torch.Tensor, bands: torch.Tensor, rhs: torch.Tensor, group: i
 def _assemble(
     blocks: torch.Tensor, bands: torch.Tensor, group: int, count: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Diagonal blocks (B, G, kn, kn) and the blocks above them (B, G - 1, kn, kn)."""
+    """Diagonal blocks (B, G, kn, kn) and the couplings above them, (B, G - 1, 3n, 3n).
+
+    A coupling is the nonzero corner of the block above the diagonal: the last three frames
+    of a group against the first three of the next.
+    """
     clips, frames, n = blocks.shape[:3]
     grouped = bands.reshape(4, clips, count, group, n)
     diagonal = torch.zeros(
@@ -81,5 +95,6 @@ def _assemble(
                 upper[:, :, a, a + d - group] = band
     size = group * n
     diagonal = diagonal.permute(0, 1, 2, 4, 3, 5).reshape(clips, count, size, size)
-    upper = upper.permute(0, 1, 2, 4, 3, 5).reshape(clips, count, size, size)
-    return diagonal, upper[:, :-1]
+    corner = upper[:, :-1, group - 3 :, :3]  # rows: the last three frames; columns: the first
+    corner = corner.permute(0, 1, 2, 4, 3, 5).reshape(clips, count - 1, 3 * n, 3 * n)
+    return diagonal, corner
