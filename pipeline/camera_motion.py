@@ -202,10 +202,6 @@ class CameraMotionEstimator:
         self.last = (np.eye(3), 0.0)  # last known rotation_camera_to_world and its std [deg]
         self.lost = 0
 
-    def prepare(self, rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """The frame as the estimator tracks it: grey, at work size (cheap; any thread)."""
-        return self._at_work_size(self.config.work_image(rgb))
-
     def _at_work_size(self, grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
         if (grey.shape[1], grey.shape[0]) == self.size:
             return grey
@@ -268,7 +264,8 @@ class CameraMotionEstimator:
         """Estimate the next frame's pose.
 
         Args:
-            image: The frame from :meth:`prepare` or :meth:`CameraMotionConfig.work_image`.
+            image: The frame from :meth:`CameraMotionConfig.work_image` (another size is
+                resized to the work size).
             hands: Image keypoints of the hands seen in it, each (21, 2) [px, frame size].
         """
         image = self._at_work_size(image)
@@ -390,7 +387,7 @@ class CameraMotionEstimator:
         width, height = self.size
         column = np.clip((points[:, 0] * 8 / width).astype(int), 0, 7)
         row = np.clip((points[:, 1] * 6 / height).astype(int), 0, 5)
-        return np.asarray(np.eye(48)[row * 8 + column])
+        return _CELLS[row * 8 + column]
 
     def _fit(
         self,
@@ -413,12 +410,13 @@ class CameraMotionEstimator:
         # corner by how long it has agreed: a new one may sit on something that moves slowly.
         weight = 1.0 / np.maximum(cells.sum(axis=0), 1.0)[np.argmax(cells, axis=1)]
         weight *= np.minimum(age, _TRUSTED_AGE) + 1.0
+        cosine = np.cos(self.threshold)  # angle < threshold, without an arccos per ray
         for _ in range(2):
-            inliers = ray_angles(rotation, rays_from, rays_to) < self.threshold
+            inliers = ray_cosines(rotation, rays_from, rays_to) > cosine
             if inliers.sum() < 3:
                 return rotation, np.nan, inliers
             rotation = fit_rotation(rays_from[inliers] * weight[inliers, None], rays_to[inliers])
-        inliers = ray_angles(rotation, rays_from, rays_to) < self.threshold
+        inliers = ray_cosines(rotation, rays_from, rays_to) > cosine
         residual = ray_angles(rotation, rays_from[inliers], rays_to[inliers])
         spread = _angular_spread(rays_to[inliers])
         error = np.sqrt(np.mean(residual**2) / max(int(inliers.sum()), 1)) / max(spread, 0.05)
@@ -442,6 +440,11 @@ class CameraMotionEstimator:
             np.asarray(self.counts, dtype=np.int64),
             "estimate",
         )
+
+
+_CELLS = np.eye(48)
+_CELLS.setflags(write=False)
+"""One-hot rows of the 8 x 6 grid cells (:meth:`CameraMotionEstimator._cells`)."""
 
 
 def _angular_spread(rays: NDArray[np.float64]) -> float:

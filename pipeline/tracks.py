@@ -351,22 +351,25 @@ def hands_in_world(tracks: HandTracks, hands: list[HandTrack]) -> list[HandTrack
     ]
 
 
+def hold(values: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Rows of ``values`` where not ``valid`` replaced by the last valid row (first before)."""
+    index = np.where(valid, np.arange(len(valid)), -1)
+    index = np.maximum.accumulate(index)
+    first = int(np.argmax(valid))
+    index[index < 0] = first
+    return values[index]
+
+
 def held_camera_poses(tracks: HandTracks) -> NDArray[np.float64]:
     """``transform_camera_to_world`` (T, 4, 4), each unknown (NaN) pose held from the last one.
 
     The first known pose stands before it; the identity when none is known.
     """
     poses = np.array(tracks.transform_camera_to_world, dtype=np.float64)
-    known = np.flatnonzero(np.isfinite(poses).all(axis=(1, 2)))
-    if not len(known):
-        poses[:] = np.eye(4)
-    else:
-        index = np.maximum.accumulate(
-            np.where(np.isfinite(poses).all(axis=(1, 2)), np.arange(len(poses)), -1)
-        )
-        index[index < 0] = known[0]
-        poses = poses[index]
-    return poses
+    known = np.asarray(np.isfinite(poses).all(axis=(1, 2)), dtype=bool)
+    if not known.any():
+        return np.tile(np.eye(4), (len(poses), 1, 1))
+    return hold(poses, known)
 
 
 def read_tracks_key(path: str | Path) -> str | None:

@@ -133,7 +133,7 @@ def cost() -> None:
     height, width = frames[0].shape[:2]
     estimator = CameraMotionEstimator(Intrinsics.from_fov(width, height, 60.0))
     start = time.perf_counter()
-    images = [estimator.prepare(frame) for frame in frames]
+    images = [estimator.config.work_image(frame) for frame in frames]
     prepare = (time.perf_counter() - start) / len(frames) * 1000
     start = time.perf_counter()
     for image in images:

@@ -13,7 +13,7 @@ from pipeline.dataset.config import DatasetConfig
 from pipeline.encoding import EpisodeVideo
 from pipeline.exceptions import DatasetError
 from pipeline.retargeted import RetargetedHand
-from pipeline.tracks import SIDES, HandTracks, held_camera_poses
+from pipeline.tracks import SIDES, HandTracks, held_camera_poses, hold
 from retarget import BimanualResult, Flag
 
 
@@ -46,15 +46,6 @@ def split_segments(
         begin = int(b)
     segments.append((begin, frames))
     return [(a, b) for a, b in segments if b - a >= min_frames]
-
-
-def hold(values: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """Rows of ``values`` where not ``valid`` replaced by the last valid row (first before)."""
-    index = np.where(valid, np.arange(len(valid)), -1)
-    index = np.maximum.accumulate(index)
-    first = int(np.argmax(valid))
-    index[index < 0] = first
-    return values[index]
 
 
 def pose_vectors(transforms: NDArray[np.float64]) -> NDArray[np.float64]:
