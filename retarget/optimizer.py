@@ -2,14 +2,17 @@
 
 The per-frame solve (:meth:`retarget.Retargeter.solve`) answers each frame on its own;
 :class:`TrajectoryOptimizer` starts from its answer and minimises, over the whole clip, the
-tracking error of every frame with a hand (in units of the flag thresholds) plus the joints'
-velocity, acceleration and jerk, with a steep penalty on speeds near the URDF velocity limits
-and the URDF position limits kept by projection (:class:`retarget.TrajectoryConfig`). Frames
-without a hand have no target: they start interpolated between their neighbours and stay
-smooth. The solver is Levenberg-Marquardt: per-frame Jacobians by forward-mode autodiff
-through :class:`retarget.torch_kinematics.TorchKinematics`, the normal equations (block
-diagonal plus the banded smoothness terms) solved exactly by block-tridiagonal Cholesky
-(:mod:`retarget._banded`). Everything is batched over frames and clips (padded), on the CPU or CUDA.
+tracking error of every frame with a hand (in units of the flag thresholds,
+:mod:`retarget._tracking`) plus the joints' velocity, acceleration and jerk
+(:mod:`retarget._smoothness`), with a steep penalty on speeds near the URDF velocity limits,
+the URDF position limits held, and a dexterous hand's fingers kept apart
+(:mod:`retarget.spheres`); see :class:`retarget.TrajectoryConfig`. Frames without a hand have
+no target: they start interpolated between their neighbours and stay smooth. The solver is
+Levenberg-Marquardt: analytic Jacobians through
+:class:`retarget.torch_kinematics.TorchKinematics`, the normal equations (block diagonal plus
+the banded smoothness terms) solved exactly by block-tridiagonal Cholesky
+(:mod:`retarget._banded`). Everything is batched over frames and clips (padded), on the CPU or
+CUDA.
 
 The optimiser judges nothing: :meth:`retarget.Retargeter.evaluate` recomputes every flag and
 residual from the optimised ``q`` with Pinocchio, as for the per-frame answer.

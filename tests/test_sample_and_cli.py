@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from typer.testing import CliRunner
 
 import retarget
 from pipeline.cli import app
+from pipeline.dataset import describe_dataset
 from pipeline.placement import PlacementConfig
 from pipeline.retargeting import retarget_sides, retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
@@ -163,6 +165,16 @@ def test_cli_retarget_prints_summary():
     assert result.exit_code == 0, result.output
     assert "287 (287 with a hand)" in result.output
     assert "panda_joint1" in result.output and "feasible" in result.output
+
+
+def test_cli_retarget_optimize_writes_an_optimised_dataset(tmp_path):
+    out = tmp_path / "pour"
+    done = run_cli("retarget", SAMPLE_TRACKS, "--robot", "panda", "--optimize", "--out", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((out / "meta/hand2robot.json").read_text())["inputs"][0]
+    assert record["optimized"] is True and record["retarget_settings"]["optimize"] is True
+    flags = describe_dataset(out)["flag_counts"]
+    assert flags["VELOCITY_LIMIT"] == 0  # 3 frames per frame (tests/test_trajectory.py)
 
 
 def test_cli_bad_input_exit_code(tmp_path, capsys):
