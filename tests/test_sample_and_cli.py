@@ -169,7 +169,9 @@ def test_cli_retarget_prints_summary():
 
 def test_cli_retarget_optimize_writes_an_optimised_dataset(tmp_path):
     out = tmp_path / "pour"
-    done = run_cli("retarget", SAMPLE_TRACKS, "--robot", "panda", "--optimize", "--out", out)
+    done = run_cli(
+        "retarget", SAMPLE_TRACKS, "--robot", "panda", "--optimize", "--no-video", "--out", out
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((out / "meta/hand2robot.json").read_text())["inputs"][0]
     assert record["optimized"] is True and record["retarget_settings"]["optimize"] is True
