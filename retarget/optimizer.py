@@ -215,10 +215,17 @@ class TrajectoryOptimizer:
                 "the trajectory optimiser needs timestamps [s] to weigh joint speeds; pass "
                 "timestamps= to the retargeter or turn optimisation off"
             )
+        timestamps = np.asarray(targets.timestamps, dtype=np.float64)
+        if timestamps.shape != (length,) or not np.all(np.diff(timestamps) > 0):
+            raise InvalidInputError(
+                f"timestamps must be ({length},), finite and strictly increasing [s]"
+            )
         if np.shape(clip.q) != (length, self.robot.nq):
             raise InvalidInputError(
                 f"the start q must have shape ({length}, {self.robot.nq}), got {np.shape(clip.q)}"
             )
+        if not np.isfinite(clip.q).all():
+            raise InvalidInputError("the start q holds NaN/inf; every frame needs joints")
         if self.arm and targets.transform_ee_to_base is None and np.any(targets.present):
             raise InvalidInputError(f"robot {self.robot.name!r} has an arm: targets need poses")
         return length, np.asarray(targets.present, dtype=np.float64)

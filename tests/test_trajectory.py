@@ -293,6 +293,25 @@ def test_bad_optimiser_input_is_an_error_naming_the_choices(robots_loaded):
         optimizer.optimize(retarget.Clip(targets._replace(timestamps=None), start))
     with pytest.raises(retarget.InvalidInputError, match=r"shape \(10, 8\)"):
         optimizer.optimize(retarget.Clip(targets, start[:, :3]))
+    backwards = targets._replace(timestamps=targets.timestamps[::-1])
+    with pytest.raises(retarget.InvalidInputError, match="strictly increasing"):
+        optimizer.optimize(retarget.Clip(backwards, start))
+    with pytest.raises(retarget.InvalidInputError, match="NaN"):
+        optimizer.optimize(retarget.Clip(targets, start * np.nan))
+
+
+def test_clips_of_one_to_three_frames_and_without_a_hand_are_optimised(robots_loaded):
+    panda = robots_loaded["panda"]
+    retargeter = retarget.Retargeter(panda, OPTIMIZE)
+    for frames in (1, 2, 3):
+        targets, _ = _panda_clip(panda, frames=frames)
+        result = retargeter.retarget_targets([targets])[0]
+        assert result.q.shape == (frames, panda.nq) and result.optimized
+        assert result.feasible.all()
+    targets, _ = _panda_clip(panda, frames=20, gap=(0, 20))  # no hand at all: rest, unmoved
+    result = retargeter.retarget_targets([targets])[0]
+    np.testing.assert_allclose(result.q, np.tile(panda.rest, (20, 1)), atol=1e-9)
+    assert (result.flags == Flag.NO_HAND).all()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda)")
