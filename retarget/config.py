@@ -127,12 +127,17 @@ class TrajectoryConfig:
     guard_weight: float = 10.0
     """Weight of the mean fingertip error's excess over ``guard_level``, in thresholds."""
     collision_margin: float = 0.002
-    """Gap [m] kept between the spheres that cover the robot's collision geometry
-    (:class:`retarget.spheres.SphereModel`; they hold the geometry, so it is kept at least
-    this far apart where they cover it)."""
-    collision_weight: float = 3.0
-    """Weight of a sphere pair's intrusion into the margin, per ``max_position_error`` (3: one
-    millimetre weighs like a third of the position threshold). 0 turns the term off."""
+    """Gap [m] kept between the spheres that cover a dexterous hand's collision geometry
+    (:class:`retarget.spheres.SphereModel`; they hold the geometry, so it is kept at least this
+    far apart where they cover it), or the gap the start has if that is smaller: the
+    per-frame solve keeps coal's exact geometry apart, and the spheres are larger than it."""
+    collision_weight: float = 30.0
+    """Weight of a sphere pair's intrusion into its gap, per ``max_position_error`` (30: a
+    millimetre weighs three position thresholds). 0 turns the term off. Measured on the five
+    shared videos (left / right Allegro, feasible and ``SELF_COLLISION`` frames): 3 -> 54 / 68
+    feasible with 354 / 69 colliding, 10 -> 54 / 68 with 41 / 16, 30 -> 53 / 68 with 8 / 4 (per
+    frame: 43 / 49 with 0 / 0). Without the start's gap as the floor, 3 gave 38 / 62, and 10-30
+    (with a lower guard) 0-2 on the left hand: the spheres alone are too large for a grasp."""
     penalty_stages: int = 6
     """The speed penalty starts at its weight over ``penalty_ramp`` to the power
     ``penalty_stages - 1`` and reaches it at this iteration (continuation)."""

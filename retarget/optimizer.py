@@ -72,6 +72,7 @@ class _Batch(NamedTuple):
     steps: smooth.Periods  # frame periods [s]
     masks: smooth.Derivatives  # (B, T-1|T-2|T-3, 1): 1 inside a clip
     inside: torch.Tensor  # (B, T): 1 for a frame of the clip, 0 in the padding
+    allowance: torch.Tensor | None = None  # (B, T, P) [m]: the gap each sphere pair keeps
 
 
 class TrajectoryOptimizer:
@@ -205,7 +206,14 @@ class TrajectoryOptimizer:
             masks,
             self._tensor(frame_inside),
         )
-        return batch, self._tensor(start)
+        begin = torch.minimum(torch.maximum(self._tensor(start), self._lower), self._upper)
+        if self.spheres is not None:
+            # A sphere pair may come as close as the start has it (the per-frame solve keeps
+            # coal's exact geometry apart; the spheres are larger), no closer, and no closer
+            # than the margin where the start leaves more room.
+            gaps = self.spheres.gaps(begin)
+            batch = batch._replace(allowance=gaps.clamp(max=settings.collision_margin))
+        return batch, begin
 
     def _checked_clip(self, clip: Clip) -> tuple[int, NDArray[np.float64]]:
         targets = clip.targets
@@ -267,9 +275,9 @@ class TrajectoryOptimizer:
         for weight, value in zip(weights, moves, strict=True):
             total = total + (weight * value.pow(2)).sum(dim=(1, 2))
         total = total + self._overspeed(moves.velocity, batch, penalty).pow(2).sum(dim=(1, 2))
-        if self.spheres is not None:
+        if self.spheres is not None and batch.allowance is not None:
             gaps = self.spheres.gaps(x)  # (B, T, P)
-            overlap = torch.relu(self.config.trajectory.collision_margin - gaps)
+            overlap = torch.relu(batch.allowance - gaps)
             total = total + (overlap * self._collision_scale).pow(2).sum(-1).mul(batch.inside).sum(
                 1
             )
@@ -279,12 +287,13 @@ class TrajectoryOptimizer:
         self, x: torch.Tensor, batch: _Batch
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The sphere gaps' part of the Gauss-Newton system: blocks (B, T, n, n), gradient."""
-        if self.spheres is None:
+        if self.spheres is None or batch.allowance is None:
             return None
         shape, n = x.shape[:2], x.shape[-1]
-        near = self.spheres.near(x.reshape(-1, n), self.config.trajectory.collision_margin)
+        allowance = batch.allowance.reshape(shape[0] * shape[1], -1)
+        near = self.spheres.near(x.reshape(-1, n), allowance)
         inside = batch.inside.reshape(-1)[near.frame]
-        residual = (self.config.trajectory.collision_margin - near.gap) * self._collision_scale
+        residual = (allowance[near.frame, near.pair] - near.gap) * self._collision_scale
         slope = -near.slope * self._collision_scale
         residual, slope = residual * inside, slope * inside[:, None]
         blocks = torch.zeros(shape[0] * shape[1], n, n, dtype=x.dtype, device=x.device)

@@ -74,6 +74,8 @@ class NearPairs(NamedTuple):
 
     frame: torch.Tensor
     """Shape (K,): the configuration each is found in."""
+    pair: torch.Tensor
+    """Shape (K,): which pair (a row of :attr:`SphereModel.pairs`)."""
     gap: torch.Tensor
     """Shape (K,) [m]: the gap (negative: overlap)."""
     slope: torch.Tensor
@@ -149,8 +151,11 @@ class SphereModel:
         distance = torch.linalg.vector_norm(between, dim=-1)
         return distance - self.radii[self.pairs[:, 0]] - self.radii[self.pairs[:, 1]]
 
-    def near(self, q: torch.Tensor, within: float) -> NearPairs:
-        """The (frame, pair) gaps below ``within`` [m] at ``q`` (N, nq), with their slopes."""
+    def near(self, q: torch.Tensor, within: float | torch.Tensor) -> NearPairs:
+        """The (frame, pair) gaps below ``within`` [m] at ``q`` (N, nq), with their slopes.
+
+        ``within``: one distance, or one per frame and pair, shape (N, P).
+        """
         frames = self.kinematics.jacobians(q)
         centers = self._place(frames.rotations, frames.positions)  # (N, S, 3)
         first, second = self.pairs[:, 0], self.pairs[:, 1]
@@ -161,7 +166,7 @@ class SphereModel:
         normal = between[frame, pair] / distance[frame, pair].clamp_min(1e-9)[:, None]
         slope = self._point_slope(frames, centers, frame, second[pair], normal)
         slope = slope - self._point_slope(frames, centers, frame, first[pair], normal)
-        return NearPairs(frame, gaps[frame, pair], slope)
+        return NearPairs(frame, pair, gaps[frame, pair], slope)
 
     def _point_slope(
         self,
