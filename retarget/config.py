@@ -116,9 +116,6 @@ class TrajectoryConfig:
     """Tracking weight of frames whose input is in doubt (``LOW_CONFIDENCE``,
     ``LIFT_UNCERTAIN``, ``CAMERA_UNCERTAIN``): their targets jump with the lifting's noise, so
     the motion follows the trusted frames around them more closely than them."""
-    reduced_orientation_weight: float = 0.1
-    """Orientation's tracking weight for arms of fewer than six joints (SO-101), which cannot
-    take every orientation: as their per-frame solve, they reach the position first."""
     guard_level: float = 0.8
     """A dexterous hand's mean fingertip error above this fraction of its threshold is also
     penalised steeply (``guard_weight``): smoothing is free below the threshold and costly
@@ -172,7 +169,6 @@ class TrajectoryConfig:
             "gripper_tolerance",
             "tolerance",
             "uncertain_weight",
-            "reduced_orientation_weight",
             "collision_margin",
             "guard_level",
             "guard_weight",
