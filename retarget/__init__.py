@@ -9,6 +9,8 @@ Example::
     res = retarget.Retargeter(robot).retarget_sequence(keypoints)   # (T, 21, 3) [m]
     res.q, res.feasible, res.flags, res.residual
     retarget.evaluate(robot, my_q, targets)         # flags and residuals of any trajectory
+    smooth = retarget.Retargeter(robot, retarget.RetargetConfig(optimize=True))  # whole clip,
+    smooth.retarget_sequence(keypoints, timestamps=t)  # in torch (retarget.TrajectoryOptimizer)
 """
 
 from retarget.arm_ik import ArmIK, IKConfig, IKResult
