@@ -13,6 +13,8 @@ Example::
     smooth.retarget_sequence(keypoints, timestamps=t)  # in torch (retarget.TrajectoryOptimizer)
 """
 
+from typing import TYPE_CHECKING
+
 from retarget.arm_ik import ArmIK, IKConfig, IKResult
 from retarget.bimanual import (
     BimanualResult,
@@ -33,11 +35,26 @@ from retarget.hand_frame import (
     hand_frame_from_keypoints,
     keypoints_in_hand_frame,
 )
-from retarget.optimizer import Clip, OptimizedTrajectory, TrajectoryOptimizer
 from retarget.result import Residual, RetargetResult
 from retarget.retargeter import Retargeter
 from retarget.robot import MimicJoint, Robot, load_robot, transform_matrix
 from retarget.vector_retargeting import VectorConfig, VectorResult, VectorRetargeter
+
+if TYPE_CHECKING:
+    from retarget.optimizer import Clip, OptimizedTrajectory, TrajectoryOptimizer
+
+_TORCH = ("Clip", "OptimizedTrajectory", "TrajectoryOptimizer")
+"""Names of :mod:`retarget.optimizer`, loaded on first use: torch takes about 1.5 s to
+import, which every command would pay otherwise (PEP 562)."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _TORCH:
+        from retarget import optimizer
+
+        return getattr(optimizer, name)
+    raise AttributeError(f"module 'retarget' has no attribute {name!r}")
+
 
 __all__ = [
     "NUM_KEYPOINTS",

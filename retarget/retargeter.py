@@ -10,6 +10,7 @@ joint trajectory, not only the solver's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,12 +22,14 @@ from retarget.evaluate import Evaluation, Evaluator, Targets
 from retarget.exceptions import InvalidInputError
 from retarget.gripper import aperture_from_keypoints, gripper_position
 from retarget.hand_frame import HandSide, check_keypoints, keypoints_in_hand_frame
-from retarget.optimizer import Clip, TrajectoryOptimizer
 from retarget.result import Residual, RetargetResult, readonly
 from retarget.robot import Robot
 from retarget.solvers import ArmSolvers, build_solvers
 from retarget.symmetry import nearest_turn, other_turn, turned
 from robots import RobotKind, Side, Symmetry
+
+if TYPE_CHECKING:
+    from retarget.optimizer import TrajectoryOptimizer
 
 __all__ = [
     "FeasibilityConfig",
@@ -52,10 +55,14 @@ class Retargeter:
         """The solvers and the collision check (:class:`retarget.solvers.Solvers`)."""
         self.evaluator = Evaluator(robot, self.config, self.solvers)
         """What :meth:`evaluate` runs."""
-        self.optimizer = (
-            TrajectoryOptimizer(robot, self.config, self.solvers) if self.config.optimize else None
-        )
+        self.optimizer: TrajectoryOptimizer | None = None
         """The whole-clip refinement (``config.optimize``), None when off."""
+        if self.config.optimize:
+            # torch takes about 1.5 s to import (measured: `hand2robot --help` 1.1 -> 2.6 s):
+            # only a retargeter that optimises loads it.
+            from retarget.optimizer import TrajectoryOptimizer
+
+            self.optimizer = TrajectoryOptimizer(robot, self.config, self.solvers)
 
     @property
     def side(self) -> HandSide:
@@ -170,6 +177,8 @@ class Retargeter:
         solved = [self.solve_turns(targets) for targets in clips]
         trajectories = [q for q, _, _ in solved]
         if self.optimizer is not None:
+            from retarget.optimizer import Clip  # loaded with the optimiser (see __init__)
+
             starts = [Clip(t, q, turns) for t, (q, _, turns) in zip(clips, solved, strict=True)]
             trajectories = [answer.q for answer in self.optimizer.optimize_many(starts)]
         results = []
