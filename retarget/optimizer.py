@@ -72,6 +72,7 @@ class _Batch(NamedTuple):
     steps: smooth.Periods  # frame periods [s]
     masks: smooth.Derivatives  # (B, T-1|T-2|T-3, 1): 1 inside a clip
     inside: torch.Tensor  # (B, T): 1 for a frame of the clip, 0 in the padding
+    weights: smooth.Derivatives  # per-difference weights of the squared derivatives
     allowance: torch.Tensor | None = None  # (B, T, P) [m]: the gap each sphere pair keeps
 
 
@@ -98,7 +99,6 @@ class TrajectoryOptimizer:
         settings = self.config.trajectory
         self.device = _checked_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
-        self.arm = bool(robot.arm_joints)
         self.tracking = Tracking(robot, self.config, self.solvers, self.dtype, self.device)
         """The tracking term (:class:`retarget._tracking.Tracking`)."""
         limit = np.asarray(robot.velocity_limit, dtype=np.float64)
@@ -144,8 +144,7 @@ class TrajectoryOptimizer:
             speed = settings.hard_speed * self.config.feasibility.velocity_scale * self._speed_unit
             speed = torch.where(self._limited > 0, speed, torch.inf)
             x = _rate_limited(x, batch.steps.velocity, speed)
-            weights = self._smooth_weights(batch)
-            cost = self._cost(x, batch, weights, settings.velocity_penalty)
+            cost = self._cost(x, batch, settings.velocity_penalty)
         q = x.detach().cpu().numpy().astype(np.float64)
         return [
             OptimizedTrajectory(
@@ -182,11 +181,10 @@ class TrajectoryOptimizer:
             frame_inside[b, :length] = 1.0
             valid = np.flatnonzero(present)
             targets = clip.targets
-            if self.arm and targets.transform_ee_to_base is not None:
+            if self.tracking.arm and targets.transform_ee_to_base is not None:
                 turns = np.zeros(length) if clip.turns is None else np.nan_to_num(clip.turns)
-                for t in valid.tolist():
-                    pose = turned(targets.transform_ee_to_base[t], float(turns[t]))
-                    rotation[b, t], position[b, t] = pose[:3, :3], pose[:3, 3]
+                poses = turned(targets.transform_ee_to_base[valid], turns[valid])
+                rotation[b, valid], position[b, valid] = poses[:, :3, :3], poses[:, :3, 3]
             if pairs and targets.vectors is not None:
                 vectors[b, valid] = targets.vectors[valid]
             if self.solvers.gripper_column is not None and targets.gripper is not None:
@@ -205,6 +203,7 @@ class TrajectoryOptimizer:
             steps,
             masks,
             self._tensor(frame_inside),
+            self._smooth_weights(steps, masks),
         )
         begin = torch.minimum(torch.maximum(self._tensor(start), self._lower), self._upper)
         if self.spheres is not None:
@@ -234,18 +233,19 @@ class TrajectoryOptimizer:
             )
         if not np.isfinite(clip.q).all():
             raise InvalidInputError("the start q holds NaN/inf; every frame needs joints")
-        if self.arm and targets.transform_ee_to_base is None and np.any(targets.present):
+        if self.tracking.arm and targets.transform_ee_to_base is None and np.any(targets.present):
             raise InvalidInputError(f"robot {self.robot.name!r} has an arm: targets need poses")
         return length, np.asarray(targets.present, dtype=np.float64)
 
     # -- the cost ----------------------------------------------------------------------------
 
-    def _smooth_weights(self, batch: _Batch) -> smooth.Derivatives:
+    def _smooth_weights(
+        self, steps: smooth.Periods, masks: smooth.Derivatives
+    ) -> smooth.Derivatives:
         """Per-difference weights of the squared velocity, acceleration, jerk (B, ., n)."""
         settings = self.config.trajectory
         tau = settings.time_scale
         unit = self._speed_unit**2
-        steps, masks = batch.steps, batch.masks
         # Each term is integrated over time (times its period over the time scale), so that
         # the cost does not grow with the frame rate.
         return smooth.Derivatives(
@@ -265,14 +265,12 @@ class TrajectoryOptimizer:
         over = torch.relu(velocity.abs() / self._speed_unit - allowed) * self._limited
         return penalty * over * batch.masks.velocity
 
-    def _cost(
-        self, x: torch.Tensor, batch: _Batch, weights: smooth.Derivatives, penalty: float
-    ) -> torch.Tensor:
+    def _cost(self, x: torch.Tensor, batch: _Batch, penalty: float) -> torch.Tensor:
         """Half the sum of squares per clip, (B,)."""
         residual, _ = self.tracking.residuals(x, batch.targets, jacobian=False)
         moves = smooth.derivatives(x, batch.steps)
         total = residual.pow(2).sum(dim=(1, 2))
-        for weight, value in zip(weights, moves, strict=True):
+        for weight, value in zip(batch.weights, moves, strict=True):
             total = total + (weight * value.pow(2)).sum(dim=(1, 2))
         total = total + self._overspeed(moves.velocity, batch, penalty).pow(2).sum(dim=(1, 2))
         if self.spheres is not None and batch.allowance is not None:
@@ -307,11 +305,13 @@ class TrajectoryOptimizer:
     def _solve(
         self, batch: _Batch, start: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        """Levenberg-Marquardt from ``start``: the answer, costs at start and end, iterations."""
+        """Levenberg-Marquardt from ``start`` (inside the position limits).
+
+        Returns the answer, the costs at start and end, and the iterations run.
+        """
         settings = self.config.trajectory
-        weights = self._smooth_weights(batch)
-        x = torch.minimum(torch.maximum(start, self._lower), self._upper)
-        cost_start = self._cost(x, batch, weights, settings.velocity_penalty)
+        x = start
+        cost_start = self._cost(x, batch, settings.velocity_penalty)
         damping = torch.full_like(cost_start, 1e-3)
         growth = torch.full_like(cost_start, 2.0)
         iterations = 0
@@ -323,10 +323,10 @@ class TrajectoryOptimizer:
             stage = settings.penalty_ramp ** max(0, settings.penalty_stages - iterations)
             if settings.velocity_penalty / stage != penalty:
                 penalty = settings.velocity_penalty / stage
-                cost = self._cost(x, batch, weights, penalty)
-            step, predicted = self._step(x, batch, weights, damping, penalty)
+                cost = self._cost(x, batch, penalty)
+            step, predicted = self._step(x, batch, damping, penalty)
             candidate = torch.minimum(torch.maximum(x + step, self._lower), self._upper)
-            new_cost = self._cost(candidate, batch, weights, penalty)
+            new_cost = self._cost(candidate, batch, penalty)
             better = new_cost < cost
             gain = torch.where(better, (cost - new_cost) / cost.clamp_min(1e-12), 0.0)
             x = torch.where(better[:, None, None], candidate, x)
@@ -345,7 +345,6 @@ class TrajectoryOptimizer:
         self,
         x: torch.Tensor,
         batch: _Batch,
-        weights: smooth.Derivatives,
         damping: torch.Tensor,
         penalty: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -357,6 +356,7 @@ class TrajectoryOptimizer:
         collisions = self._collisions(x, batch)
         if collisions is not None:
             blocks, gradient = blocks + collisions[0], gradient + collisions[1]
+        weights = batch.weights
         moves = smooth.derivatives(x, batch.steps)
         over = self._overspeed(moves.velocity, batch, penalty)
         slope = penalty * torch.sign(moves.velocity) / self._speed_unit * (over > 0)

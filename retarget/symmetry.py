@@ -18,13 +18,20 @@ from retarget.robot import Robot
 from robots import Symmetry
 
 
-def turned(transform: NDArray[np.float64], angle: float) -> NDArray[np.float64]:
-    """``transform @ Rz(angle)``: a pose turned about its own z axis by ``angle`` [rad]."""
-    cos, sin = math.cos(angle), math.sin(angle)
+def turned(
+    transform: NDArray[np.float64], angle: float | NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``transform @ Rz(angle)``: poses turned about their own z axis by ``angle`` [rad].
+
+    ``transform`` (..., 4, 4) and ``angle`` (...) broadcast: one pose, or a whole trajectory
+    with a turn per frame.
+    """
+    turn = np.asarray(angle, dtype=np.float64)[..., None]
+    cos, sin = np.cos(turn), np.sin(turn)
     out = np.array(transform, dtype=np.float64, copy=True)
-    x, y = out[:3, 0].copy(), out[:3, 1].copy()
-    out[:3, 0] = cos * x + sin * y
-    out[:3, 1] = -sin * x + cos * y
+    x, y = out[..., :3, 0].copy(), out[..., :3, 1].copy()
+    out[..., :3, 0] = cos * x + sin * y
+    out[..., :3, 1] = -sin * x + cos * y
     return out
 
 
