@@ -91,8 +91,10 @@ class SphereModel:
         dtype: Floating type of the tensors.
         device: Where they live.
 
+    Only the parts in the hand's pairs (:func:`hand_pairs`) are covered.
+
     Attributes:
-        pairs: Shape (P, 2): sphere indices kept apart.
+        pairs: Shape (P, 2): sphere indices kept apart (none that overlap at the rest pose).
         radii: Shape (S,) [m].
     """
 
@@ -104,33 +106,37 @@ class SphereModel:
         device: str | torch.device = "cpu",
     ) -> None:
         model, objects = checker.model, checker.geometry.geometryObjects
-        joints = sorted({int(item.parentJoint) for item in objects})
+        kept = hand_pairs(robot, checker)
+        parts = sorted({part for pair in kept for part in pair})  # only these are covered
+        joints = sorted({int(objects[part].parentJoint) for part in parts})
         frames = tuple("universe" if j == 0 else model.names[j] for j in joints)
         self.kinematics = TorchKinematics(robot, frames, dtype, device)
-        centers, radii, owner, part = [], [], [], []
-        for index, item in enumerate(objects):
-            c, r = cover(item)
+        centers: list[NDArray[np.float64]] = []
+        radii: list[NDArray[np.float64]] = []
+        owner: list[int] = []
+        first_sphere: dict[int, int] = {}
+        for part in parts:
+            c, r = cover(objects[part])
+            first_sphere[part] = len(owner)
             centers.append(c)
             radii.append(r)
-            owner += [joints.index(int(item.parentJoint))] * len(r)
-            part += [index] * len(r)
-        self._centers_np = np.concatenate(centers)
-        self.radii_np = np.concatenate(radii)
-        self._owner_np = np.array(owner)
-        part_array = np.array(part)
-        pairs = []
-        for pair in hand_pairs(robot, checker):
-            first = np.flatnonzero(part_array == pair[0])
-            second = np.flatnonzero(part_array == pair[1])
-            pairs += [(a, b) for a in first.tolist() for b in second.tolist()]
-        pairs_np = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-        self._centers = torch.as_tensor(self._centers_np, dtype=dtype, device=device)
-        self.radii = torch.as_tensor(self.radii_np, dtype=dtype, device=device)
-        self._owner = torch.as_tensor(self._owner_np, device=device)
-        self.pairs = torch.as_tensor(pairs_np, device=device)
+            owner += [joints.index(int(objects[part].parentJoint))] * len(r)
+        pairs = [
+            (first_sphere[a] + i, first_sphere[b] + j)
+            for a, b in kept
+            for i in range(len(radii[parts.index(a)]))
+            for j in range(len(radii[parts.index(b)]))
+        ]
+        self._centers = torch.as_tensor(
+            np.concatenate(centers or [np.zeros((0, 3))]), dtype=dtype, device=device
+        )
+        self.radii = torch.as_tensor(
+            np.concatenate(radii or [np.zeros(0)]), dtype=dtype, device=device
+        )
+        self._owner = torch.as_tensor(np.array(owner, dtype=np.int64), device=device)
+        self.pairs = torch.as_tensor(np.array(pairs, dtype=np.int64).reshape(-1, 2), device=device)
         rest = torch.as_tensor(np.array(robot.rest), dtype=dtype, device=device)
-        apart = self.gaps(rest) > 0
-        self.pairs = self.pairs[apart]
+        self.pairs = self.pairs[self.gaps(rest) > 0]
 
     def centers(self, q: torch.Tensor) -> torch.Tensor:
         """Sphere centres in the base frame at ``q`` (..., nq): shape (..., S, 3) [m]."""
