@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from pipeline.dataset import PROVENANCE_PATH
+from pipeline.dataset.frames import pose_matrices
 from pipeline.decoding import iter_frames, open_media
 from pipeline.encoding import VideoConfig, VideoEncoder
 from pipeline.exceptions import DatasetError
@@ -117,12 +118,7 @@ def episode_cameras(episode: Episode) -> NDArray[np.float64]:
     poses = episode.rows.get("observation.camera.transform_camera_to_world")
     if poses is None:
         return np.broadcast_to(episode.transform_camera_to_base, (frames, 4, 4)).copy()
-    from scipy.spatial.transform import Rotation
-
-    to_world = np.tile(np.eye(4), (frames, 1, 1))
-    to_world[:, :3, :3] = Rotation.from_quat(poses[:, 3:].astype(np.float64)).as_matrix()
-    to_world[:, :3, 3] = poses[:, :3]
-    return np.asarray(episode.transform_camera_to_base @ to_world)
+    return np.asarray(episode.transform_camera_to_base @ pose_matrices(poses))
 
 
 def project(points_in_camera: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
@@ -202,10 +198,8 @@ def hand_points_in_camera(episode: Episode) -> NDArray[np.float64]:
 def _hand_in_camera(
     keypoints: NDArray[np.float64], pose: NDArray[np.float64], side: str
 ) -> NDArray[np.float64]:
-    from scipy.spatial.transform import Rotation
-
     in_hand = keypoints_in_hand_frame(keypoints.reshape(-1, 21, 3), side)  # type: ignore[arg-type]
-    rotation = Rotation.from_quat(pose[:, 3:]).as_matrix()
+    rotation = pose_matrices(pose)[:, :3, :3]
     return np.einsum("tij,tkj->tki", rotation, in_hand) + pose[:, None, :3]
 
 

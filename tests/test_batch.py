@@ -383,8 +383,8 @@ def test_dead_workers_are_retried_then_reported(shared_data: Path, tmp_path: Pat
 
 
 # Loaded by every Python process of the job below: a Ray worker dies (SIGKILL) whenever it
-# starts retargeting the chosen input, by wrapping ``pipeline.retargeting.retarget_sides`` on
-# import.
+# starts retargeting the chosen input, by wrapping ``pipeline.retargeting.retarget_sides`` and
+# ``retarget_many`` (what the retargeting stage calls for bimanual / other robots) on import.
 _DYING_RETARGETERS = """
 import importlib.abc, importlib.util, os, signal, sys
 
@@ -399,15 +399,23 @@ class _Wrap(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             run_module(module)
-            retarget_sides = module.retarget_sides
+            retarget_sides, retarget_many = module.retarget_sides, module.retarget_many
 
-            def dying(tracks, *args, **kwargs):
+            def die_on(tracks):
                 name = os.path.basename(tracks.source["path"])
                 if sys.argv[0].endswith("default_worker.py") and name == os.environ["TEST_DIE"]:
                     os.kill(os.getpid(), signal.SIGKILL)
+
+            def dying(tracks, *args, **kwargs):
+                die_on(tracks)
                 return retarget_sides(tracks, *args, **kwargs)
 
-            module.retarget_sides = dying
+            def dying_many(items, *args, **kwargs):
+                for tracks, _ in items:
+                    die_on(tracks)
+                return retarget_many(items, *args, **kwargs)
+
+            module.retarget_sides, module.retarget_many = dying, dying_many
 
         spec.loader.exec_module = exec_module
         return spec

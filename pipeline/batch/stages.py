@@ -258,7 +258,7 @@ class RetargetStage:
     ) -> list[list[RetargetedHand] | str]:
         """Every input retargeted onto ``robot``: trajectories, or the error as a string."""
         config, placement, side = self.config.retarget, self.config.placement, self.config.side
-        if isinstance(robot, BimanualRobot) or len(inputs) == 1:
+        if isinstance(robot, BimanualRobot):
             answers: list[list[RetargetedHand] | str] = []
             for extracted in inputs:
                 try:
@@ -277,7 +277,10 @@ class RetargetStage:
                 config=config,
                 placement=placement,
             )
-        except Exception:  # noqa: BLE001 - one input broke the batch: each on its own, to say which
+        except Exception as err:  # noqa: BLE001 - a report record per robot
+            if len(inputs) == 1:
+                return [describe(err)]
+            # One input broke the batch: each on its own, to say which.
             return [
                 answer for extracted in inputs for answer in self._one_robot(robot, [extracted])
             ]

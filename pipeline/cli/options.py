@@ -214,7 +214,7 @@ OptimizeOption = Annotated[
         "--optimize/--no-optimize",
         help="Refine each clip's per-frame solution as a whole trajectory (torch): smooth, "
         "within the URDF velocity limits, fingers kept apart; flags are judged on the result. "
-        "About 4x the retargeting time (README: Trajectory optimisation).",
+        "1.2-6x the retargeting time (README: Trajectory optimisation).",
     ),
 ]
 

@@ -60,6 +60,17 @@ def pose_vectors(transforms: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
+def pose_matrices(vectors: NDArray[np.floating]) -> NDArray[np.float64]:
+    """(T, 7) ``x, y, z, qx, qy, qz, qw`` -> (T, 4, 4): :func:`pose_vectors` undone."""
+    from scipy.spatial.transform import Rotation
+
+    values = np.asarray(vectors, dtype=np.float64)
+    out = np.tile(np.eye(4), (len(values), 1, 1))
+    out[:, :3, :3] = Rotation.from_quat(values[:, 3:]).as_matrix()
+    out[:, :3, 3] = values[:, :3]
+    return out
+
+
 class InputFrames(NamedTuple):
     """One input's per-frame values over all its frames, before it is cut into episodes."""
 
