@@ -29,13 +29,46 @@ def find_srdf(urdf: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _collision_model(urdf: Path, package_dirs: list[str]) -> tuple[pin.Model, pin.GeometryModel]:
-    """The kinematic model of a URDF and its collision geometry."""
+def _geometry_model(
+    urdf: Path, package_dirs: list[str], kind: pin.GeometryType
+) -> tuple[pin.Model, pin.GeometryModel]:
+    """The kinematic model of a URDF and its collision or visual geometry."""
     model = pin.buildModelFromUrdf(str(urdf))
-    geometry = pin.buildGeomFromUrdf(
-        model, str(urdf), pin.GeometryType.COLLISION, package_dirs=package_dirs
-    )
+    geometry = pin.buildGeomFromUrdf(model, str(urdf), kind, package_dirs=package_dirs)
     return model, geometry
+
+
+def robot_geometry(
+    robot: Robot, kind: pin.GeometryType = pin.GeometryType.COLLISION
+) -> tuple[pin.Model, pin.GeometryModel, int]:
+    """The robot's kinematic model with its collision or visual geometry.
+
+    For an arm carrying a hand (``attach``), the hand's model and geometry are appended at the
+    arm's attach frame, as in :class:`retarget.Robot`.
+
+    Returns:
+        The model (the same joints as ``robot.model``), its geometry, and how many of the
+        geometry objects come first from the main URDF (the rest are the attached hand's).
+
+    Raises:
+        AssertionError: The geometry's model does not match the robot's joints.
+    """
+    description = robot.description
+    model, geometry = _geometry_model(
+        description.urdf.resolve(), description.urdf.package_dirs(), kind
+    )
+    own = len(geometry.geometryObjects)
+    if description.attach is not None:
+        attach = description.attach
+        child, child_geometry = _geometry_model(
+            attach.urdf.resolve(), attach.urdf.package_dirs(), kind
+        )
+        parent = frame_id(model, attach.parent_frame, "attach parent_frame", robot.name)
+        placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
+        model, geometry = pin.appendModel(model, child, geometry, child_geometry, parent, placement)
+    if list(model.names) != list(robot.model.names):
+        raise AssertionError("geometry model joints differ from the robot model's")
+    return model, geometry, own
 
 
 def _bounding_spheres(
@@ -70,21 +103,10 @@ class SelfCollision:
 
     def __init__(self, robot: Robot) -> None:
         description = robot.description
-        urdf = description.urdf.resolve()
-        model, geometry = _collision_model(urdf, description.urdf.package_dirs())
-        srdfs = [find_srdf(urdf)]
+        model, geometry, _ = robot_geometry(robot)
+        srdfs = [find_srdf(description.urdf.resolve())]
         if description.attach is not None:
-            attach = description.attach
-            child_urdf = attach.urdf.resolve()
-            child, child_geometry = _collision_model(child_urdf, attach.urdf.package_dirs())
-            parent = frame_id(model, attach.parent_frame, "attach parent_frame", robot.name)
-            placement = pin.SE3(transform_matrix(attach.transform_child_to_parent))
-            model, geometry = pin.appendModel(
-                model, child, geometry, child_geometry, parent, placement
-            )
-            srdfs.append(find_srdf(child_urdf))
-        if list(model.names) != list(robot.model.names):
-            raise AssertionError("collision model joints differ from the robot model's")
+            srdfs.append(find_srdf(description.attach.urdf.resolve()))
         self.model = model
         self.geometry = geometry
         self.excluded = {"adjacent": 0, "srdf": 0, "rest": 0}

@@ -155,11 +155,11 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
 
     # Drawn back into the camera, each arm's end effector sits where its hand's tool point is,
     # on frames it reached: camera -> shared base -> arm base -> IK -> FK -> camera.
-    from pipeline.viz import _robot_skeleton, hand_points_in_camera, load_episode
+    from pipeline.viz import hand_points_in_camera, load_episode, robot_skeleton
 
     episode = load_episode(root, 0)
     assert hand_points_in_camera(episode).shape == (frames, 2, 21, 3)
-    points, edges = _robot_skeleton(pair, state, episode.transform_camera_to_base)
+    points, edges = robot_skeleton(pair, state, episode.transform_camera_to_base)
     per_arm = points.shape[1] // 2
     assert len(edges) == 2 * (per_arm - 1)
     for i, side in enumerate(("left", "right")):

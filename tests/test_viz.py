@@ -96,8 +96,8 @@ def test_render_and_plot_a_real_episode(episode_dataset: Path, tmp_path: Path) -
     assert frames == 60
     with av.open(str(video)) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    # The source frame (384x288) and the robot panel (288x288) side by side.
-    assert len(decoded) == 60 and decoded[0].shape == (288, 384 + 288, 3)
+    # The source frame (384x288) and the robot panel (4:3, 384x288) side by side.
+    assert len(decoded) == 60 and decoded[0].shape == (288, 384 + 384, 3)
     panel = np.stack(decoded)[:, :, 384:]
     assert (panel.max(axis=-1) > 120).any(axis=(1, 2)).all()  # the robot is drawn in every frame
     plot = tmp_path / "plot.png"
@@ -134,6 +134,14 @@ def test_rerun_recording_holds_every_frame(episode_dataset: Path, tmp_path: Path
     assert record_rerun(episode_dataset / "dataset", 0, output) == 60
     rows: dict[str, int] = {}
     for chunk in RrdReader(output).stream():
+        rows[str(chunk.entity_path)] = rows.get(str(chunk.entity_path), 0) + chunk.num_rows
+    # The Panda's meshes: every visual part, posed on every frame (one static mesh row each).
+    panda = [path for path in rows if path.startswith("/world/robot/panda/")]
+    assert len(panda) == 11 and all(rows[path] == 60 + 1 for path in panda)
+    skeleton = tmp_path / "skeleton.rrd"
+    assert record_rerun(episode_dataset / "dataset", 0, skeleton, skeleton=True) == 60
+    rows = {}
+    for chunk in RrdReader(skeleton).stream():
         rows[str(chunk.entity_path)] = rows.get(str(chunk.entity_path), 0) + chunk.num_rows
     assert rows["/world/robot/joints"] == rows["/world/robot/links"] == 60
     assert rows["/flags"] == 60 and rows["/world/hand"] == 60

@@ -90,12 +90,19 @@ def viz(
         Path | None,
         typer.Option(help='Rerun recording (.rrd) in 3D; needs pip install "hand2robot[rerun]".'),
     ] = None,
+    skeleton: Annotated[
+        bool,
+        typer.Option(help="Draw the robot as its joint chain, not its URDF meshes (faster)."),
+    ] = False,
 ) -> None:
     """Draw an episode: over its source video, as a plot, or in 3D.
 
-    --out draws the lifted hand and the robot (seen from the same camera) and each frame's
-    flags over the source video; --plot draws the joints against their
-    limits, the flags over time and the residuals; --rerun records the episode in 3D.
+    --out draws the lifted hand and the robot's meshes (seen from the same camera;
+    links in contact red on a SELF_COLLISION frame), the flags, a legend and a frame
+    counter over the source video, beside a panel of the robot alone (a hand that an
+    arm carries enlarged in an inset); --plot draws the joints (a hand's grouped by
+    finger) against their limits, the flags over time and the residuals; --rerun
+    records the episode in 3D, meshes included.
 
     Examples:
       hand2robot viz datasets/pour --episode 0 --out ep0.mp4 --plot ep0.png
@@ -104,13 +111,13 @@ def viz(
     if output is None and plot is None and rerun is None:
         raise typer.BadParameter("give --out FILE.mp4, --plot FILE.png or --rerun FILE.rrd")
     if output is not None:
-        frames = render_episode(dataset, episode, output)
+        frames = render_episode(dataset, episode, output, skeleton=skeleton)
         say(f"{frames} frames -> {output}")
     if plot is not None:
         plot_episode(dataset, episode, plot)
         say(f"plot -> {plot}")
     if rerun is not None:
-        frames = record_rerun(dataset, episode, rerun)
+        frames = record_rerun(dataset, episode, rerun, skeleton=skeleton)
         say(f"{frames} frames -> {rerun} (open with: rerun {rerun})")
 
 

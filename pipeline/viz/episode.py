@@ -1,0 +1,164 @@
+"""One episode of a hand2robot dataset read back for drawing: rows, cameras, the lifted hand.
+
+The robot is drawn from the input's camera: its base is placed with the inverse of the placement
+used (``transform_camera_to_base`` in the provenance, times each frame's camera pose for a moving
+camera), except for a free-floating hand, whose base has no placement: it is where the palm pose
+that the lifted wrist implies puts it (:func:`robot_cameras`). The hand is the lifted 3D hand
+(``observation.human.keypoints`` placed by ``observation.human.wrist_pose``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from pipeline.dataset import PROVENANCE_PATH
+from pipeline.dataset.frames import pose_matrices
+from pipeline.exceptions import DatasetError
+from pipeline.tracks import Intrinsics
+from retarget import BimanualRobot, Robot
+from retarget.hand_frame import keypoints_in_hand_frame
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode of a hand2robot dataset, with what drawing it needs.
+
+    Attributes:
+        index: Episode index.
+        rows: Column name -> array, one row per frame.
+        source: The input's path (or URL) and how its frames were sampled.
+        intrinsics: The input's camera.
+        transform_camera_to_base: The placement used, (4, 4).
+        side: The human hand retargeted.
+        robot: The robot's registry name.
+        joint_names: Columns of ``observation.state``.
+        fps: Dataset frame rate [Hz].
+    """
+
+    index: int
+    rows: dict[str, NDArray[Any]]
+    source: dict[str, Any]
+    intrinsics: Intrinsics
+    transform_camera_to_base: NDArray[np.float64]
+    side: str
+    robot: str
+    joint_names: tuple[str, ...]
+    fps: int
+
+
+def load_episode(root: str | Path, episode: int) -> Episode:
+    """Read one episode's rows and its input's provenance.
+
+    Raises:
+        DatasetError: Not a hand2robot dataset, or no such episode (the message gives the range).
+    """
+    root = Path(root)
+    try:
+        info = json.loads((root / "meta/info.json").read_text())
+        provenance = json.loads((root / PROVENANCE_PATH).read_text())
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{root}: not a hand2robot dataset ({err})") from None
+    total = int(info["total_episodes"])
+    if not 0 <= episode < total:
+        raise DatasetError(f"{root}: no episode {episode}; valid: 0 to {total - 1}")
+    record = provenance["episodes"][episode]
+    source = provenance["inputs"][record["input_index"]]
+    table = pq.read_table(sorted(root.glob("data/*/*.parquet")))
+    table = table.filter(pc.equal(table["episode_index"], episode))
+    rows = {}
+    for name in table.column_names:
+        column = table[name].combine_chunks()
+        if pa.types.is_fixed_size_list(column.type):
+            flat = column.flatten().to_numpy(zero_copy_only=False)
+            rows[name] = flat.reshape(table.num_rows, -1)
+        else:
+            rows[name] = column.to_numpy(zero_copy_only=False)
+    return Episode(
+        index=episode,
+        rows=rows,
+        source=source["source"] | {"extraction_settings": source["extraction_settings"]},
+        intrinsics=Intrinsics.from_json(source["intrinsics"]),
+        transform_camera_to_base=np.asarray(source["transform_camera_to_base"]),
+        side=source["hand"],
+        robot=provenance["robot"]["name"],
+        joint_names=tuple(provenance["robot"]["joint_names"]),
+        fps=int(info["fps"]),
+    )
+
+
+def episode_cameras(episode: Episode) -> NDArray[np.float64]:
+    """Each frame's camera in the robot base frame, (T, 4, 4) [m].
+
+    The placement (``transform_camera_to_base``: the world frame in the base frame) times each
+    frame's ``observation.camera.transform_camera_to_world``; datasets of earlier releases,
+    without that column, have a fixed camera.
+    """
+    frames = len(episode.rows["timestamp"])
+    poses = episode.rows.get("observation.camera.transform_camera_to_world")
+    if poses is None:
+        return np.broadcast_to(episode.transform_camera_to_base, (frames, 4, 4)).copy()
+    return np.asarray(episode.transform_camera_to_base @ pose_matrices(poses))
+
+
+def robot_cameras(episode: Episode, robot: Robot | BimanualRobot) -> NDArray[np.float64]:
+    """Each frame's camera in the frame the robot is drawn in, (T, 4, 4) [m].
+
+    :func:`episode_cameras` for a robot with an arm. A free-floating hand has no base placement:
+    its palm (end-effector frame) is put at the pose the lifted wrist implies, the wrist pose
+    times ``transform_hand_to_ee`` inverted (as the retargeter does), and its base where
+    forward kinematics of the frame's state puts it behind the palm.
+    """
+    from robots import RobotKind
+
+    if isinstance(robot, BimanualRobot) or robot.description.kind is not RobotKind.HAND:
+        return episode_cameras(episode)
+    transform_wrist_to_camera = pose_matrices(
+        episode.rows["observation.human.wrist_pose"].astype(np.float64)
+    )
+    transform_ee_to_camera = transform_wrist_to_camera @ np.linalg.inv(robot.transform_hand_to_ee)
+    state = episode.rows["observation.state"].astype(np.float64)
+    ee = robot.description.ee_frame
+    transform_ee_to_base = np.stack([robot.frame_placements(q, (ee,))[0] for q in state])
+    transform_base_to_camera = transform_ee_to_camera @ np.linalg.inv(transform_ee_to_base)
+    return np.asarray(np.linalg.inv(transform_base_to_camera))
+
+
+def hand_points_in_camera(episode: Episode) -> NDArray[np.float64]:
+    """The lifted hand's 21 keypoints in the camera frame, shape (T, 21, 3) [m].
+
+    For a bimanual episode, shape (T, 2, 21, 3): the left hand, then the right.
+    """
+    keypoints = episode.rows["observation.human.keypoints"].astype(np.float64)
+    pose = episode.rows["observation.human.wrist_pose"].astype(np.float64)
+    if episode.side != "both":
+        return _hand_in_camera(keypoints, pose, episode.side)
+    return np.stack(
+        [
+            _hand_in_camera(keypoints[:, 63 * i : 63 * (i + 1)], pose[:, 7 * i : 7 * (i + 1)], side)
+            for i, side in enumerate(("left", "right"))
+        ],
+        axis=1,
+    )
+
+
+def _hand_in_camera(
+    keypoints: NDArray[np.float64], pose: NDArray[np.float64], side: str
+) -> NDArray[np.float64]:
+    in_hand = keypoints_in_hand_frame(keypoints.reshape(-1, 21, 3), side)  # type: ignore[arg-type]
+    rotation = pose_matrices(pose)[:, :3, :3]
+    return np.einsum("tij,tkj->tki", rotation, in_hand) + pose[:, None, :3]
+
+
+def hands_present(episode: Episode) -> NDArray[np.bool_]:
+    """Shape (T, H): each hand's presence (H = 1, or 2 for a bimanual episode)."""
+    present = episode.rows["observation.human.present"].astype(bool)
+    return present.reshape(len(present), -1)
