@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 
 import coal
 import fast_simplification
@@ -21,6 +20,7 @@ from numpy.typing import NDArray
 
 from retarget import Robot
 from retarget.collision import robot_geometry
+from robots import RobotDescription
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,21 @@ class RobotMeshes:
         )
 
 
-@lru_cache(maxsize=8)
+_LOADED: dict[RobotDescription, RobotMeshes] = {}
+
+
 def robot_meshes(robot: Robot) -> RobotMeshes:
-    """:class:`RobotMeshes` of ``robot``, loaded once per process (loading takes up to 5 s)."""
-    return RobotMeshes(robot)
+    """:class:`RobotMeshes` of ``robot``, loaded once per process and robot description.
+
+    Loading and simplifying takes 1-3 s; robots loaded again from the same description (the
+    same URDF and mapping, so the same model) share the meshes.
+    """
+    meshes = _LOADED.get(robot.description)
+    if meshes is None:
+        if len(_LOADED) >= 8:
+            _LOADED.pop(next(iter(_LOADED)))
+        meshes = _LOADED[robot.description] = RobotMeshes(robot)
+    return meshes
 
 
 def _part_mesh(item: pin.GeometryObject) -> tuple[NDArray[np.float64], NDArray[np.intp]]:

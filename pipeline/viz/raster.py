@@ -95,19 +95,26 @@ def _scan(
         right = min(int(np.floor(max(ax, bx, cx))), width - 1)
         inverse = 1.0 / area
         za, zb, zc = z[f, 0], z[f, 1], z[f, 2]
+        # Barycentric weights from the edge functions over the signed area; linear in x, so
+        # stepped along each row.
+        step_a, step_b = (by - cy) * inverse, (cy - ay) * inverse
         for y in range(top, bottom + 1):
+            wa = ((bx - left) * (cy - y) - (cx - left) * (by - y)) * inverse
+            wb = ((cx - left) * (ay - y) - (ax - left) * (cy - y)) * inverse
+            entered = False
             for x in range(left, right + 1):
-                # Barycentric weights from the edge functions, over the signed area.
-                wa = ((bx - x) * (cy - y) - (cx - x) * (by - y)) * inverse
-                wb = ((cx - x) * (ay - y) - (ax - x) * (cy - y)) * inverse
                 wc = 1.0 - wa - wb
-                if wa < 0 or wb < 0 or wc < 0:
-                    continue
-                d = wa * za + wb * zb + wc * zc
-                i = y * width + x
-                if d < found[i]:
-                    found[i] = d
-                    triangle[i] = f
+                if wa >= 0 and wb >= 0 and wc >= 0:
+                    entered = True
+                    d = wa * za + wb * zb + wc * zc
+                    i = y * width + x
+                    if d < found[i]:
+                        found[i] = d
+                        triangle[i] = f
+                elif entered:
+                    break  # a triangle is convex: one run per row
+                wa += step_a
+                wb += step_b
 
 
 def triangle_shading(
@@ -118,9 +125,25 @@ def triangle_shading(
     Lambert's law on the face normal, either side lit (meshes are not always consistently
     wound).
     """
-    p = vertices_in_camera[triangles]
-    normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    view = p.mean(axis=1)
-    cosine = np.abs(np.einsum("fi,fi->f", normal, view))
-    cosine /= np.linalg.norm(normal, axis=1) * np.linalg.norm(view, axis=1) + 1e-18
-    return 0.35 + 0.65 * cosine
+    shade = np.empty(len(triangles))
+    _shade(
+        np.ascontiguousarray(vertices_in_camera, dtype=np.float64),
+        np.ascontiguousarray(triangles, dtype=np.int64),
+        shade,
+    )
+    return shade
+
+
+@numba.njit(cache=True, nogil=True)
+def _shade(
+    points: NDArray[np.float64], triangles: NDArray[np.int64], shade: NDArray[np.float64]
+) -> None:  # pragma: no cover - compiled
+    for f in range(len(triangles)):
+        a, b, c = points[triangles[f, 0]], points[triangles[f, 1]], points[triangles[f, 2]]
+        u, v = b - a, c - a
+        normal = np.array(
+            [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
+        )
+        view = (a + b + c) / 3.0
+        size = np.sqrt((normal**2).sum() * (view**2).sum()) + 1e-18
+        shade[f] = 0.35 + 0.65 * abs((normal * view).sum()) / size

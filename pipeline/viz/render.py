@@ -58,7 +58,7 @@ class Rendered:
         depth: Depth along the camera's z of what each pixel shows, shape (h, w) [m]; inf for
             none.
         color: Shaded colour, shape (h, w, 3), RGB (uint8); zero where no part is seen.
-        scale: Render resolution over the camera's resolution.
+        scale: Render resolution over the camera's resolution: 1 / k for a whole number k.
     """
 
     part: NDArray[np.int64]
@@ -120,8 +120,9 @@ def render(
     points = np.concatenate(vertices)
     faces = np.concatenate(triangles)
     parts = np.concatenate(triangle_part)
-    scale = min(1.0, max_size / max(intrinsics.width, intrinsics.height))
-    size = (max(1, round(intrinsics.height * scale)), max(1, round(intrinsics.width * scale)))
+    factor = max(1, int(np.ceil(max(intrinsics.width, intrinsics.height) / max_size)))
+    scale = 1.0 / factor  # a whole factor: the render scales up by cv2.resize exactly
+    size = (-(-intrinsics.height // factor), -(-intrinsics.width // factor))
     pixels = (project(points, intrinsics) + 0.5) * scale - 0.5  # pixel centres stay centres
     raster = rasterize(pixels, points[:, 2], faces, size)
     shade = triangle_shading(points, faces)
@@ -183,30 +184,21 @@ def composite(
     if not len(rows):
         return image
     height, width = image.shape[:2]
-    scale = rendered.scale
     # The box in the render, a pixel wider for the interpolation, and that box in the image.
     top, bottom = max(rows[0] - 1, 0), min(rows[-1] + 2, seen.shape[0])
     left, right = max(columns[0] - 1, 0), min(columns[-1] + 2, seen.shape[1])
     cover = seen[top:bottom, left:right].astype(np.float32)
     color = rendered.color[top:bottom, left:right]
     color = np.where(cover[..., None] > 0, color, cv2.dilate(color, np.ones((3, 3), np.uint8)))
-    if scale == 1.0:
-        y0, y1, x0, x1 = top, bottom, left, right
-    else:
-        y0 = max(int((top + 0.5) / scale - 0.5), 0)
-        y1 = min(int(np.ceil((bottom + 0.5) / scale)), height)
-        x0 = max(int((left + 0.5) / scale - 0.5), 0)
-        x1 = min(int(np.ceil((right + 0.5) / scale)), width)
-        # Output pixel (x, y) samples the render at (x + 0.5) * scale - 0.5.
-        ys = ((np.arange(y0, y1) + 0.5) * scale - 0.5 - top).astype(np.float32)
-        xs = ((np.arange(x0, x1) + 0.5) * scale - 0.5 - left).astype(np.float32)
-        map_x, map_y = np.meshgrid(xs, ys)
-        cover = np.asarray(
-            cv2.remap(cover, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        )
-        color = np.asarray(
-            cv2.remap(color, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        )
+    factor = round(1.0 / rendered.scale)
+    y0, x0 = top * factor, left * factor
+    y1, x1 = min(bottom * factor, height), min(right * factor, width)
+    if factor > 1:
+        # cv2.resize by a whole factor puts output pixel x on the render's (x + 0.5) / k - 0.5.
+        grown = ((right - left) * factor, (bottom - top) * factor)
+        cover = np.asarray(cv2.resize(cover, grown, interpolation=cv2.INTER_LINEAR))
+        color = np.asarray(cv2.resize(color, grown, interpolation=cv2.INTER_LINEAR))
+        cover, color = cover[: y1 - y0, : x1 - x0], color[: y1 - y0, : x1 - x0]
     weight = (alpha * cover).astype(np.float32)
     region = np.ascontiguousarray(image[y0:y1, x0:x1])
     image[y0:y1, x0:x1] = cv2.blendLinear(region, np.ascontiguousarray(color), 1.0 - weight, weight)

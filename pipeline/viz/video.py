@@ -43,7 +43,7 @@ INSET_SIZE = 0.42
 #: Width of the side panel over its height (the frame's): arms reach wider than tall.
 PANEL_ASPECT = 4 / 3
 #: Longest side of the panel's render [px] (scaled up to the panel).
-PANEL_RENDER_SIZE = 400
+PANEL_RENDER_SIZE = 480
 _ORANGE = (ROBOT_COLOR[0] / 255, ROBOT_COLOR[1] / 255, ROBOT_COLOR[2] / 255)
 
 
@@ -66,6 +66,8 @@ class _Frames:
         self.times = data.rows["timestamp"].astype(np.float64)
         height = data.intrinsics.height
         self.panel_shape = (height, 2 * round(height * PANEL_ASPECT / 2))  # even, for H.264
+        self.background = np.empty((*self.panel_shape, 3), dtype=np.uint8)
+        self.background[:] = PANEL_BACKGROUND
         if skeleton:
             points, self.edges = robot_skeleton(robot, self.state, self.cameras)
             self.robot_pixels = project(points, data.intrinsics)
@@ -95,8 +97,7 @@ class _Frames:
         draw_overlay(image, hands, None, [], flags)
 
     def panel(self, row: int) -> NDArray[np.uint8]:
-        side = np.empty((*self.panel_shape, 3), dtype=np.uint8)
-        side[:] = PANEL_BACKGROUND
+        side = self.background.copy()
         if self.skeleton:
             return draw_overlay(side, None, self.panel_pixels[row], self.edges, 0)
         contacts = self.contacts.at(self.state[row], int(self.flags[row]))
