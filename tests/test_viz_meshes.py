@@ -275,3 +275,31 @@ def test_panel_view_is_fixed_and_frames_a_bimanual_robot(robots_loaded) -> None:
     parts = len(arms[0].meshes.parts)
     seen = set(np.unique(rendered.part)) - {-1}
     assert any(k < parts for k in seen) and any(k >= parts for k in seen)  # both arms drawn
+
+
+def test_links_in_contact_are_drawn_red_on_a_self_collision_frame(
+    zed_datasets: dict[str, Path],
+) -> None:
+    from pipeline.viz.scene import Contacts
+
+    episode = load_episode(zed_datasets["ur5_allegro"], 0)
+    robot = retarget.load_robot("ur5_allegro")
+    flags = episode.rows["flags"].astype(np.int64)
+    colliding = np.flatnonzero(flags & retarget.Flag.SELF_COLLISION)
+    assert len(colliding) >= 1  # the clip has such frames (the forearm against a fingertip)
+    arms = arms_of(robot)
+    contacts = Contacts(arms)
+    state = episode.rows["observation.state"].astype(np.float64)
+    row = int(colliding[0])
+    found = contacts.at(state[row], int(flags[row]))[0]
+    links = {arms[0].meshes.parts[k].link for k in found}
+    assert len(links) >= 2, links  # both sides of the pair
+    assert contacts.at(state[row], 0) == [frozenset()]  # an unflagged frame: none
+    camera, intrinsics = panel_view(arms, state, (240, 320))
+    red = render(scene_at(arms, state[row], camera, [found]), intrinsics).color.astype(int)
+    plain = render(scene_at(arms, state[row], camera), intrinsics).color.astype(int)
+    assert _reddish(red) > 200 and _reddish(plain) == 0
+
+
+def _reddish(image: np.ndarray) -> int:
+    return int(((image[..., 0] > 150) & (image[..., 1] < 60)).sum())

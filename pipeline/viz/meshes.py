@@ -3,8 +3,8 @@
 The meshes are the URDF's ``<visual>`` geometry as Pinocchio loads it (``package://`` paths
 through the robot's package folders, ``scale`` applied; boxes, cylinders, spheres and capsules
 as meshes), each part simplified by quadric decimation (``fast-simplification``) to a share of
-:data:`TRIANGLE_BUDGET` in proportion to its surface area: what a video frame needs, a few
-thousand triangles instead of the up to 400k of the original meshes.
+:data:`TRIANGLE_BUDGET` in proportion to the square root of its surface area: what a video
+frame needs, a few thousand triangles instead of the up to 400k of the original meshes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: Triangles of a whole robot after simplification.
 TRIANGLE_BUDGET = 6000
 #: The fewest triangles a part keeps (a small part stays recognisable).
-MIN_PART_TRIANGLES = 24
+MIN_PART_TRIANGLES = 100
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ class RobotMeshes:
         meshes = [_part_mesh(item) for item in self.geometry.geometryObjects]
         floating = robot.description.kind is RobotKind.HAND
         on_hand = np.array([floating or k >= own for k in range(len(meshes))])
-        areas = np.array([_area(v, f) for v, f in meshes]).reshape(-1)
+        # Shares by the square root of the area: a small part (a wrist flange, a fingertip)
+        # keeps enough triangles to stay in one piece.
+        areas = np.sqrt(np.array([_area(v, f) for v, f in meshes]).reshape(-1))
         shares = np.zeros(len(meshes))
         groups = [on_hand, ~on_hand] if on_hand.any() and not on_hand.all() else [on_hand | True]
         for group in groups:  # an arm carrying a hand: half the triangles for the hand
