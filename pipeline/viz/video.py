@@ -35,6 +35,7 @@ from pipeline.viz.episode import (
 from pipeline.viz.render import Posed, composite, render
 from pipeline.viz.scene import Arm, Contacts, arms_of, hand_frame, inset_view, panel_view, scene_at
 from retarget import BimanualRobot, Robot, load_any_robot
+from robots import FINGERTIP_KEYPOINTS, RobotKind
 
 #: Background of the side panel, RGB.
 PANEL_BACKGROUND = (40, 40, 40)
@@ -104,6 +105,10 @@ class _Frames:
         scene = scene_at(self.arms, self.state[row], self.panel_camera, contacts)
         rendered = render(scene, self.panel_intrinsics, max_size=PANEL_RENDER_SIZE, lighten=0.4)
         composite(side[: self.view_height], rendered, alpha=1.0)
+        if len(self.arms) == 1 and self.arms[0].robot.description.kind is RobotKind.HAND:
+            _label_fingertips(
+                side, self.arms[0].robot, self.state[row], self.panel_camera, self.panel_intrinsics
+            )
         if self.inset is not None:
             self._draw_inset(side, self.arms[0], row, contacts[0])
         return side
@@ -121,9 +126,35 @@ class _Frames:
             render([Posed(arm.meshes, q, camera, contacts, hand)], intrinsics, lighten=0.4),
             1.0,
         )
+        _label_fingertips(box, arm.robot, q, camera, intrinsics)
         cv2.rectangle(box, (0, 0), (box.shape[1] - 1, box.shape[0] - 1), (200, 200, 200), 1)
         cv2.putText(box, "hand", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1)
         side[: box.shape[0], -box.shape[1] :] = box  # top right: the caption runs along the bottom
+
+
+def _label_fingertips(
+    image: NDArray[np.uint8],
+    robot: Robot,
+    q: NDArray[np.float64],
+    transform_camera_to_base: NDArray[np.float64],
+    intrinsics: Intrinsics,
+) -> None:
+    """Each fingertip of a dexterous hand named (index, middle, ring, thumb) where it is seen."""
+    mappings = robot.description.fingertips
+    tips = robot.frame_placements(q, tuple(m.frame for m in mappings))[:, :, 3]
+    in_camera = (tips @ np.linalg.inv(transform_camera_to_base).T)[:, :3]
+    scale = max(1, round(image.shape[0] / 480))
+    for mapping, pixel in zip(mappings, project(in_camera, intrinsics), strict=True):
+        if (
+            np.isfinite(pixel).all()
+            and 0 <= pixel[0] < image.shape[1]
+            and 0 <= pixel[1] < image.shape[0]
+        ):
+            at = (int(pixel[0]) + 4 * scale, int(pixel[1]) - 4 * scale)
+            cv2.putText(
+                image, FINGERTIP_KEYPOINTS[mapping.keypoint], at, cv2.FONT_HERSHEY_SIMPLEX,
+                0.35 * scale, (255, 230, 120), scale, cv2.LINE_AA,
+            )  # fmt: skip
 
 
 #: Camera of the ``--skeleton`` side panel: 1.4 m in front of the robot base, 0.6 m up, looking
