@@ -40,8 +40,8 @@ def main() -> None:
 
     import pipeline
     import retarget
-    from pipeline.viz import render_episode
     from pipeline.viz import meshes as mesh_module
+    from pipeline.viz import render_episode
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

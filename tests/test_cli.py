@@ -236,7 +236,7 @@ def test_help_shows_every_text_whole_on_an_80_column_terminal() -> None:
     group = typer.main.get_command(app)
     commands = [((), group), *(((name,), command) for name, command in group.commands.items())]
     assert {name for (name, *_), _ in commands[1:]} == {
-        "robots", "extract", "retarget", "batch", "inspect", "viz",
+        "robots", "extract", "retarget", "batch", "inspect", "viz", "adopt",
     }  # fmt: skip
     for name, command in commands:
         screen = _help_screen(*name)
@@ -255,7 +255,7 @@ def test_help_shows_every_text_whole_on_an_80_column_terminal() -> None:
         # Summaries in the command list are whole, not cut short with "...".
         if not name:
             listed = screen[screen.index("Commands:") + 1 :]
-            assert len(listed) == 6 and not any(line.endswith("...") for line in listed)
+            assert len(listed) == 7 and not any(line.endswith("...") for line in listed)
     retarget = "".join("".join(_help_screen("retarget")).split())
     assert "x,y,z[m],roll,pitch,yaw[rad]" in retarget and "known[deg]." in retarget
 

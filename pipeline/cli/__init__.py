@@ -10,7 +10,7 @@ Exit codes: 0 success; 2 bad input or usage (the message says what and lists val
 3 and 4 ``batch`` partial and failed; 130 interrupted (Ctrl-C); 1 an unexpected internal error.
 """
 
-from pipeline.cli import batch, extract, retarget, show  # noqa: F401 - each registers commands
+from pipeline.cli import adopt, batch, extract, retarget, show  # noqa: F401 - each registers commands
 from pipeline.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -50,7 +50,7 @@ class Command(_ExamplesKept, typer.core.TyperCommand):
 
 #: The order ``hand2robot --help`` lists the commands in: the chain's order, whatever the order
 #: their modules register them in.
-COMMAND_ORDER = ("robots", "extract", "retarget", "batch", "viz", "inspect")
+COMMAND_ORDER = ("robots", "extract", "retarget", "batch", "viz", "inspect", "adopt")
 
 
 class Group(_ExamplesKept, typer.core.TyperGroup):
