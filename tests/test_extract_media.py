@@ -371,7 +371,11 @@ def test_mixed_rate_videos_share_one_dataset_fps(shared_data):
     assert np.all((steps > 0.08) & (steps < 0.13))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread on Linux")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason=f"sys.platform is {sys.platform!r}: the decoder's niceness is set per thread only on "
+    "Linux (os.setpriority on a thread id)",
+)
 def test_decoding_thread_starts_at_once_at_lower_priority(shared_data):
     import os
     import threading

@@ -8,13 +8,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import pipeline
 import retarget
-from pipeline.dataset import DatasetConfig, describe_dataset
+from pipeline.dataset import DatasetConfig, describe_dataset, frame_columns
 from pipeline.dataset.adopt import restore_provenance
 from pipeline.exceptions import DatasetError
 from tests.conftest import LEROBOT_PYTHON, REPO, check_with_lerobot, needs_lerobot
@@ -34,15 +33,7 @@ def _edit(home: Path, *arguments: str) -> None:
 
 
 def _rows(root: Path) -> dict[str, np.ndarray]:
-    table = pq.read_table(sorted(root.glob("data/*/*.parquet")))
-    rows = {}
-    for name in table.column_names:
-        column = table[name].combine_chunks()
-        if pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
-            rows[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
-        else:
-            rows[name] = column.to_numpy(zero_copy_only=False)
-    return rows
+    return frame_columns(pq.read_table(sorted(root.glob("data/*/*.parquet"))))
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from pipeline.dataset.layout import (
 )
 from pipeline.dataset.reader import (
     describe_dataset,
+    frame_columns,
     held_inputs,
     stored_robot,
     stored_video_size,
@@ -46,6 +47,7 @@ __all__ = [
     "dataset_card",
     "default_task",
     "describe_dataset",
+    "frame_columns",
     "episode_features",
     "held_inputs",
     "split_segments",

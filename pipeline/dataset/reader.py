@@ -81,6 +81,22 @@ def read_existing(root: Path) -> ExistingDataset | None:
     return ExistingDataset(info, provenance, episodes, [str(t) for t in order])
 
 
+def frame_columns(table: pa.Table) -> dict[str, Any]:
+    """A data table's columns as NumPy arrays, one row per frame.
+
+    A list column (a vector feature) comes out with shape (frames, width).
+    """
+    rows = {}
+    for name in table.column_names:
+        column = table[name].combine_chunks()
+        if pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
+            flat = column.flatten().to_numpy(zero_copy_only=False)
+            rows[name] = flat.reshape(table.num_rows, -1)
+        else:
+            rows[name] = column.to_numpy(zero_copy_only=False)
+    return rows
+
+
 def stored_video_size(root: str | Path, camera: str) -> tuple[int, int] | None:
     """(width, height) of an existing dataset's stored frames, None for a new dataset [px]."""
     info_path = Path(root) / INFO_PATH

@@ -10,22 +10,24 @@ that the lifted wrist implies puts it (:func:`robot_cameras`). The hand is the l
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from pipeline.dataset import PROVENANCE_PATH
+from pipeline.dataset import PROVENANCE_PATH, frame_columns
 from pipeline.dataset.frames import pose_matrices
+from pipeline.decoding import iter_frames, open_media
 from pipeline.exceptions import DatasetError
 from pipeline.tracks import Intrinsics
 from retarget import BimanualRobot, Robot
 from retarget.hand_frame import keypoints_in_hand_frame
+from robots import RobotKind
 
 
 @dataclass(frozen=True)
@@ -74,17 +76,9 @@ def load_episode(root: str | Path, episode: int) -> Episode:
     source = provenance["inputs"][record["input_index"]]
     table = pq.read_table(sorted(root.glob("data/*/*.parquet")))
     table = table.filter(pc.equal(table["episode_index"], episode))
-    rows = {}
-    for name in table.column_names:
-        column = table[name].combine_chunks()
-        if pa.types.is_fixed_size_list(column.type):
-            flat = column.flatten().to_numpy(zero_copy_only=False)
-            rows[name] = flat.reshape(table.num_rows, -1)
-        else:
-            rows[name] = column.to_numpy(zero_copy_only=False)
     return Episode(
         index=episode,
-        rows=rows,
+        rows=frame_columns(table),
         source=source["source"] | {"extraction_settings": source["extraction_settings"]},
         intrinsics=Intrinsics.from_json(source["intrinsics"]),
         transform_camera_to_base=np.asarray(source["transform_camera_to_base"]),
@@ -117,19 +111,50 @@ def robot_cameras(episode: Episode, robot: Robot | BimanualRobot) -> NDArray[np.
     times ``transform_hand_to_ee`` inverted (as the retargeter does), and its base where
     forward kinematics of the frame's state puts it behind the palm.
     """
-    from robots import RobotKind
-
     if isinstance(robot, BimanualRobot) or robot.description.kind is not RobotKind.HAND:
         return episode_cameras(episode)
     transform_wrist_to_camera = pose_matrices(
         episode.rows["observation.human.wrist_pose"].astype(np.float64)
     )
-    transform_ee_to_camera = transform_wrist_to_camera @ np.linalg.inv(robot.transform_hand_to_ee)
     state = episode.rows["observation.state"].astype(np.float64)
-    ee = robot.description.ee_frame
-    transform_ee_to_base = np.stack([robot.frame_placements(q, (ee,))[0] for q in state])
-    transform_base_to_camera = transform_ee_to_camera @ np.linalg.inv(transform_ee_to_base)
+    transform_hand_to_base = np.stack([hand_frame(robot, q) for q in state])
+    # The robot's hand frame H on the human wrist: the base is H's pose in it, inverted.
+    transform_base_to_camera = transform_wrist_to_camera @ np.linalg.inv(transform_hand_to_base)
     return np.asarray(np.linalg.inv(transform_base_to_camera))
+
+
+def hand_frame(robot: Robot, q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The robot hand's frame H (the human wrist's frame on it) in its base frame (4, 4).
+
+    Its end-effector pose at ``q`` times ``transform_hand_to_ee``, the inverse of the
+    retargeter's wrist -> end-effector target.
+    """
+    transform_ee_to_base = robot.frame_placements(q, (robot.description.ee_frame,))[0]
+    return np.asarray(transform_ee_to_base @ robot.transform_hand_to_ee)
+
+
+def source_frames(episode: Episode, max_size: int | None = None) -> Iterator[tuple[int, Any]]:
+    """The episode's frames decoded again from its source, as (row, RGB image).
+
+    Sampled as the extraction sampled them (its stride and rate), at most ``max_size`` px on
+    the long side (None: the source's size).
+
+    Raises:
+        DatasetError: The source input is not where the provenance says.
+    """
+    path = Path(str(episode.source.get("path", "")))
+    if not path.exists():  # checked now, not at the first frame
+        raise DatasetError(f"episode {episode.index}: its source {path} is not there to draw on")
+    settings = episode.source["extraction_settings"]
+    wanted = {int(i): row for row, i in enumerate(episode.rows["source_frame_index"])}
+    frames = iter_frames(
+        open_media(path),
+        stride=settings["stride"],
+        max_fps=settings["max_fps"],
+        max_size=max_size,
+        folder_fps=settings["folder_fps"],
+    )
+    return ((wanted[f.index], f.rgb) for f in frames if f.index in wanted)
 
 
 def hand_points_in_camera(episode: Episode) -> NDArray[np.float64]:

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from retarget import Robot
 from retarget.collision import robot_geometry
-from robots import RobotDescription
+from robots import RobotDescription, RobotKind
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,10 @@ class RobotMeshes:
         triangles: Vertex indices into ``vertices``, shape (F, 3).
         vertex_part: The part of each vertex, shape (V,).
         triangle_part: The part of each triangle, shape (F,).
+        colors: Each part's URDF colour, shape (P, 3), RGB in [0, 1] (read-only).
     """
 
     def __init__(self, robot: Robot, triangle_budget: int = TRIANGLE_BUDGET) -> None:
-        from robots import RobotKind
-
         self.robot = robot
         self.model, self.geometry, own = robot_geometry(robot, pin.GeometryType.VISUAL)
         self.data = self.model.createData()
@@ -91,10 +90,10 @@ class RobotMeshes:
         for k, (item, (v, f)) in enumerate(zip(self.geometry.geometryObjects, meshes, strict=True)):
             v, f = _simplified(v, f, max(MIN_PART_TRIANGLES, int(shares[k])))
             frame = self.model.frames[item.parentFrame].name
-            color = tuple(float(c) for c in np.asarray(item.meshColor)[:3])
-            parts.append(
-                MeshPart(item.name, frame, int(item.parentJoint), bool(on_hand[k]), color, len(f))  # type: ignore[arg-type]
-            )
+            red, green, blue = (float(c) for c in np.asarray(item.meshColor)[:3])
+            joint = int(item.parentJoint)
+            color = (red, green, blue)
+            parts.append(MeshPart(item.name, frame, joint, bool(on_hand[k]), color, len(f)))
             vertices.append(v)
             triangles.append(f + offset)
             vertex_part.append(np.full(len(v), k))
@@ -108,10 +107,8 @@ class RobotMeshes:
             np.concatenate(triangle_part) if triangle_part else np.zeros(0, np.intp)
         )
 
-    @property
-    def colors(self) -> NDArray[np.float64]:
-        """Each part's colour, shape (P, 3), RGB in [0, 1]."""
-        return np.array([p.color for p in self.parts]).reshape(-1, 3)
+        self.colors = np.array([p.color for p in self.parts]).reshape(-1, 3)
+        self.colors.setflags(write=False)
 
     def part_poses(self, q: NDArray[np.floating]) -> NDArray[np.float64]:
         """Each part's pose in the base frame at joint positions ``q`` (robot.nq), (P, 4, 4)."""

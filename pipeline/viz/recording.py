@@ -12,15 +12,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.decoding import iter_frames, open_media
 from pipeline.exceptions import DatasetError
 from pipeline.viz.drawing import HAND_EDGES, robot_skeleton
 from pipeline.viz.episode import (
-    Episode,
     hand_points_in_camera,
     hands_present,
     load_episode,
     robot_cameras,
+    source_frames,
 )
 from pipeline.viz.meshes import RobotMeshes
 from pipeline.viz.scene import arms_of
@@ -48,26 +47,6 @@ def _log_meshes(stream: Any, rr: Any, prefix: str, meshes: RobotMeshes) -> list[
         )
         paths.append(path)
     return paths
-
-
-def _source_frames(data: Episode) -> dict[int, NDArray[np.uint8]]:
-    """The episode's source frames (at most 480 px), by source index; none if it is gone."""
-    frames: dict[int, NDArray[np.uint8]] = {}
-    path = Path(str(data.source.get("path", "")))
-    if not path.exists():
-        return frames
-    wanted = set(int(i) for i in data.rows["source_frame_index"])
-    settings = data.source["extraction_settings"]
-    for frame in iter_frames(
-        open_media(path),
-        stride=settings["stride"],
-        max_fps=settings["max_fps"],
-        max_size=480,
-        folder_fps=settings["folder_fps"],
-    ):
-        if frame.index in wanted:
-            frames[frame.index] = frame.rgb
-    return frames
 
 
 def _vertex_normals(vertices: NDArray[np.float64], faces: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -107,21 +86,21 @@ def record_rerun(
     robot = load_any_robot(data.robot)
     cameras = robot_cameras(data, robot)  # the camera moves with the head: its path is logged
     state = data.rows["observation.state"].astype(np.float64)
-    robot_points, edges = robot_skeleton(robot, state, cameras)
+    if skeleton:
+        robot_points, edges = robot_skeleton(robot, state, cameras)
     hands = hand_points_in_camera(data).reshape(len(state), -1, 21, 3)
 
     def to_base(points: NDArray[np.float64], row: int) -> NDArray[np.float64]:
         return np.asarray(points @ cameras[row, :3, :3].T + cameras[row, :3, 3])
 
-    frames = _source_frames(data) if images else {}
+    frames = {}
+    path = Path(str(data.source.get("path", "")))
+    if images and path.exists():  # without its source, a recording has no images
+        frames = dict(source_frames(data, max_size=480))
     stream = rr.RecordingStream("hand2robot")
     stream.save(str(output))
     arms = [] if skeleton else arms_of(robot)
-    names = ["left", "right"] if len(arms) == 2 else [robot.name]
-    parts = [
-        _log_meshes(stream, rr, f"world/robot/{name}", arm.meshes)
-        for name, arm in zip(names[: len(arms)], arms, strict=True)
-    ]
+    parts = [_log_meshes(stream, rr, f"world/robot/{arm.name}", arm.meshes) for arm in arms]
     intrinsics = data.intrinsics
     present = hands_present(data)
     flags = data.rows["flags"].astype(np.int64)
@@ -147,7 +126,7 @@ def record_rerun(
             stream.log("world/hand", rr.LineStrips3D(strips, colors=[(0, 200, 0)]))
         else:
             stream.log("world/hand", rr.Clear(recursive=False))
-        image = frames.get(int(data.rows["source_frame_index"][row]))
+        image = frames.get(row)
         if image is not None:
             scale = image.shape[1] / intrinsics.width
             stream.log(

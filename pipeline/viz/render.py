@@ -111,7 +111,7 @@ def render(
             chosen = np.isin(meshes.triangle_part, list(posed.visible))
         triangles.append(meshes.triangles[chosen] + offset)
         triangle_part.append(meshes.triangle_part[chosen] + part_offset)
-        own = np.tile(color, (len(meshes.parts), 1)) if color is not None else meshes.colors
+        own = np.tile(color, (len(meshes.parts), 1)) if color is not None else meshes.colors.copy()
         for k in posed.contacts:
             own[k] = CONTACT_COLOR
         colors.append(own)

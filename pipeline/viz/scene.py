@@ -19,11 +19,13 @@ Viewpoints (all fixed, so that frames compare):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.tracks import Intrinsics
+from pipeline.viz.episode import hand_frame
 from pipeline.viz.meshes import RobotMeshes, robot_meshes
 from pipeline.viz.render import Posed, framing, look_rotation
 from retarget import BimanualRobot, Flag, Robot
@@ -50,24 +52,41 @@ class Arm:
     """One kinematic tree of the drawn robot (a bimanual robot has two).
 
     Attributes:
+        name: ``left`` or ``right`` for an arm of a bimanual robot, else the robot's name.
         robot: It.
         meshes: Its meshes.
         columns: Its columns of the episode's ``observation.state``.
         transform_arm_to_base: Its base in the drawn robot's base frame (4, 4).
     """
 
+    name: str
     robot: Robot
     meshes: RobotMeshes
     columns: slice
     transform_arm_to_base: NDArray[np.float64]
 
 
+class Inset(NamedTuple):
+    """The inset's view of the hand an arm carries.
+
+    Attributes:
+        transform_camera_to_hand: The camera's pose in the hand frame H (4, 4).
+        intrinsics: Its camera.
+        parts: The hand's parts (the ones drawn).
+    """
+
+    transform_camera_to_hand: NDArray[np.float64]
+    intrinsics: Intrinsics
+    parts: frozenset[int]
+
+
 def arms_of(robot: Robot | BimanualRobot) -> list[Arm]:
     """The kinematic trees of ``robot`` with their meshes."""
     if not isinstance(robot, BimanualRobot):
-        return [Arm(robot, robot_meshes(robot), slice(0, robot.nq), np.eye(4))]
+        return [Arm(robot.name, robot, robot_meshes(robot), slice(0, robot.nq), np.eye(4))]
     return [
         Arm(
+            side,
             robot.arm(side),
             robot_meshes(robot.arm(side)),
             robot.columns(side),
@@ -106,11 +125,7 @@ def panel_view(
     first = arms[0].robot
     points = np.concatenate(
         [
-            (
-                arm.transform_arm_to_base[:3, :3]
-                @ arm.meshes.vertices_in(state[t, arm.columns], np.eye(4)).T
-            ).T
-            + arm.transform_arm_to_base[:3, 3]
+            arm.meshes.vertices_in(state[t, arm.columns], np.linalg.inv(arm.transform_arm_to_base))
             for t in _samples(len(state))
             for arm in arms
         ]
@@ -131,12 +146,6 @@ def panel_view(
     return framing(points, rotation, size, PANEL_FILL)
 
 
-def hand_frame(robot: Robot, q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The robot hand's frame H (the human wrist's frame on it) in its base frame (4, 4)."""
-    transform_ee_to_base = robot.frame_placements(q, (robot.description.ee_frame,))[0]
-    return np.asarray(transform_ee_to_base @ robot.transform_hand_to_ee)
-
-
 def hand_view_rotation(robot: Robot) -> NDArray[np.float64]:
     """The hand view's camera orientation in the hand frame H (:data:`HAND_VIEW_ANGLE`)."""
     thumb_side = -1.0 if robot.description.side.value == "right" else 1.0  # H's y on each side
@@ -144,13 +153,10 @@ def hand_view_rotation(robot: Robot) -> NDArray[np.float64]:
     return look_rotation(-toward_camera, np.array([1.0, 0.0, 0.0]))
 
 
-def inset_view(
-    arm: Arm, state: NDArray[np.float64], size: tuple[int, int]
-) -> tuple[NDArray[np.float64], Intrinsics, frozenset[int]] | None:
-    """The inset's view of the hand an arm carries; None for other robots.
+def inset_view(arm: Arm, state: NDArray[np.float64], size: tuple[int, int]) -> Inset | None:
+    """The inset's view of the hand an arm carries, framed over the episode.
 
-    Returns:
-        The inset camera's pose in the hand frame H (4, 4), its intrinsics, the hand's parts.
+    None for a robot that carries no hand.
     """
     if arm.robot.description.kind is not RobotKind.ARM_HAND:
         return None
@@ -161,7 +167,7 @@ def inset_view(
         q = state[t, arm.columns]
         points.append(arm.meshes.vertices_in(q, hand_frame(arm.robot, q))[chosen])
     camera, intrinsics = framing(np.concatenate(points), hand_view_rotation(arm.robot), size, 0.9)
-    return camera, intrinsics, hand
+    return Inset(camera, intrinsics, hand)
 
 
 class Contacts:
@@ -177,9 +183,9 @@ class Contacts:
             return [frozenset()] * len(self._arms)
         found = []
         for i, arm in enumerate(self._arms):
-            checker = self._checkers.get(i) or self._checkers.setdefault(
-                i, SelfCollision(arm.robot)
-            )
+            if i not in self._checkers:  # built on the first flagged frame (about 0.5 s)
+                self._checkers[i] = SelfCollision(arm.robot)
+            checker = self._checkers[i]
             objects = checker.geometry
             joints = {
                 objects.geometryObjects[objects.getGeometryId(name)].parentJoint

@@ -12,9 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.decoding import iter_frames, open_media
 from pipeline.encoding import VideoConfig, VideoEncoder
-from pipeline.exceptions import DatasetError
 from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
 from pipeline.viz.drawing import (
@@ -27,13 +25,15 @@ from pipeline.viz.drawing import (
 )
 from pipeline.viz.episode import (
     Episode,
+    hand_frame,
     hand_points_in_camera,
     hands_present,
     load_episode,
     robot_cameras,
+    source_frames,
 )
 from pipeline.viz.render import Posed, composite, render
-from pipeline.viz.scene import Arm, Contacts, arms_of, hand_frame, inset_view, panel_view, scene_at
+from pipeline.viz.scene import Arm, Contacts, Inset, arms_of, inset_view, panel_view, scene_at
 from retarget import BimanualRobot, Robot, load_any_robot
 from robots import FINGERTIP_KEYPOINTS, RobotKind
 
@@ -53,7 +53,6 @@ class _Frames:
 
     def __init__(self, data: Episode, robot: Robot | BimanualRobot, skeleton: bool) -> None:
         self.data = data
-        self.robot = robot
         self.skeleton = skeleton
         self.state = data.rows["observation.state"].astype(np.float64)
         self.cameras = robot_cameras(data, robot)
@@ -86,22 +85,26 @@ class _Frames:
         inset = (int(height * INSET_SIZE),) * 2
         self.inset = inset_view(self.arms[0], self.state, inset) if len(self.arms) == 1 else None
 
-    def overlay(self, image: NDArray[np.uint8], row: int) -> None:
+    def contacts_at(self, row: int) -> list[frozenset[int]]:
+        """Per arm, its parts in contact on the frame (none unless it is ``SELF_COLLISION``)."""
+        if self.skeleton:
+            return []
+        return self.contacts.at(self.state[row], int(self.flags[row]))
+
+    def overlay(self, image: NDArray[np.uint8], row: int, contacts: list[frozenset[int]]) -> None:
         flags = int(self.flags[row])
         hands = self.hand_pixels[row] if self.present[row].any() else None
         if self.skeleton:
             draw_overlay(image, hands, self.robot_pixels[row], self.edges, flags)
             return
-        contacts = self.contacts.at(self.state[row], flags)
         scene = scene_at(self.arms, self.state[row], self.cameras[row], contacts)
         composite(image, render(scene, self.data.intrinsics, color=_ORANGE))
         draw_overlay(image, hands, None, [], flags)
 
-    def panel(self, row: int) -> NDArray[np.uint8]:
+    def panel(self, row: int, contacts: list[frozenset[int]]) -> NDArray[np.uint8]:
         side = self.background.copy()
         if self.skeleton:
             return draw_overlay(side, None, self.panel_pixels[row], self.edges, 0)
-        contacts = self.contacts.at(self.state[row], int(self.flags[row]))
         scene = scene_at(self.arms, self.state[row], self.panel_camera, contacts)
         rendered = render(scene, self.panel_intrinsics, max_size=PANEL_RENDER_SIZE, lighten=0.4)
         composite(side[: self.view_height], rendered, alpha=1.0)
@@ -110,20 +113,20 @@ class _Frames:
                 side, self.arms[0].robot, self.state[row], self.panel_camera, self.panel_intrinsics
             )
         if self.inset is not None:
-            self._draw_inset(side, self.arms[0], row, contacts[0])
+            self._draw_inset(side, self.inset, self.arms[0], row, contacts[0])
         return side
 
     def _draw_inset(
-        self, side: NDArray[np.uint8], arm: Arm, row: int, contacts: frozenset[int]
+        self, side: NDArray[np.uint8], inset: Inset, arm: Arm, row: int, contacts: frozenset[int]
     ) -> None:
-        camera_in_hand, intrinsics, hand = self.inset  # type: ignore[misc]
+        intrinsics = inset.intrinsics
         q = self.state[row, arm.columns]
-        camera = hand_frame(arm.robot, q) @ camera_in_hand
+        camera = hand_frame(arm.robot, q) @ inset.transform_camera_to_hand
         box = np.empty((intrinsics.height, intrinsics.width, 3), dtype=np.uint8)
         box[:] = (60, 60, 60)
         composite(
             box,
-            render([Posed(arm.meshes, q, camera, contacts, hand)], intrinsics, lighten=0.4),
+            render([Posed(arm.meshes, q, camera, contacts, inset.parts)], intrinsics, lighten=0.4),
             1.0,
         )
         _label_fingertips(box, arm.robot, q, camera, intrinsics)
@@ -174,7 +177,7 @@ def render_episode(
     Each frame is the source frame with the robot's URDF meshes drawn over it from the input's
     camera (semi-transparent, orange; the links of a self-collision in red), the lifted hand
     (green), the flags (red border and names), a legend and a frame and time counter; beside
-    it a square panel of the robot alone (:mod:`pipeline.viz.scene` gives the viewpoints).
+    it a 4:3 panel of the robot alone (:mod:`pipeline.viz.scene` gives the viewpoints).
     ``skeleton`` draws the joint chain instead of the meshes, as earlier releases did. The
     source input must still be where the provenance says.
 
@@ -183,29 +186,17 @@ def render_episode(
     """
     data = load_episode(root, episode)
     loaded = robot or load_any_robot(data.robot)
-    path = Path(str(data.source.get("path", "")))
-    if not path.exists():
-        raise DatasetError(f"episode {episode}: its source {path} is not there to draw on")
-    settings = data.source["extraction_settings"]
-    wanted = {int(i): row for row, i in enumerate(data.rows["source_frame_index"])}
+    source = source_frames(data)
     frames = _Frames(data, loaded, skeleton)
     label = "robot (joint chain)" if skeleton else "robot"
+    total = len(frames.state)
     written = 0
-    source = iter_frames(
-        open_media(path),
-        stride=settings["stride"],
-        max_fps=settings["max_fps"],
-        folder_fps=settings["folder_fps"],
-    )
-    total = len(wanted)
     with VideoEncoder(output, data.fps, VideoConfig(max_size=None)) as encoder:
-        for frame in source:
-            row = wanted.get(frame.index)
-            if row is None:
-                continue
-            image = np.ascontiguousarray(frame.rgb)
-            frames.overlay(image, row)
-            combined = np.hstack([image, frames.panel(row)])
+        for row, rgb in source:
+            image = np.ascontiguousarray(rgb)
+            contacts = frames.contacts_at(row)  # once per frame: the overlay's and the panel's
+            frames.overlay(image, row, contacts)
+            combined = np.hstack([image, frames.panel(row, contacts)])
             draw_caption(combined, row, total, float(frames.times[row]), label)
             encoder.add(combined)
             written += 1
