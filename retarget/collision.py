@@ -243,6 +243,41 @@ def _cross(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64
     return out
 
 
+def hand_geometry(
+    checker: SelfCollision,
+    free: tuple[str, ...],
+    anchor_frame: str,
+    reference: NDArray[np.float64],
+) -> tuple[pin.Model, pin.GeometryModel]:
+    """A hand's own collision problem: the model with only ``free`` moving, and its pairs.
+
+    Every joint but ``free`` is locked at ``reference`` (full model configuration, shape
+    (nq_model,)). Only pairs of :class:`SelfCollision` whose distance depends on the hand joints
+    alone are kept (finger against finger, finger against the parts fixed to the joint of
+    ``anchor_frame``, the palm): a part moved by a locked joint (an arm link) would be placed
+    at the reference configuration, not where the arm is.
+
+    Returns:
+        The reduced model (``nv == len(free)``) and its geometry holding the kept pairs, its
+        parts in the order of ``checker.geometry``.
+    """
+    full = checker.model
+    lock = [j for j in range(1, full.njoints) if full.names[j] not in free]
+    anchor = full.frames[full.getFrameId(anchor_frame)].parentJoint
+    hand = {full.getJointId(name) for name in free}
+    objects = checker.geometry.geometryObjects
+    kept = []
+    for pair in checker.geometry.collisionPairs:
+        joints = {objects[pair.first].parentJoint, objects[pair.second].parentJoint}
+        if joints <= hand | {anchor} and joints & hand:
+            kept.append((pair.first, pair.second))
+    model, geometry = pin.buildReducedModel(full, checker.geometry, lock, reference)
+    geometry.removeAllCollisionPairs()
+    for first, second in kept:
+        geometry.addCollisionPair(pin.CollisionPair(first, second))
+    return model, geometry
+
+
 class CollisionAvoidance:
     """Signed distances between a hand's own parts and their Jacobians, for the hand solver.
 
@@ -278,20 +313,9 @@ class CollisionAvoidance:
         anchor_frame: str,
         reference: NDArray[np.float64],
     ) -> None:
-        full = checker.model
-        lock = [j for j in range(1, full.njoints) if full.names[j] not in free]
-        anchor = full.frames[full.getFrameId(anchor_frame)].parentJoint
-        hand = {full.getJointId(name) for name in free}
+        model, geometry = hand_geometry(checker, free, anchor_frame, reference)
         objects = checker.geometry.geometryObjects
-        kept = []
-        for pair in checker.geometry.collisionPairs:
-            joints = {objects[pair.first].parentJoint, objects[pair.second].parentJoint}
-            if joints <= hand | {anchor} and joints & hand:
-                kept.append((pair.first, pair.second))
-        model, geometry = pin.buildReducedModel(full, checker.geometry, lock, reference)
-        geometry.removeAllCollisionPairs()
-        for first, second in kept:
-            geometry.addCollisionPair(pin.CollisionPair(first, second))
+        kept = [(pair.first, pair.second) for pair in geometry.collisionPairs]
         self.model = model
         self.data = model.createData()
         self.geometry = geometry

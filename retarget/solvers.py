@@ -2,9 +2,10 @@
 
 Each part of a robot gets its solver on a model where only that part's joints move: the arm's
 :class:`~retarget.arm_ik.ArmIK`, the dexterous hand's
-:class:`~retarget.vector_retargeting.VectorRetargeter` (with the self-collision avoidance, if
-on), each with a twin that ignores the joint limits (it tells a target missed *because of* a
-limit from one out of reach), and the whole robot's :class:`~retarget.collision.SelfCollision`.
+:class:`~retarget.vector_retargeting.VectorRetargeter` (with the self-collision avoidance on the
+hand's :class:`~retarget.shapes.HandShapes`, if on), each with a twin that ignores the joint
+limits (it tells a target missed *because of* a limit from one out of reach), and the whole
+robot's :class:`~retarget.collision.SelfCollision`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import pinocchio as pin
 from numpy.typing import NDArray
 
 from retarget.arm_ik import ArmIK, chain_length
-from retarget.collision import CollisionAvoidance, SelfCollision
+from retarget.collision import SelfCollision
 from retarget.config import RetargetConfig
 from retarget.hand_frame import WRIST
 from retarget.robot import Robot
+from retarget.shapes import HandShapes
 from retarget.vector_retargeting import VectorRetargeter
 
 
@@ -90,10 +92,12 @@ def build_solvers(robot: Robot, config: RetargetConfig) -> Solvers:
 
 
 def _without_limits(solver: ArmIK | VectorRetargeter) -> ArmIK | VectorRetargeter:
-    solver.lower = np.full(solver.model.nq, -np.inf)
-    solver.upper = np.full(solver.model.nq, np.inf)
+    lower, upper = np.full(solver.model.nq, -np.inf), np.full(solver.model.nq, np.inf)
     if isinstance(solver, ArmIK):
+        solver.lower, solver.upper = lower, upper
         solver.redundant = False  # no limits, no mid-range to keep to: it only decides reach
+    else:
+        solver.set_limits(lower, upper)
     return solver
 
 
@@ -122,10 +126,10 @@ def _hand_solvers(
                 pairs.append((thumb, i + 1))
                 weights.append(config.hand.thumb_vector_weight)
     model = locked_model(robot, robot.hand_joints)
-    avoidance = None
+    shapes = None
     if config.avoid_self_collision:
         assert checker is not None
-        avoidance = CollisionAvoidance(
+        shapes = HandShapes(
             checker, robot.hand_joints, description.ee_frame, robot.model_configuration(robot.rest)
         )
     arguments = (
@@ -135,7 +139,7 @@ def _hand_solvers(
         tuple(pairs),
         np.array(weights),
         config.hand,
-        avoidance,
+        shapes,
     )
     free = VectorRetargeter(model, *arguments)
     _without_limits(free)

@@ -12,25 +12,32 @@ solved by projected Levenberg-Marquardt with an active set (joints on a limit wh
 direction points out of range are held, so the step is a true Gauss-Newton step on the others
 instead of one clipped afterwards), warm-started from ``q_prev``. The last term is optional
 collision avoidance: ``d_pair`` the signed distance between two parts of the hand's URDF
-collision geometry (:class:`retarget.collision.CollisionAvoidance`).
-The Jacobian of ``v_k = p_b - p_a`` is ``R_palm^T (J_b - J_a)`` (position rows of Pinocchio's
-world-aligned frame Jacobians).
+collision geometry as spheres and boxes (:class:`retarget.shapes.HandShapes`: never closer than
+coal's exact distance), over every pair of the hand at every step.
+The Jacobian of ``v_k = p_b - p_a`` is ``R_palm^T (J_b - J_a)`` (world point Jacobians).
+
+The whole frame's solve is one compiled call (:mod:`retarget._hand_solver`, numba): forward
+kinematics, Jacobians, distances and the loop run without Python in between.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import pinocchio as pin
 from numpy.typing import NDArray
 
-from retarget._linalg import solve_spd
-from retarget.collision import CollisionAvoidance
+from retarget import _hand_solver
 from retarget.exceptions import InvalidInputError
+from retarget.shapes import Chain, HandShapes
 
-_LWA = pin.ReferenceFrame.LOCAL_WORLD_ALIGNED
+_ROUNDS = 5
+"""Re-solves with ten times the collision weight after a solve that ends in contact."""
+_WATCH = 0.015
+"""Pairs within this beyond ``collision_margin + collision_slack`` at the start of a frame are
+measured at every step of it [m]; the others are checked where a solve ends, and join it there
+if it brought them within reach."""
 
 
 @dataclass(frozen=True)
@@ -116,15 +123,20 @@ class VectorRetargeter:
     fingertip frames). A vector ``(a, b)`` runs from point ``a`` to point ``b``.
 
     Args:
-        model: Pinocchio model whose free joints are exactly the hand's joints.
+        model: Pinocchio model whose free joints are exactly the hand's joints (revolute or
+            prismatic, :class:`retarget.shapes.Chain`).
         palm_frame: Frame the vectors are expressed in.
         wrist_point: The wrist point in the palm frame, shape (3,) [m].
         tip_frames: Fingertip frame names (points 1..F).
         vector_pairs: ``(a, b)`` point indices of each vector.
         weights: Weight of each vector, shape (K,).
         config: Solver settings.
-        avoidance: Keeps the hand's parts apart (:class:`retarget.collision.CollisionAvoidance`
-            built on the same model); ``None`` for none.
+        shapes: The hand's collision shapes kept apart (:class:`retarget.shapes.HandShapes`
+            built on the same joints); ``None`` for no avoidance.
+
+    Attributes:
+        lower: Joint lower limits, shape (n_hand,); :meth:`set_limits` changes them.
+        upper: Joint upper limits, shape (n_hand,).
     """
 
     def __init__(
@@ -136,20 +148,16 @@ class VectorRetargeter:
         vector_pairs: tuple[tuple[int, int], ...],
         weights: NDArray[np.float64],
         config: VectorConfig | None = None,
-        avoidance: CollisionAvoidance | None = None,
+        shapes: HandShapes | None = None,
     ) -> None:
-        if avoidance is not None and list(avoidance.model.names) != list(model.names):
+        if shapes is not None and list(shapes.model.names) != list(model.names):
             raise InvalidInputError(
-                "the collision avoidance model's joints differ from the solver model's: "
-                f"{list(avoidance.model.names)[1:]} vs {list(model.names)[1:]}"
+                "the collision shapes' joints differ from the solver model's: "
+                f"{list(shapes.model.names)[1:]} vs {list(model.names)[1:]}"
             )
-        self.avoidance = avoidance
+        self.shapes = shapes
         self.model = model
-        self.data = model.createData()
         self.config = config or VectorConfig()
-        self.lower = model.lowerPositionLimit.copy()
-        self.upper = model.upperPositionLimit.copy()
-        self.tip_ids = [model.getFrameId(f) for f in tip_frames]
         self.pairs = np.asarray(vector_pairs, dtype=np.intp)
         self.weights = np.repeat(np.asarray(weights, dtype=np.float64), 3)
         # The palm frame is fixed in this model (hand root, or arm locked): cache its pose.
@@ -157,49 +165,68 @@ class VectorRetargeter:
         pin.framesForwardKinematics(model, data, pin.neutral(model))
         palm = data.oMf[model.getFrameId(palm_frame)]
         self.rotation_palm = palm.rotation.copy()
-        self.rotation_palm_T = palm.rotation.T.copy()
-        self.palm_position = palm.translation.copy()
         self.wrist_point = np.asarray(wrist_point, dtype=np.float64)
+        frames = [model.frames[model.getFrameId(f)] for f in tip_frames]
         # Vector k = point b - point a, as one matrix over the points: (K, F + 1).
-        self._incidence = np.zeros((len(self.pairs), len(tip_frames) + 1))
+        incidence = np.zeros((len(self.pairs), len(tip_frames) + 1))
         for k, (a, b) in enumerate(self.pairs):
-            self._incidence[k, b] += 1.0
-            self._incidence[k, a] -= 1.0
+            incidence[k, b] += 1.0
+            incidence[k, a] -= 1.0
         self._tip_rows = np.flatnonzero(self.pairs[:, 0] == 0)  # wrist-to-fingertip vectors
         self._xyz = np.arange(0, 3 * len(self.pairs), 3)  # start of each vector's rows
-        # Points and their Jacobians in the world frame; point 0 (the wrist) is fixed.
-        self._world_points = np.zeros((len(tip_frames) + 1, 3))
-        self._world_points[0] = self.palm_position + self.rotation_palm @ self.wrist_point
-        self._world_jacobians = np.zeros((len(tip_frames) + 1, 3, model.nv))
+        none = np.zeros(0, dtype=np.int64)
+        self._fixed = (
+            *Chain.from_model(model).arrays(),
+            np.array([f.parentJoint for f in frames], dtype=np.int64),
+            np.array([f.placement.translation for f in frames], dtype=np.float64).reshape(-1, 3),
+            np.ascontiguousarray(self.rotation_palm),
+            palm.translation + self.rotation_palm @ self.wrist_point,
+            incidence,
+            self.weights,
+        )
+        self._shape_arrays = (
+            shapes.arrays()
+            if shapes is not None
+            else (none, np.zeros((0, 3)), np.zeros((0, 3, 3)), none, np.zeros((0, 3)),
+                  np.zeros(0), np.zeros((0, 2), dtype=np.int64))
+        )  # fmt: skip
+        cfg = self.config
+        self._settings = _hand_solver.settings_array(
+            cfg.max_iterations,
+            cfg.step_tolerance,
+            cfg.temporal_weight,
+            cfg.damping,
+            cfg.damping_gain,
+            cfg.relative_tolerance,
+            cfg.collision_margin,
+            cfg.collision_weight,
+            cfg.collision_slack,
+            _ROUNDS,
+            _WATCH,
+        )
+        self.set_limits(model.lowerPositionLimit, model.upperPositionLimit)
 
-    def _kinematics(
-        self, q: NDArray[np.float64], jacobians: bool
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-        """Robot vectors in the palm frame, shape (K, 3) [m], and their Jacobian (3K, n_hand).
-
-        Pinocchio's calls are a few microseconds here; the per-tip Python work is kept to the
-        copies, and the palm rotation and pair differences are two matrix products.
-        """
-        model, data = self.model, self.data
-        if jacobians:
-            pin.computeJointJacobians(model, data, q)
-        else:
-            pin.forwardKinematics(model, data, q)
-        points, world_jacobians = self._world_points, self._world_jacobians
-        for i, fid in enumerate(self.tip_ids, start=1):
-            points[i] = pin.updateFramePlacement(model, data, fid).translation
-            if jacobians:
-                world_jacobians[i] = pin.getFrameJacobian(model, data, fid, _LWA)[:3]
-        vectors = self._incidence @ points @ self.rotation_palm  # rows: R_palm^T (p_b - p_a)
-        if not jacobians:
-            return vectors, None
-        nv = model.nv
-        pairs = (self._incidence @ world_jacobians.reshape(len(points), 3 * nv)).reshape(-1, 3, nv)
-        return vectors, np.matmul(self.rotation_palm_T, pairs).reshape(-1, nv)
+    def set_limits(self, lower: NDArray[np.float64], upper: NDArray[np.float64]) -> None:
+        """Solve within ``lower`` and ``upper`` (shape (n_hand,); +-inf for none)."""
+        self.lower = np.array(lower, dtype=np.float64)
+        self.upper = np.array(upper, dtype=np.float64)
+        self._arrays = (
+            *self._fixed,
+            self.lower,
+            self.upper,
+            self._tip_rows.astype(np.int64),
+            *self._shape_arrays,
+        )
 
     def vectors(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Robot vectors at ``q`` in the palm frame, shape (K, 3) [m]."""
-        return self._kinematics(np.asarray(q, dtype=np.float64), jacobians=False)[0]
+        q = np.asarray(q, dtype=np.float64)
+        return _hand_solver.vectors_and_jacobian(q, self._arrays, False)[0]
+
+    def vector_jacobian(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Jacobian of the stacked vectors w.r.t. ``q``, shape (3K, n_hand)."""
+        q = np.asarray(q, dtype=np.float64)
+        return _hand_solver.vectors_and_jacobian(q, self._arrays, True)[1]
 
     def fingertip_error(self, vectors: NDArray[np.float64], targets: NDArray[np.float64]) -> float:
         """Mean error of the wrist-to-fingertip vectors among ``vectors`` against ``targets`` [m].
@@ -209,23 +236,18 @@ class VectorRetargeter:
             targets: Target vectors in the palm frame, shape (K, 3) [m].
         """
         error = np.asarray(targets, dtype=np.float64) - np.asarray(vectors, dtype=np.float64)
-        return self._tip_error(error.ravel())
-
-    def _tip_error(self, error: NDArray[np.float64]) -> float:
-        """Mean norm of the wrist-to-fingertip rows of a stacked vector error, shape (3K,)."""
-        return float(np.sqrt(np.add.reduceat(error * error, self._xyz)[self._tip_rows]).mean())
+        flat = error.ravel()
+        return float(np.sqrt(np.add.reduceat(flat * flat, self._xyz)[self._tip_rows]).mean())
 
     def in_contact(self, q: NDArray[np.float64]) -> bool:
-        """Whether two of the hand's parts touch at ``q``; ``False`` without :attr:`avoidance`."""
-        if self.avoidance is None:
-            return False
-        return len(self.avoidance.near(np.asarray(q, dtype=np.float64), 0.0)[0]) > 0
+        """Whether two of the hand's shapes touch at ``q``; ``False`` without :attr:`shapes`.
 
-    def vector_jacobian(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Jacobian of the stacked vectors w.r.t. ``q``, shape (3K, n_hand)."""
-        jacobian = self._kinematics(np.asarray(q, dtype=np.float64), jacobians=True)[1]
-        assert jacobian is not None
-        return jacobian
+        The shapes are the parts themselves for spheres and boxes (the Allegro's), so this is
+        coal's answer there; a part held in a box can only report contact early.
+        """
+        if self.shapes is None or not len(self.shapes.pairs):
+            return False
+        return self.shapes.closest(np.asarray(q, dtype=np.float64)) < 0.0
 
     def solve(
         self,
@@ -241,195 +263,34 @@ class VectorRetargeter:
         ``config.relative_tolerance``, a step is below ``config.step_tolerance``, or after
         ``config.max_iterations`` evaluations.
 
-        With :attr:`avoidance`, the objective also holds ``collision_weight * (margin - d)^2``
-        for each pair of the hand's parts closer than ``collision_margin``; the solve starts
-        from ``q_prev`` (clear of contact when the previous frame was), so the fingers slide
-        along each other instead of being pushed out of a deep overlap in whatever direction
-        is shortest.
+        With :attr:`shapes`, the objective also holds ``collision_weight * (margin - d)^2``
+        for each pair of the hand's shapes closer than ``collision_margin``; the step's linear
+        model also holds the pairs within ``collision_slack`` beyond the margin, each switched
+        on once the step would bring it inside (without them a step taken while a pair is
+        still clear runs straight into it, is rejected, and the damping climbs). The solve
+        starts from ``q_prev`` (clear of contact when the previous frame was), so the fingers
+        slide along each other instead of being pushed out of a deep overlap in whatever
+        direction is shortest. A solve that ends in contact anyway (targets pulling hard) is
+        run again from where it ended with ten times the weight, up to five times.
 
         Args:
             targets: Target vectors in the palm frame, shape (K, 3) [m].
             q_prev: Previous solution (warm start and temporal anchor), shape (n_hand,).
             goal: Stop at the first accepted step whose mean wrist-to-fingertip vector error
-                (:meth:`fingertip_error`) is at most this [m] with no two parts in contact
-                (with :attr:`avoidance`). This answers "can the targets be met?" rather than
-                finding the best match: the steps are those of the solve without ``goal``,
-                cut short, so the result meets the goal clear of contact exactly when some
-                step of the full solve did.
+                (:meth:`fingertip_error`) is at most this [m] with no two shapes in contact.
+                This answers "can the targets be met?" rather than finding the best match: the
+                steps are those of the solve without ``goal``, cut short, so the result meets
+                the goal clear of contact exactly when some step of the full solve did.
         """
-        q_prev = np.minimum(
-            np.maximum(np.asarray(q_prev, dtype=np.float64), self.lower), self.upper
+        target = np.ascontiguousarray(targets, dtype=np.float64).ravel()
+        start = np.array(q_prev, dtype=np.float64)
+        if target.shape != (len(self._xyz) * 3,) or start.shape != (self.model.nv,):
+            raise InvalidInputError(
+                f"targets must have shape ({len(self._xyz)}, 3) and q_prev ({self.model.nv},), "
+                f"got {np.shape(targets)} and {np.shape(q_prev)}"
+            )
+        wanted = -1.0 if goal is None else float(goal)
+        q, iterations, met, vectors = _hand_solver.solve_frame(
+            target, start, wanted, self._arrays, self._settings
         )
-        target = np.asarray(targets, dtype=np.float64).ravel()
-        avoidance = self.avoidance
-        if avoidance is None:
-            q, iterations, met = self._minimize(target, q_prev, q_prev, None, goal=goal)
-            return VectorResult(q, self.vectors(q), iterations, met)
-        # Pairs near at the start are watched from the first step; pairs the solve brings
-        # inside the margin that were not are added, and the solve goes on from where it was.
-        margin = self.config.collision_margin
-        watch = avoidance.near(q_prev, margin + self.config.collision_slack)[0]
-        q, iterations, met = q_prev, 0, False
-        weight = self.config.collision_weight
-        for _ in range(6):  # Six rounds at most: each adds new pairs or raises the weight.
-            q, more, met = self._minimize(target, q, q_prev, watch, weight, goal)
-            iterations += more
-            if met:
-                break
-            near, distance = avoidance.near(q, margin)
-            contact = bool((distance < 0.0).any())
-            new = np.setdiff1d(near, watch)
-            if len(new):
-                watch = np.union1d(watch, new)
-            elif contact:
-                # Still in contact: targets pulling hard (fingertip errors of several cm) can
-                # balance the penalty inside the margin. Ten times the weight, from here.
-                weight *= 10.0
-            else:
-                break
-        return VectorResult(q, self.vectors(q), iterations, met)
-
-    def _minimize(
-        self,
-        target: NDArray[np.float64],
-        q_start: NDArray[np.float64],
-        q_prev: NDArray[np.float64],
-        watch: NDArray[np.intp] | None,
-        weight: float = 0.0,
-        goal: float | None = None,
-    ) -> tuple[NDArray[np.float64], int, bool]:
-        """The Levenberg-Marquardt loop from ``q_start``.
-
-        With ``watch`` (pair indices of :attr:`avoidance`), each watched pair closer than
-        ``collision_margin`` adds ``weight * (margin - distance)^2`` to the objective.
-        The step's linear model also holds the pairs within ``collision_slack`` beyond the
-        margin, each switched on once the step would bring it inside: without them a step
-        taken while a pair is still clear runs straight into it, is rejected, and the damping
-        climbs (measured on the stove clip: 18.0 evaluations a frame without, 15.9 with).
-        With ``goal``, stops at the first iterate (the start included) whose mean
-        fingertip-vector error is at most ``goal`` [m] with no two parts in contact; the last
-        value returned says whether it did.
-
-        Returns:
-            The joints reached, the steps taken, and whether ``goal`` was met.
-        """
-        cfg = self.config
-        step_tol2 = cfg.step_tolerance**2
-        if watch is not None and not len(watch):
-            watch = None
-        problem = _Problem(target, q_prev, watch, weight)
-        q = q_start.copy()
-        now = self._objective(q, problem)
-        if self._met(q, now, goal):
-            return q, 0, True
-        damping = cfg.damping_gain * now.cost + cfg.damping
-        iterations = 0
-        while iterations < cfg.max_iterations:
-            candidate = self._step(q, now, problem, damping)
-            moved = candidate - q
-            if float(moved @ moved) < step_tol2:
-                break
-            iterations += 1
-            new = self._objective(candidate, problem)
-            if new.cost < now.cost:
-                improvement = now.cost - new.cost
-                q, now = candidate, new
-                damping = max(damping * 0.3, cfg.damping)
-                if self._met(q, now, goal):
-                    return q, iterations, True
-                if improvement < cfg.relative_tolerance * now.cost:
-                    break
-            else:
-                damping *= 10.0
-        return q, iterations, False
-
-    def _objective(self, q: NDArray[np.float64], problem: _Problem) -> _Objective:
-        """The objective at ``q`` with its Jacobian, vector errors and watched gaps."""
-        cfg = self.config
-        current, jac = self._kinematics(q, jacobians=True)
-        assert jac is not None  # asked for
-        error = problem.target - current.ravel()
-        drift = q - problem.q_prev
-        cost = float(error @ (self.weights * error)) + cfg.temporal_weight * float(drift @ drift)
-        if problem.watch is None or self.avoidance is None:
-            return _Objective(cost, jac, error, _NO_GAP, np.zeros((0, self.model.nv)))
-        margin = cfg.collision_margin
-        reach = margin + cfg.collision_slack
-        distance, distance_jac = self.avoidance.distances(q, problem.watch, below=reach)
-        rows = distance < reach
-        gap, gap_jac = margin - distance[rows], distance_jac[rows]
-        inside = gap[gap > 0]
-        cost += problem.weight * float(inside @ inside)
-        return _Objective(cost, jac, error, gap, gap_jac)
-
-    def _met(self, q: NDArray[np.float64], now: _Objective, goal: float | None) -> bool:
-        """Whether ``q`` meets ``goal`` (fingertip error, no two parts in contact)."""
-        if goal is None or (now.gap >= self.config.collision_margin).any():
-            return False  # no goal, or a watched pair in contact
-        return self._tip_error(now.error) <= goal and not self.in_contact(q)
-
-    def _step(
-        self, q: NDArray[np.float64], now: _Objective, problem: _Problem, damping: float
-    ) -> NDArray[np.float64]:
-        """The damped Gauss-Newton candidate from ``q``, joint limits held by an active set."""
-        cfg = self.config
-        n = self.model.nv
-        lower, upper = self.lower, self.upper
-        weight, gap, gap_jac = problem.weight, now.gap, now.gap_jac
-        jac_w = now.jac * self.weights[:, None]
-        base_hessian = jac_w.T @ now.jac
-        base_hessian.flat[:: n + 1] += cfg.temporal_weight + damping
-        base_descent = jac_w.T @ now.error - cfg.temporal_weight * (q - problem.q_prev)
-        active = gap > 0
-        while True:
-            hessian, descent = base_hessian, base_descent
-            if active.any():
-                rows = gap_jac[active] * weight
-                hessian = hessian + rows.T @ gap_jac[active]
-                descent = descent + rows.T @ gap[active]
-            held = ((q <= lower) & (descent < 0)) | ((q >= upper) & (descent > 0))
-            if held.any():  # Active set: these joints stay on their limits for this step.
-                hessian, descent = hessian.copy(), descent.copy()  # base_* serve again
-                hessian[held, :] = 0.0
-                hessian[:, held] = 0.0
-                hessian[held, held] = 1.0
-                descent[held] = 0.0
-            candidate = np.minimum(np.maximum(q + solve_spd(hessian, descent), lower), upper)
-            if not len(gap):
-                return candidate
-            # Pairs still clear that this step would bring inside the margin join the model.
-            entering = ~active & (gap - gap_jac @ (candidate - q) > 0)
-            if not entering.any():
-                return candidate
-            active |= entering
-
-
-_NO_GAP = np.zeros(0)
-
-
-class _Problem(NamedTuple):
-    """What one frame's loop minimises towards."""
-
-    target: NDArray[np.float64]
-    """Stacked target vectors, shape (3K,) [m]."""
-    q_prev: NDArray[np.float64]
-    """The previous frame's solution (the temporal term's anchor)."""
-    watch: NDArray[np.intp] | None
-    """Watched collision pairs (:attr:`VectorRetargeter.avoidance`), None for none."""
-    weight: float
-    """Weight of the collision term."""
-
-
-class _Objective(NamedTuple):
-    """The objective at one iterate."""
-
-    cost: float
-    """Weighted squared vector error, temporal term and collision term."""
-    jac: NDArray[np.float64]
-    """Jacobian of the stacked vectors, shape (3K, n)."""
-    error: NDArray[np.float64]
-    """Stacked vector errors (target - current), shape (3K,) [m]."""
-    gap: NDArray[np.float64]
-    """``margin - distance`` of the watched pairs within reach."""
-    gap_jac: NDArray[np.float64]
-    """Their Jacobians (of the distance), one row each."""
+        return VectorResult(q, vectors, int(iterations), bool(met))
