@@ -73,13 +73,16 @@ class VectorConfig:
     100 makes a 1 mm intrusion into the margin cost as much as a 1 cm vector error. Targets
     that pull hard (fingertip errors of several cm) can still hold a pair inside the margin
     (closest distance 0.6-2.7 mm at the 5th percentile on the shared clips), or in contact:
-    such a solve is run again from where it ended with ten times the weight."""
+    such a solve is run again from where it ended with ten times the weight (five times at
+    most)."""
     collision_slack: float = 0.005
-    """Pairs within ``collision_margin + collision_slack`` [m] at the start of a frame are
-    watched from its first step; others join when a solve brings them inside the margin.
-    Margin, weight and slack were chosen on four shared clips (BENCHMARKS.md, "Self-collision
-    avoidance in the hand solver"): 2 and 5 mm margins, weights 30 and 300 and a 3 mm slack
-    all left fewer frames feasible."""
+    """Pairs within ``collision_margin + collision_slack`` [m] enter each step's linear model
+    (each switched on once the step would bring it inside the margin). Margin, weight and slack
+    were chosen on four shared clips (BENCHMARKS.md, "Self-collision avoidance in the hand
+    solver"): 2 and 5 mm margins, weights 30 and 300 and a 3 mm slack all left fewer frames
+    feasible. The margin is kept on the hand's :class:`retarget.shapes.HandShapes`, which are
+    never closer than the URDF geometry: a solution clear of the margin is clear of the
+    contact ``SELF_COLLISION`` reports, and a pinch ends within the margin."""
 
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
@@ -175,12 +178,16 @@ class VectorRetargeter:
         self._tip_rows = np.flatnonzero(self.pairs[:, 0] == 0)  # wrist-to-fingertip vectors
         self._xyz = np.arange(0, 3 * len(self.pairs), 3)  # start of each vector's rows
         none = np.zeros(0, dtype=np.int64)
+        self.chain = Chain.from_model(model)
+        """The model's joint tree, as the compiled loop reads it."""
+        self.wrist_position = palm.translation + self.rotation_palm @ self.wrist_point
+        """The wrist point in the model's world frame, shape (3,) [m]."""
         self._fixed = (
-            *Chain.from_model(model).arrays(),
+            *self.chain.arrays(),
             np.array([f.parentJoint for f in frames], dtype=np.int64),
             np.array([f.placement.translation for f in frames], dtype=np.float64).reshape(-1, 3),
             np.ascontiguousarray(self.rotation_palm),
-            palm.translation + self.rotation_palm @ self.wrist_point,
+            self.wrist_position,
             incidence,
             self.weights,
         )

@@ -2,6 +2,10 @@
 
     python -m venv /tmp/dexenv && /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0
     python scripts/bench_dex_retargeting.py --dex-python /tmp/dexenv/bin/python [--repeats 3]
+                                            [--shared]
+
+``--shared``: the same comparison on every shared video, the default solver with all its flags
+(``scripts/bench_hand_shared.py``).
 
 dex-retargeting is not a dependency of hand2robot: it runs in its own environment, in a
 subprocess, on targets this script computes and passes as a file. Both solvers get the same
@@ -80,7 +84,18 @@ def main() -> None:
     parser.add_argument("--dex-python", required=True, help="Python with dex_retargeting")
     parser.add_argument("--tracks", type=Path, default=ROOT / "data/kettle_pour.tracks.parquet")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="every shared video instead, all flags, with the fingertip geometry "
+        "(scripts/bench_hand_shared.py)",
+    )
     args = parser.parse_args()
+    if args.shared:
+        from bench_hand_shared import main as shared_main  # this folder's script
+
+        shared_main(args.dex_python)
+        return
 
     robot = retarget.load_robot("allegro_right")
     rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
