@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 REVOLUTE, PRISMATIC = 0, 1
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+    inline="always",
+)
 def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     """``a . b`` of two 1-D arrays (numba's ``@`` calls BLAS: slow at this size)."""
     total = 0.0
@@ -27,7 +33,12 @@ def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return total
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _axis_rotation(axis: NDArray[np.float64], angle: float, out: NDArray[np.float64]) -> None:
     """Rotation by ``angle`` [rad] about the unit ``axis`` (Rodrigues), into ``out`` (3, 3)."""
     c, s = math.cos(angle), math.sin(angle)
@@ -38,7 +49,12 @@ def _axis_rotation(axis: NDArray[np.float64], angle: float, out: NDArray[np.floa
     out[2, 0], out[2, 1], out[2, 2] = z * x * t - y * s, z * y * t + x * s, c + z * z * t
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def forward(
     q: NDArray[np.float64],
     parent: NDArray[np.int64],
@@ -93,7 +109,12 @@ def forward(
     return rotation, origin, world_axis
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def add_point_jacobian(
     out: NDArray[np.float64],
     sign: float,

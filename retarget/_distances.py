@@ -28,7 +28,12 @@ FAR = 1e9
 """The distance reported for pairs the bounding volumes put beyond reach [m]."""
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _sphere_sphere(
     ca: NDArray[np.float64],
     ra: float,
@@ -51,7 +56,12 @@ def _sphere_sphere(
     return length - ra - rb
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _box_sphere(
     cb: NDArray[np.float64],
     rot: NDArray[np.float64],
@@ -96,7 +106,12 @@ def _box_sphere(
     return gap
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _support(
     center: NDArray[np.float64],
     rot: NDArray[np.float64],
@@ -124,7 +139,12 @@ def _support(
             out[k] += step * rot[k, i]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _box_box(
     ca: NDArray[np.float64],
     ra: NDArray[np.float64],
@@ -216,7 +236,12 @@ def _box_box(
     return best
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def place_shapes(
     rotation: NDArray[np.float64],
     origin: NDArray[np.float64],
@@ -241,7 +266,12 @@ def place_shapes(
     return centers, rotations
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def pair_distance(
     a: int,
     b: int,
@@ -282,7 +312,12 @@ def pair_distance(
     )  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _capsule_gap(
     ca: NDArray[np.float64],
     ra: NDArray[np.float64],
@@ -332,7 +367,12 @@ def _capsule_gap(
     return math.sqrt(total) - a_radius - b_radius
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def pair_distances(
     centers: NDArray[np.float64],
     rotations: NDArray[np.float64],

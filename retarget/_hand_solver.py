@@ -66,7 +66,12 @@ def settings_array(
     )
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _cholesky_solve(matrix: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDArray[np.float64]:
     """Solve a small symmetric positive definite system (damping keeps it definite)."""
     n = len(rhs)
@@ -95,7 +100,12 @@ def _cholesky_solve(matrix: NDArray[np.float64], rhs: NDArray[np.float64]) -> ND
     return x
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def vectors_and_jacobian(
     q: NDArray[np.float64], model: tuple, jacobian: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple]:
@@ -167,7 +177,12 @@ def vectors_and_jacobian(
     return vectors, jac, poses
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def shape_distances(
     poses: tuple, model: tuple, which: NDArray[np.int64], reach: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -180,7 +195,12 @@ def shape_distances(
     return pair_distances(centers, rotations, shape_kind, size, bound, pairs, which, reach)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[np.int64], float]:
     """The pairs closer than ``reach`` [m] at ``q``, and the closest distance of all [m]."""
     poses = vectors_and_jacobian(q, model, False)[2]
@@ -190,7 +210,12 @@ def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[
     return np.flatnonzero(distance < reach), closest
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def distance_jacobian(
     poses: tuple,
     model: tuple,
@@ -217,7 +242,12 @@ def distance_jacobian(
     return out
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _objective(
     q: NDArray[np.float64],
     target: NDArray[np.float64],
@@ -252,7 +282,12 @@ def _objective(
     return cost, jac, error, gap, gap_jac, distance.min()
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def tip_error(error: NDArray[np.float64], tip_rows: NDArray[np.int64]) -> float:
     """Mean norm of the wrist-to-fingertip vectors' rows of a stacked error (3K,) [m]."""
     total = 0.0
@@ -262,7 +297,12 @@ def tip_error(error: NDArray[np.float64], tip_rows: NDArray[np.int64]) -> float:
     return total / len(tip_rows)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _step(
     q: NDArray[np.float64],
     jac: NDArray[np.float64],
@@ -326,7 +366,12 @@ def _step(
             return candidate
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def _minimize(
     target: NDArray[np.float64],
     q_start: NDArray[np.float64],
@@ -369,7 +414,12 @@ def _minimize(
     return q, iterations, False, closest
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
+)
 def solve_frame(
     target: NDArray[np.float64],
     q_prev: NDArray[np.float64],

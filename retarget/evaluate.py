@@ -183,10 +183,20 @@ class Evaluator:
     def _collisions(self, q: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float64]:
         """Colliding geometry pairs per frame with a hand (NaN elsewhere or with the check off)."""
         collisions = np.full(len(q), np.nan)
-        if self.solvers.collision is not None:
-            for frame in np.flatnonzero(mask).tolist():
-                configuration = self.robot.model_configuration(q[frame])
-                collisions[frame] = len(self.solvers.collision.colliding(configuration))
+        checker, hand = self.solvers.collision, self.solvers.hand
+        if checker is None:
+            return collisions
+        # A bare hand's pairs are all its shapes' (never closer than the URDF parts): where no
+        # two shapes overlap, coal cannot find a contact, and is not asked.
+        shapes = hand.vector.shapes if hand is not None else None
+        if shapes is None or len(shapes.pairs) != len(checker.pairs):
+            shapes = None  # arm links too: coal on every frame
+        for frame in np.flatnonzero(mask).tolist():
+            if shapes is not None and hand is not None:
+                if not shapes.in_contact(q[frame, hand.columns]):
+                    collisions[frame] = 0
+                    continue
+            collisions[frame] = len(checker.colliding(self.robot.model_configuration(q[frame])))
         return collisions
 
 

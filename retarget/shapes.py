@@ -199,6 +199,16 @@ class HandShapes:
         jacobian = solver.distance_jacobian(poses, model, rows, normal, on_a, on_b, len(q))
         return distance, jacobian
 
+    def in_contact(self, q: NDArray[np.float64]) -> bool:
+        """Whether two shapes overlap at ``q``.
+
+        Only the pairs their bounding volumes cannot clear are measured.
+        """
+        q = np.asarray(q, dtype=np.float64)
+        rows = np.arange(len(self.pair_index), dtype=np.int64)
+        distance = solver.shape_distances(self.chain.poses(q), self._model, rows, 0.0)[0]
+        return bool(len(distance)) and float(distance.min()) < 0.0
+
     def closest(self, q: NDArray[np.float64]) -> float:
         """The smallest signed distance over every pair at ``q`` [m] (inf without pairs)."""
         return float(self.distances(q)[0].min()) if len(self.pairs) else float("inf")

@@ -252,9 +252,9 @@ class VectorRetargeter:
         The shapes are the parts themselves for spheres and boxes (the Allegro's), so this is
         coal's answer there; a part held in a box can only report contact early.
         """
-        if self.shapes is None or not len(self.shapes.pairs):
+        if self.shapes is None:
             return False
-        return self.shapes.closest(np.asarray(q, dtype=np.float64)) < 0.0
+        return self.shapes.in_contact(q)
 
     def solve(
         self,
