@@ -16,15 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 REVOLUTE, PRISMATIC = 0, 1
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+"""The fastmath flags of the kernels: all but the no-NaN and no-inf ones (limits may be inf)."""
+compiled = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+"""How every kernel of the hand solver is compiled (cached on disk, the GIL released)."""
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-    inline="always",
-)
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     """``a . b`` of two 1-D arrays (numba's ``@`` calls BLAS: slow at this size)."""
     total = 0.0
@@ -33,12 +31,7 @@ def dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     return total
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _axis_rotation(axis: NDArray[np.float64], angle: float, out: NDArray[np.float64]) -> None:
     """Rotation by ``angle`` [rad] about the unit ``axis`` (Rodrigues), into ``out`` (3, 3)."""
     c, s = math.cos(angle), math.sin(angle)
@@ -49,12 +42,7 @@ def _axis_rotation(axis: NDArray[np.float64], angle: float, out: NDArray[np.floa
     out[2, 0], out[2, 1], out[2, 2] = z * x * t - y * s, z * y * t + x * s, c + z * z * t
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def forward(
     q: NDArray[np.float64],
     parent: NDArray[np.int64],
@@ -109,12 +97,7 @@ def forward(
     return rotation, origin, world_axis
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def add_point_jacobian(
     out: NDArray[np.float64],
     sign: float,

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from retarget._chain import compiled
 
 SPHERE, BOX = 0, 1
 FAR = 1e9
 """The distance reported for pairs the bounding volumes put beyond reach [m]."""
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _sphere_sphere(
     ca: NDArray[np.float64],
     ra: float,
@@ -56,12 +52,7 @@ def _sphere_sphere(
     return length - ra - rb
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _box_sphere(
     cb: NDArray[np.float64],
     rot: NDArray[np.float64],
@@ -106,12 +97,7 @@ def _box_sphere(
     return gap
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _support(
     center: NDArray[np.float64],
     rot: NDArray[np.float64],
@@ -139,12 +125,7 @@ def _support(
             out[k] += step * rot[k, i]
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _box_box(
     ca: NDArray[np.float64],
     ra: NDArray[np.float64],
@@ -236,12 +217,7 @@ def _box_box(
     return best
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def place_shapes(
     rotation: NDArray[np.float64],
     origin: NDArray[np.float64],
@@ -266,12 +242,7 @@ def place_shapes(
     return centers, rotations
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def pair_distance(
     a: int,
     b: int,
@@ -312,12 +283,7 @@ def pair_distance(
     )  # fmt: skip
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _capsule_gap(
     ca: NDArray[np.float64],
     ra: NDArray[np.float64],
@@ -367,12 +333,7 @@ def _capsule_gap(
     return math.sqrt(total) - a_radius - b_radius
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def pair_distances(
     centers: NDArray[np.float64],
     rotations: NDArray[np.float64],

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from retarget._chain import add_point_jacobian, dot, forward
+from retarget._chain import add_point_jacobian, compiled, dot, forward
 from retarget._distances import FAR, pair_distances, place_shapes
 
 (
@@ -66,12 +65,7 @@ def settings_array(
     )
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _cholesky_solve(matrix: NDArray[np.float64], rhs: NDArray[np.float64]) -> NDArray[np.float64]:
     """Solve a small symmetric positive definite system (damping keeps it definite)."""
     n = len(rhs)
@@ -100,12 +94,7 @@ def _cholesky_solve(matrix: NDArray[np.float64], rhs: NDArray[np.float64]) -> ND
     return x
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def vectors_and_jacobian(
     q: NDArray[np.float64], model: tuple, jacobian: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], tuple]:
@@ -177,12 +166,7 @@ def vectors_and_jacobian(
     return vectors, jac, poses
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def shape_distances(
     poses: tuple, model: tuple, which: NDArray[np.int64], reach: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -195,12 +179,7 @@ def shape_distances(
     return pair_distances(centers, rotations, shape_kind, size, bound, pairs, which, reach)
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[np.int64], float]:
     """The pairs closer than ``reach`` [m] at ``q``, and the closest distance of all [m]."""
     poses = vectors_and_jacobian(q, model, False)[2]
@@ -210,12 +189,7 @@ def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[
     return np.flatnonzero(distance < reach), closest
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def distance_jacobian(
     poses: tuple,
     model: tuple,
@@ -242,12 +216,7 @@ def distance_jacobian(
     return out
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _objective(
     q: NDArray[np.float64],
     target: NDArray[np.float64],
@@ -282,12 +251,7 @@ def _objective(
     return cost, jac, error, gap, gap_jac, distance.min()
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def tip_error(error: NDArray[np.float64], tip_rows: NDArray[np.int64]) -> float:
     """Mean norm of the wrist-to-fingertip vectors' rows of a stacked error (3K,) [m]."""
     total = 0.0
@@ -297,12 +261,7 @@ def tip_error(error: NDArray[np.float64], tip_rows: NDArray[np.int64]) -> float:
     return total / len(tip_rows)
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _step(
     q: NDArray[np.float64],
     jac: NDArray[np.float64],
@@ -366,12 +325,7 @@ def _step(
             return candidate
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def _minimize(
     target: NDArray[np.float64],
     q_start: NDArray[np.float64],
@@ -414,12 +368,7 @@ def _minimize(
     return q, iterations, False, closest
 
 
-@numba.njit(
-    cache=True,
-    nogil=True,
-    error_model="numpy",
-    fastmath={"nsz", "arcp", "contract", "afn", "reassoc"},
-)
+@compiled
 def solve_frame(
     target: NDArray[np.float64],
     q_prev: NDArray[np.float64],

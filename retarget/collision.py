@@ -279,7 +279,11 @@ def hand_geometry(
 
 
 class CollisionAvoidance:
-    """Signed distances between a hand's own parts and their Jacobians, for the hand solver.
+    """Exact signed distances between a hand's own parts (coal) and their Jacobians.
+
+    The reference the hand solver's compiled shapes (:class:`retarget.shapes.HandShapes`, the
+    same pairs on the same model) are checked against, and what the benchmarks measure the
+    closest distance with; the solver itself no longer calls coal.
 
     It works on the solver's model: the robot with every joint but the hand's locked at a
     reference configuration. Only pairs of :class:`SelfCollision` whose distance depends on the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from robots.exceptions import RobotConfigError
 EXAMPLE_ROBOT_DATA = "example-robot-data"
 
 
+@functools.cache
 def example_robot_data_root() -> Path:
     """Return the ``robots/`` folder of the installed ``example-robot-data`` package.
 
