@@ -167,14 +167,36 @@ def vectors_and_jacobian(
 
 
 @compiled
+def vectors_many(q: NDArray[np.float64], model: tuple) -> NDArray[np.float64]:
+    """:func:`vectors_and_jacobian`'s vectors for each row of ``q`` (T, nv): (T, K, 3) [m]."""
+    out = np.empty((len(q), len(model[10]), 3))
+    for t in range(len(q)):
+        out[t] = vectors_and_jacobian(q[t], model, False)[0]
+    return out
+
+
+@compiled
+def touching(q: NDArray[np.float64], chain: tuple, shapes: tuple) -> NDArray[np.bool_]:
+    """Whether two shapes overlap, for each row of ``q`` (T, nv): (T,)."""
+    every = np.arange(len(shapes[6]))
+    out = np.zeros(len(q), dtype=np.bool_)
+    for t in range(len(q)):
+        poses = forward(q[t], chain[0], chain[1], chain[2], chain[3], chain[4], chain[5])
+        distance = shape_distances(poses, shapes, every, 0.0)[0]
+        out[t] = len(distance) > 0 and distance.min() < 0.0
+    return out
+
+
+@compiled
 def shape_distances(
-    poses: tuple, model: tuple, which: NDArray[np.int64], reach: float
+    poses: tuple, shapes: tuple, which: NDArray[np.int64], reach: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Distances (P,), normals, witness points of the pairs ``which`` at ``poses``.
 
+    ``shapes``: :meth:`retarget.shapes.HandShapes.arrays`.
     :func:`retarget._distances.pair_distances`: pairs beyond ``reach`` are left :data:`FAR`.
     """
-    owner, center_in_joint, rotation_in_joint, shape_kind, size, bound, pairs = model[15:22]
+    owner, center_in_joint, rotation_in_joint, shape_kind, size, bound, pairs = shapes
     centers, rotations = place_shapes(poses[0], poses[1], owner, center_in_joint, rotation_in_joint)
     return pair_distances(centers, rotations, shape_kind, size, bound, pairs, which, reach)
 
@@ -184,7 +206,7 @@ def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[
     """The pairs closer than ``reach`` [m] at ``q``, and the closest distance of all [m]."""
     poses = vectors_and_jacobian(q, model, False)[2]
     every = np.arange(len(model[21]))
-    distance = shape_distances(poses, model, every, reach)[0]
+    distance = shape_distances(poses, model[15:22], every, reach)[0]
     closest = distance.min() if len(distance) else FAR
     return np.flatnonzero(distance < reach), closest
 
@@ -192,16 +214,20 @@ def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[
 @compiled
 def distance_jacobian(
     poses: tuple,
-    model: tuple,
+    chain: tuple,
+    shapes: tuple,
     rows: NDArray[np.int64],
     normal: NDArray[np.float64],
     on_a: NDArray[np.float64],
     on_b: NDArray[np.float64],
     nv: int,
 ) -> NDArray[np.float64]:
-    """d(distance)/dq of the pairs ``rows``: ``n . (J_b(x_b) - J_a(x_a))``, shape (R, nv)."""
-    parent, kind, index_q = model[0], model[4], model[5]
-    owner, pairs = model[15], model[21]
+    """d(distance)/dq of the pairs ``rows``: ``n . (J_b(x_b) - J_a(x_a))``, shape (R, nv).
+
+    ``chain``: :meth:`retarget.shapes.Chain.arrays`; ``shapes``: ``HandShapes.arrays``.
+    """
+    parent, kind, index_q = chain[0], chain[4], chain[5]
+    owner, pairs = shapes[0], shapes[6]
     origin, world_axis = poses[1], poses[2]
     out = np.zeros((len(rows), nv))
     for r in range(len(rows)):
@@ -241,13 +267,13 @@ def _objective(
         return cost, jac, error, np.zeros(0), np.zeros((0, nv)), FAR
     margin = settings[MARGIN]
     reach = margin + settings[SLACK]
-    distance, normal, on_a, on_b = shape_distances(poses, model, watch, reach)
+    distance, normal, on_a, on_b = shape_distances(poses, model[15:22], watch, reach)
     rows = np.flatnonzero(distance < reach)
     gap = margin - distance[rows]
     for g in gap:
         if g > 0:
             cost += weight * g * g
-    gap_jac = distance_jacobian(poses, model, rows, normal, on_a, on_b, nv)
+    gap_jac = distance_jacobian(poses, model[:6], model[15:22], rows, normal, on_a, on_b, nv)
     return cost, jac, error, gap, gap_jac, distance.min()
 
 

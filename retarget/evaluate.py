@@ -116,11 +116,11 @@ class Evaluator:
             valid = np.flatnonzero(mask)
             ee_pose[valid] = targets.transform_ee_to_base[valid]
         if hand is not None and targets.vectors is not None:
-            for t in np.flatnonzero(mask).tolist():
-                fingertip[t], free_met = self._judge_hand(
-                    hand, q[t, hand.columns], targets.vectors[t]
-                )
-                limited[t] |= free_met
+            valid = np.flatnonzero(mask)
+            fingertip[valid], free_met = self._judge_hands(
+                hand, q[valid][:, hand.columns], targets.vectors[valid]
+            )
+            limited[valid] |= free_met
         unreachable = (
             (position > feas.max_position_error)
             | (orientation > feas.max_orientation_error)
@@ -161,18 +161,24 @@ class Evaluator:
         singular = dexterity(ik.model, ik.data, ik.frame_id, q_arm, arm.length)
         return position, orientation, singular, limited, reached
 
-    def _judge_hand(
-        self, hand: HandSolvers, q_hand: NDArray[np.float64], target: NDArray[np.float64]
-    ) -> tuple[float, bool]:
-        """Mean fingertip error, and whether the limit-free solve meets the threshold."""
+    def _judge_hands(
+        self, hand: HandSolvers, q_hand: NDArray[np.float64], targets: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Per frame: the mean fingertip error (T,), and whether the limit-free solve meets it.
+
+        For hand joints (T, n_hand) and target vectors (T, K, 3).
+        """
         solver = hand.vector
         limit = self.config.feasibility.max_fingertip_error
-        error = solver.fingertip_error(solver.vectors(q_hand), target)
-        if error > limit and self._on_limit(q_hand, solver.lower, solver.upper):
+        errors = solver.fingertip_errors(solver.vectors_many(q_hand), targets)
+        margin = self.config.feasibility.joint_limit_margin
+        on_limit = ((q_hand <= solver.lower + margin) | (q_hand >= solver.upper - margin)).any(1)
+        met = np.zeros(len(q_hand), dtype=bool)
+        for t in np.flatnonzero((errors > limit) & on_limit).tolist():
             # This solve only decides, so it stops once the targets are met with the hand's
             # parts clear of each other (a hand crossing itself reaches nothing).
-            return error, hand.free.solve(target, q_hand, goal=limit).goal_met
-        return error, False
+            met[t] = hand.free.solve(targets[t], q_hand[t], goal=limit).goal_met
+        return errors, met
 
     def _on_limit(
         self, q: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
@@ -191,11 +197,12 @@ class Evaluator:
         shapes = hand.vector.shapes if hand is not None else None
         if shapes is None or len(shapes.pairs) != len(checker.pairs):
             shapes = None  # arm links too: coal on every frame
-        for frame in np.flatnonzero(mask).tolist():
-            if shapes is not None and hand is not None:
-                if not shapes.in_contact(q[frame, hand.columns]):
-                    collisions[frame] = 0
-                    continue
+        valid = np.flatnonzero(mask)
+        ask = np.ones(len(valid), dtype=bool)
+        if shapes is not None and hand is not None:
+            ask = shapes.in_contact_many(q[valid][:, hand.columns])
+            collisions[valid[~ask]] = 0
+        for frame in valid[ask].tolist():
             collisions[frame] = len(checker.colliding(self.robot.model_configuration(q[frame])))
         return collisions
 

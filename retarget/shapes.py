@@ -172,7 +172,6 @@ class HandShapes:
         self.pairs = tuple((objects[int(a)].name, objects[int(b)].name) for a, b in self.pair_index)
         self.kinds = tuple("sphere" if k == SPHERE else "box" for k in self.shape_kind)
         self.held = tuple(held)
-        self._model = _placeholder_model(self)
 
     def arrays(self) -> tuple[Any, ...]:
         """The shape arrays in the order the kernels take them."""
@@ -193,10 +192,11 @@ class HandShapes:
         """
         q = np.asarray(q, dtype=np.float64)
         poses = self.chain.poses(q)
-        model = self._model
-        rows = np.arange(len(self.pair_index), dtype=np.int64)
-        distance, normal, on_a, on_b = solver.shape_distances(poses, model, rows, np.inf)
-        jacobian = solver.distance_jacobian(poses, model, rows, normal, on_a, on_b, len(q))
+        shapes, rows = self.arrays(), np.arange(len(self.pair_index), dtype=np.int64)
+        distance, normal, on_a, on_b = solver.shape_distances(poses, shapes, rows, np.inf)
+        jacobian = solver.distance_jacobian(
+            poses, self.chain.arrays(), shapes, rows, normal, on_a, on_b, len(q)
+        )
         return distance, jacobian
 
     def in_contact(self, q: NDArray[np.float64]) -> bool:
@@ -204,10 +204,12 @@ class HandShapes:
 
         Only the pairs their bounding volumes cannot clear are measured.
         """
-        q = np.asarray(q, dtype=np.float64)
-        rows = np.arange(len(self.pair_index), dtype=np.int64)
-        distance = solver.shape_distances(self.chain.poses(q), self._model, rows, 0.0)[0]
-        return bool(len(distance)) and float(distance.min()) < 0.0
+        return bool(self.in_contact_many(np.asarray(q, dtype=np.float64)[None])[0])
+
+    def in_contact_many(self, q: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """:meth:`in_contact` for each row of ``q`` (T, nv): (T,)."""
+        q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, self.model.nv)
+        return solver.touching(q, self.chain.arrays(), self.arrays())
 
     def closest(self, q: NDArray[np.float64]) -> float:
         """The smallest signed distance over every pair at ``q`` [m] (inf without pairs)."""
@@ -215,21 +217,3 @@ class HandShapes:
 
     def __repr__(self) -> str:
         return f"HandShapes(parts={len(self.owner)}, pairs={len(self.pairs)})"
-
-
-def _placeholder_model(shapes: HandShapes) -> tuple[Any, ...]:
-    """The kernel's model tuple with only the chain and shape fields that distances read."""
-    none = np.zeros(0)
-    return (
-        *shapes.chain.arrays(),
-        np.zeros(0, dtype=np.int64),
-        np.zeros((0, 3)),
-        np.eye(3),
-        np.zeros(3),
-        np.zeros((0, 1)),
-        none,
-        none,
-        none,
-        np.zeros(0, dtype=np.int64),
-        *shapes.arrays(),
-    )

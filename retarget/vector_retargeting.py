@@ -230,6 +230,19 @@ class VectorRetargeter:
         q = np.asarray(q, dtype=np.float64)
         return _hand_solver.vectors_and_jacobian(q, self._arrays, False)[0]
 
+    def vectors_many(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Robot vectors of many configurations (T, n_hand) in the palm frame, (T, K, 3) [m]."""
+        q = np.ascontiguousarray(q, dtype=np.float64).reshape(-1, self.model.nv)
+        return _hand_solver.vectors_many(q, self._arrays)
+
+    def fingertip_errors(
+        self, vectors: NDArray[np.float64], targets: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """:meth:`fingertip_error` of many frames: vectors, targets (T, K, 3); errors (T,) [m]."""
+        error = np.asarray(targets, dtype=np.float64) - np.asarray(vectors, dtype=np.float64)
+        tips = error[:, self._tip_rows]
+        return np.sqrt(np.einsum("tki,tki->tk", tips, tips)).mean(axis=1)
+
     def vector_jacobian(self, q: NDArray[np.float64]) -> NDArray[np.float64]:
         """Jacobian of the stacked vectors w.r.t. ``q``, shape (3K, n_hand)."""
         q = np.asarray(q, dtype=np.float64)

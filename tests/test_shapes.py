@@ -62,11 +62,12 @@ def test_shapes_are_never_closer_than_coal(robots_loaded, name):
     every = np.arange(len(shapes.pairs))
     rng = np.random.default_rng(1)
     lower, upper = shapes.model.lowerPositionLimit, shapes.model.upperPositionLimit
-    ours, theirs = [], []
+    ours, theirs, screened = [], [], []
     for _ in range(150):
         q = rng.uniform(lower - 0.3, upper + 0.3)
         ours.append(shapes.distances(q)[0])
         theirs.append(exact.distances(q, every, below=-np.inf)[0])
+        screened.append(shapes.in_contact(q))  # bounding volumes first, as the flag check
     ours_all, coal_all = np.concatenate(ours), np.concatenate(theirs)
     box_box = np.repeat(boxes, len(ours), axis=0).ravel()
     approximated = np.repeat(held, len(ours), axis=0).ravel()
@@ -81,6 +82,8 @@ def test_shapes_are_never_closer_than_coal(robots_loaded, name):
     # in a box (the UR5's wrist mesh, fixed to the palm, is).
     if not any(shapes.held):
         assert [(o < 0).any() for o in ours] == [(t < 0).any() for t in theirs]
+    assert screened == [bool((o < 0).any()) for o in ours]
+    assert 10 < sum(screened) < len(screened)  # both verdicts seen
 
 
 @pytest.mark.parametrize("name", ["allegro_left", "ur5_allegro"])
