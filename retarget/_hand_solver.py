@@ -204,7 +204,8 @@ def shape_distances(
 @compiled
 def within(q: NDArray[np.float64], model: tuple, reach: float) -> tuple[NDArray[np.int64], float]:
     """The pairs closer than ``reach`` [m] at ``q``, and the closest distance of all [m]."""
-    poses = vectors_and_jacobian(q, model, False)[2]
+    parent, rot_parent, pos_parent, axis, kind, index_q = model[:6]
+    poses = forward(q, parent, rot_parent, pos_parent, axis, kind, index_q)
     every = np.arange(len(model[21]))
     distance = shape_distances(poses, model[15:22], every, reach)[0]
     closest = distance.min() if len(distance) else FAR
@@ -285,6 +286,14 @@ def tip_error(error: NDArray[np.float64], tip_rows: NDArray[np.int64]) -> float:
         e = error[3 * k : 3 * k + 3]
         total += math.sqrt(dot(e, e))
     return total / len(tip_rows)
+
+
+@compiled
+def _met(
+    goal: float, closest: float, error: NDArray[np.float64], tip_rows: NDArray[np.int64]
+) -> bool:
+    """Whether ``goal`` (>= 0; negative: none) is met: tip error within it, no shapes touching."""
+    return goal >= 0 and closest >= 0 and tip_error(error, tip_rows) <= goal
 
 
 @compiled
@@ -369,7 +378,7 @@ def _minimize(
     cost, jac, error, gap, gap_jac, closest = _objective(
         q, target, q_prev, weight, watch, model, settings
     )
-    if goal >= 0 and closest >= 0 and tip_error(error, tip_rows) <= goal:
+    if _met(goal, closest, error, tip_rows):
         return q, 0, True, closest
     damping = settings[DAMPING_GAIN] * cost + settings[DAMPING]
     iterations = 0
@@ -385,7 +394,7 @@ def _minimize(
             q = candidate
             cost, jac, error, gap, gap_jac, closest = new
             damping = max(damping * 0.3, settings[DAMPING])
-            if goal >= 0 and closest >= 0 and tip_error(error, tip_rows) <= goal:
+            if _met(goal, closest, error, tip_rows):
                 return q, iterations, True, closest
             if improvement < settings[RELATIVE_TOLERANCE] * cost:
                 break

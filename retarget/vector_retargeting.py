@@ -176,7 +176,6 @@ class VectorRetargeter:
             incidence[k, b] += 1.0
             incidence[k, a] -= 1.0
         self._tip_rows = np.flatnonzero(self.pairs[:, 0] == 0)  # wrist-to-fingertip vectors
-        self._xyz = np.arange(0, 3 * len(self.pairs), 3)  # start of each vector's rows
         none = np.zeros(0, dtype=np.int64)
         self.chain = Chain.from_model(model)
         """The model's joint tree, as the compiled loop reads it."""
@@ -255,9 +254,8 @@ class VectorRetargeter:
             vectors: Robot vectors in the palm frame (:attr:`VectorResult.vectors`), shape (K, 3).
             targets: Target vectors in the palm frame, shape (K, 3) [m].
         """
-        error = np.asarray(targets, dtype=np.float64) - np.asarray(vectors, dtype=np.float64)
-        flat = error.ravel()
-        return float(np.sqrt(np.add.reduceat(flat * flat, self._xyz)[self._tip_rows]).mean())
+        one = np.asarray(vectors, dtype=np.float64)[None]
+        return float(self.fingertip_errors(one, np.asarray(targets, dtype=np.float64)[None])[0])
 
     def in_contact(self, q: NDArray[np.float64]) -> bool:
         """Whether two of the hand's shapes touch at ``q``; ``False`` without :attr:`shapes`.
@@ -304,9 +302,10 @@ class VectorRetargeter:
         """
         target = np.ascontiguousarray(targets, dtype=np.float64).ravel()
         start = np.array(q_prev, dtype=np.float64)
-        if target.shape != (len(self._xyz) * 3,) or start.shape != (self.model.nv,):
+        count = len(self.pairs)
+        if target.shape != (3 * count,) or start.shape != (self.model.nv,):
             raise InvalidInputError(
-                f"targets must have shape ({len(self._xyz)}, 3) and q_prev ({self.model.nv},), "
+                f"targets must have shape ({count}, 3) and q_prev ({self.model.nv},), "
                 f"got {np.shape(targets)} and {np.shape(q_prev)}"
             )
         wanted = -1.0 if goal is None else float(goal)

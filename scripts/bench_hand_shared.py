@@ -39,12 +39,12 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from bench_dex_retargeting import run_dex  # noqa: E402  (this folder's script)
 
 import pipeline  # noqa: E402
 import retarget  # noqa: E402
@@ -78,7 +78,7 @@ def robot_distances(rt: retarget.Retargeter, q_hand: np.ndarray) -> np.ndarray:
     rows = [
         int(np.flatnonzero((solver.pairs[:, 0] == 0) & (solver.pairs[:, 1] == p))[0]) for p in order
     ]
-    tips = np.array([solver.vectors(q)[rows] for q in q_hand])
+    tips = solver.vectors_many(q_hand)[:, rows]
     # The middle finger's root joint, in the palm frame, against the wrist point.
     model = solver.model
     frame = model.frames[model.getFrameId(rt.robot.description.fingertips[order[2] - 1].frame)]
@@ -109,35 +109,6 @@ def open_close(human: np.ndarray, window: int = 15, span: float = 0.25) -> np.nd
         if part.max() - part.min() >= span:
             chosen[start : start + window] = True
     return chosen
-
-
-def run_dex(dex_python: str, robot: retarget.Robot, tips: np.ndarray) -> tuple[np.ndarray, float]:
-    """dex-retargeting on wrist-to-fingertip targets (T, 4, 3): hand joints (T, n), ms/frame."""
-    from bench_dex_retargeting import DEX_RUN  # this folder's script (run as a script)
-
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        np.save(work / "targets.npy", tips + robot.transform_hand_to_ee[:3, 3])  # from palm_link
-        job = {
-            "targets": str(work / "targets.npy"),
-            "answers": str(work / "answers.npy"),
-            "result": str(work / "result.json"),
-            "urdf": str(robot.description.urdf.resolve()),
-            "tips": [f.frame for f in robot.description.fingertips],
-            "repeats": 1,
-        }
-        (work / "job.json").write_text(json.dumps(job))
-        (work / "run.py").write_text(DEX_RUN)
-        subprocess.run(
-            [dex_python, str(work / "run.py"), str(work / "job.json")],
-            check=True,
-            env=os.environ | {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-        )
-        result = json.loads((work / "result.json").read_text())
-        answers = np.load(work / "answers.npy")
-    order = [result["joint_names"].index(n) for n in robot.joint_names]
-    columns = robot.joint_indices(robot.hand_joints)
-    return answers[:, order][:, columns], float(np.median(result["ms_per_frame"]))
 
 
 def hands(temp: Path) -> list[tuple[str, str, pipeline.HandTracks, bool]]:
@@ -228,7 +199,7 @@ def main(dex_python: str) -> None:
                 total[key] = total.get(key, 0.0) + value
         rt = retarget.Retargeter(robot)
         tips = rt.target_vectors(tracks.hands[side].world_keypoints[present], side)[:, :4]
-        dex_q, dex_ms = run_dex(dex_python, robot, tips)
+        dex_q, dex_ms = run_dex(dex_python, robot, tips, repeats=1)
         dex_distances = robot_distances(rt, dex_q)
         robot_all["dex"].append(dex_distances)
         row["dex"] = {"ms_per_frame": round(dex_ms, 3)} | geometry(human, dex_distances)
