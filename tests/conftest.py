@@ -44,26 +44,39 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-LEROBOT_PYTHON = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
-"""A Python with the real lerobot (``bash scripts/lerobot_env.sh``; CI builds one)."""
+LEROBOT_PYTHONS = tuple(
+    p for p in os.environ.get("HAND2ROBOT_LEROBOT_PYTHON", "").split(os.pathsep) if p
+)
+"""Pythons with the real lerobot, one per release checked (``bash scripts/lerobot_env.sh``;
+CI builds lerobot 0.4.4 and 0.6.1): ``HAND2ROBOT_LEROBOT_PYTHON``, separated by ``:``."""
+LEROBOT_PYTHON = LEROBOT_PYTHONS[0] if LEROBOT_PYTHONS else None
+"""The first of them."""
+LEROBOT_RELEASES_IN_CI = ("0.4.4", "0.6.1")
+"""The lerobot releases CI checks: the last for Python 3.11 and the newest."""
 
 needs_lerobot = pytest.mark.skipif(
-    not LEROBOT_PYTHON and not os.environ.get("CI"),  # in CI it must run: .ci/run builds it
+    not LEROBOT_PYTHONS and not os.environ.get("CI"),  # in CI it must run: .ci/run builds it
     reason="HAND2ROBOT_LEROBOT_PYTHON is not set: it names a Python with the real lerobot, "
     "which hand2robot does not depend on (build one with bash scripts/lerobot_env.sh; CI does)",
 )
 
 
 def check_with_lerobot(root: Path) -> dict:
-    """``scripts/check_lerobot.py`` on the dataset at ``root`` in the real lerobot: its report."""
+    """``scripts/check_lerobot.py`` on the dataset at ``root`` in every real lerobot: the first
+    one's report (each must pass and count the same rows, episodes and videos)."""
     import json
 
     script = REPO / "scripts" / "check_lerobot.py"
-    assert LEROBOT_PYTHON is not None and sys.executable != LEROBOT_PYTHON
-    done = subprocess.run(
-        [LEROBOT_PYTHON, str(script), str(root)], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    report: dict = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["ok"]
-    return report
+    assert LEROBOT_PYTHONS and sys.executable not in LEROBOT_PYTHONS
+    reports = []
+    for python in LEROBOT_PYTHONS:
+        done = subprocess.run(
+            [python, str(script), str(root)], capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, python + done.stdout[-2000:] + done.stderr[-4000:]
+        report: dict = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["ok"]
+        reports.append(report)
+    counts = {(r["rows"], r["episodes"], tuple(r["video_keys"])) for r in reports}
+    assert len(counts) == 1, reports
+    return reports[0]

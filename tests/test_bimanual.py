@@ -8,6 +8,7 @@ import pytest
 import retarget
 import robots
 from retarget import Flag, InvalidInputError
+from tests.conftest import LEROBOT_PYTHONS, check_with_lerobot
 from tests.synthetic import synthetic_keypoints
 
 
@@ -92,9 +93,6 @@ CUPS = "videos/cups_shuffle_third_person.mp4"  # both hands in about 60% of fram
 def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair):
     """One episode holds both arms and both hands, column by column as documented."""
     import json
-    import os
-    import subprocess
-    from pathlib import Path
 
     import pyarrow.parquet as pq
 
@@ -173,14 +171,8 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
         error = np.linalg.norm(ee[reached] - tool[reached, :3, 3], axis=-1)
         assert np.median(error) < 2e-3 and error.max() < 1e-2, (np.median(error), error.max())
 
-    python = os.environ.get("HAND2ROBOT_LEROBOT_PYTHON")
-    if python:  # CI: the real lerobot loads every row (two-wide human columns included)
-        script = Path(__file__).parents[1] / "scripts/check_lerobot.py"
-        done = subprocess.run(
-            [python, str(script), str(root)], capture_output=True, text=True, timeout=600
-        )
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-        assert json.loads(done.stdout.strip().splitlines()[-1])["rows"] == frames
+    if LEROBOT_PYTHONS:  # CI: the real lerobot loads every row (two-wide human columns included)
+        assert check_with_lerobot(root)["rows"] == frames
 
 
 def test_cli_bimanual_robot_needs_both_hands(tmp_path):

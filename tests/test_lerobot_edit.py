@@ -1,9 +1,11 @@
-"""Datasets edited with lerobot-edit-dataset (delete, split, merge) and adopted back."""
+"""Datasets edited with lerobot-edit-dataset (delete, split, merge) and adopted back, with the
+tool of every lerobot release the suite is given (CI: 0.4.4 and 0.6.1)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,15 +18,22 @@ import retarget
 from pipeline.dataset import DatasetConfig, describe_dataset, frame_columns
 from pipeline.dataset.adopt import restore_provenance
 from pipeline.exceptions import DatasetError
-from tests.conftest import LEROBOT_PYTHON, REPO, check_with_lerobot, needs_lerobot
+from tests.conftest import (
+    LEROBOT_PYTHONS,
+    LEROBOT_RELEASES_IN_CI,
+    REPO,
+    check_with_lerobot,
+    needs_lerobot,
+    run_cli,
+)
 
 pytestmark = needs_lerobot
 
 
 def _edit(home: Path, *arguments: str) -> None:
-    """``lerobot-edit-dataset`` of the lerobot environment, datasets under ``home``, offline."""
-    assert LEROBOT_PYTHON is not None
-    tool = Path(LEROBOT_PYTHON).parent / "lerobot-edit-dataset"
+    """``lerobot-edit-dataset`` of the lerobot release being tested (the Python that
+    ``home``'s ``python`` file names), datasets under ``home``, offline."""
+    tool = Path((home / "python").read_text()).parent / "lerobot-edit-dataset"
     environment = os.environ | {"HF_LEROBOT_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [str(tool), *arguments], capture_output=True, text=True, timeout=600, env=environment
@@ -32,12 +41,28 @@ def _edit(home: Path, *arguments: str) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
 
+def _release(python: str) -> str:
+    done = subprocess.run(
+        [python, "-c", "import lerobot; print(lerobot.__version__)"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_ci_checks_the_last_python_3_11_release_and_the_newest() -> None:
+    releases = sorted(_release(python) for python in LEROBOT_PYTHONS)
+    if not os.environ.get("CI"):
+        assert releases, "no lerobot given"
+        return
+    assert releases == sorted(LEROBOT_RELEASES_IN_CI), releases
+
+
 def _rows(root: Path) -> dict[str, np.ndarray]:
     return frame_columns(pq.read_table(sorted(root.glob("data/*/*.parquet"))))
 
 
 @pytest.fixture(scope="module")
-def home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sources(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two hand2robot datasets under one LeRobot home: the stove clip's two hands (two
     episodes) and the kettle sample's hand tracks (one), Panda, 30 fps, without video."""
     base = tmp_path_factory.mktemp("edit")
@@ -54,6 +79,22 @@ def home(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+def _venv(python: str | None) -> str:
+    return Path(python).parents[1].name if python else "none"
+
+
+@pytest.fixture(scope="module", params=LEROBOT_PYTHONS or [None], ids=_venv)
+def home(
+    request: pytest.FixtureRequest, sources: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A copy of ``sources`` for one lerobot release's tool (its Python in ``home/python``)."""
+    assert request.param is not None, "no lerobot given (HAND2ROBOT_LEROBOT_PYTHON)"
+    home = tmp_path_factory.mktemp("home")
+    shutil.copytree(sources / "h", home / "h")
+    (home / "python").write_text(request.param)
+    return home
+
+
 def test_deleting_an_episode_keeps_the_frames_and_adopt_restores_the_provenance(home) -> None:
     _edit(
         home, "--repo_id", "h/stove", "--new_repo_id", "h/stove_del",
@@ -64,6 +105,9 @@ def test_deleting_an_episode_keeps_the_frames_and_adopt_restores_the_provenance(
     assert not (edited / "meta/hand2robot.json").exists() and not (edited / "README.md").exists()
     with pytest.raises(DatasetError, match="did not write"):
         describe_dataset(edited)
+    refused = run_cli("inspect", edited)  # the command says what to do, no traceback
+    assert refused.returncode == 2 and "adopt" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
     # What it keeps: every per-frame column of the episode left, bit for bit.
     before, after = _rows(original), _rows(edited)
     kept = before["episode_index"] == 1
@@ -80,6 +124,9 @@ def test_deleting_an_episode_keeps_the_frames_and_adopt_restores_the_provenance(
         == source["inputs"][source["episodes"][1]["input_index"]]["hand"]
     )
     assert (edited / "README.md").read_text().count("surrogate") >= 1
+    inspected = run_cli("inspect", edited, "--json")  # `hand2robot inspect` on the result
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout) == json.loads(json.dumps(summary))
     check_with_lerobot(edited)
     with pytest.raises(DatasetError, match="already has"):
         restore_provenance(edited, [original])
@@ -96,8 +143,11 @@ def test_split_and_merge_are_adopted_back(home) -> None:
         record = dict(restored["episodes"][0], episode_index=episode, input_index=0)
         original = dict(source["episodes"][episode], input_index=0)
         assert record == original
+    # The merged dataset's name: --repo_id in lerobot 0.4.4, --new_repo_id in 0.6.1.
+    release = _release((home / "python").read_text())
+    output = "--repo_id" if release.startswith("0.4.") else "--new_repo_id"
     _edit(
-        home, "--repo_id", "h/merged", "--operation.type", "merge",
+        home, output, "h/merged", "--operation.type", "merge",
         "--operation.repo_ids", "['h/stove', 'h/kettle']",
     )  # fmt: skip
     merged = home / "h/merged"
@@ -118,4 +168,6 @@ def test_split_and_merge_are_adopted_back(home) -> None:
     for name in ("residual.fingertip", "residual.position", "flags"):
         np.testing.assert_array_equal(rows[name], np.concatenate([p[name] for p in parts]))
     assert describe_dataset(merged)["total_episodes"] == 3
+    inspected = run_cli("inspect", merged)
+    assert inspected.returncode == 0 and "surrogate" in inspected.stdout, inspected.stderr
     check_with_lerobot(merged)

@@ -61,7 +61,9 @@ def read_existing(root: Path) -> ExistingDataset | None:
     if not provenance_path.is_file():
         raise DatasetError(
             f"{root} is a LeRobot dataset that hand2robot did not write (no {PROVENANCE_PATH}); "
-            "hand2robot only appends its own surrogate episodes to its own datasets"
+            "hand2robot only reads and appends to its own surrogate datasets. If LeRobot's "
+            "tools (lerobot-edit-dataset) made it from hand2robot datasets, write the "
+            f"provenance back first: hand2robot adopt {root} --from SOURCE_DATASET"
         )
     import pandas as pd
 
