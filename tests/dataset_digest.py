@@ -10,6 +10,13 @@ row of every column, every JSON value, the dataset card, the stored video bytes)
 ``tests/data/dataset_digests.json`` holds the digests made before the writer was split into a
 package; ``scripts/write_dataset_digests.py`` regenerates it (only do so for a deliberate change
 of the output, and say so in the commit).
+
+The arm's inverse kinematics goes through OpenBLAS, whose kernels are chosen for the CPU at run
+time and round differently in the last bits (measured: the Panda datasets from OpenBLAS's
+Haswell kernels, which an AMD EPYC gets, and its SkylakeX kernels, which an AVX-512 Intel gets,
+differ; every other dataset is the same). So the digests are made, and checked, in a process
+with the kernels pinned (:data:`PINNED_BLAS`): the same bytes on any x86-64 CPU with AVX2 and
+FMA.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ DIGESTS = Path(__file__).parent / "data" / "dataset_digests.json"
 SAMPLE_TRACKS = Path(__file__).parents[1] / "data" / "kettle_pour.tracks.parquet"
 STOVE = "videos/stove_stir_egocentric.mp4"
 STILL = "images/sign_language_two_people.jpg"
+#: The environment the digests are made in: OpenBLAS's Haswell kernels (AVX2, FMA), one thread.
+PINNED_BLAS = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "1"}
 #: JSON keys whose values name a version of hand2robot or of a library.
 VERSION_KEYS = {"hand2robot_version"}
 #: A given camera pose: x, y, z [m], roll, pitch, yaw [rad].
@@ -142,3 +151,17 @@ def digest_tree(root: Path) -> dict[str, str]:
 def codec_versions() -> dict[str, str]:
     """The video libraries whose builds decide the stored MP4's bytes."""
     return {"av": av.__version__, "libavcodec": str(av.library_versions["libavcodec"])}
+
+
+def runs_pinned_blas() -> str:
+    """Why this machine cannot run :data:`PINNED_BLAS`'s kernels, or ``""`` where it can."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"a {platform.machine()} CPU, and OpenBLAS's Haswell kernels are x86-64 code"
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
+    except (OSError, IndexError):
+        return "no /proc/cpuinfo to check the CPU for AVX2 and FMA"
+    missing = {"avx2", "fma"} - set(flags)
+    return f"a CPU without {', '.join(sorted(missing))}" if missing else ""
