@@ -91,6 +91,7 @@ def test_usage_errors_exit_2_with_a_message(cli, tmp_path: Path) -> None:
         (("retarget", sample, "--threshold", "min_score=high"), "min_score takes a number"),
         (("retarget", sample, "--camera-pose", "1,2,3"), "six comma-separated numbers"),
         (("inspect", str(tmp_path)), "no dataset here"),
+        (("retarget", sample, "--out", str(tmp_path / "d"), "--video-preset", "quick"), "fast, me"),
         (("batch", str(tmp_path / "none*.mp4"), "--out", str(tmp_path / "d")), "no glob match"),
         (("batch", sample, "--out", str(tmp_path / "d"), "--robot", "panda,r2d2"), "r2d2"),
         (("batch", sample, "--out", str(tmp_path / "d"), "--address", "127.0.0.1:9"), "nothing"),
@@ -367,3 +368,18 @@ def test_summaries_hint_at_the_option_that_helps(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "flag UNREACHABLE" in done.stdout and "--fit-placement" in done.stdout
+
+
+def test_stored_video_codec_and_preset_options(cli, shared_data: Path, tmp_path: Path) -> None:
+    """``--codec libsvtav1`` writes AV1 (at SVT preset 10), ``--video-preset`` reaches x264."""
+    clip = shared_data / "videos/stove_stir_egocentric.mp4"
+    for codec, preset, stored in (("libsvtav1", None, "av1"), ("libx264", "ultrafast", "h264")):
+        out = tmp_path / codec
+        chosen = ("--video-preset", preset) if preset else ()
+        done = cli("retarget", clip, "--egocentric", "--out", out, "--codec", codec, *chosen)
+        assert done.returncode == 0, done.stderr[-2000:]
+        info = json.loads((out / "meta/info.json").read_text())
+        assert info["features"]["observation.images.camera"]["info"]["video.codec"] == stored
+        video = next(out.glob("videos/*/chunk-000/file-000.mp4")).read_bytes()
+        if codec == "libx264":  # x264 writes its settings into the stream: ultrafast, no CABAC
+            assert b"cabac=0" in video and b"cabac=1" not in video

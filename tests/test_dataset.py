@@ -332,6 +332,12 @@ def test_bad_appends_are_refused_with_reasons(
         DatasetConfig(split_on="sometimes")
     with pytest.raises(DatasetError, match="valid choices: libx264, libsvtav1"):
         VideoConfig(codec="mpeg2")
+    # Each codec's own presets: the default follows the codec; another codec's is refused.
+    assert VideoConfig().preset == "veryfast" and VideoConfig(codec="libsvtav1").preset == "10"
+    with pytest.raises(DatasetError, match="libsvtav1 preset 'veryfast'; valid choices: 13, 12"):
+        VideoConfig(codec="libsvtav1", preset="veryfast")
+    with pytest.raises(DatasetError, match="valid choices: ultrafast, superfast, veryfast"):
+        VideoConfig(preset="10")
     gloves = shared_data / "images/gloved_hands_pruning.jpg"  # the detector finds no hand
     message = "gloved_hands_pruning.jpg: no hand detected in its only frame, so nothing to"
     with pytest.raises(retarget.Hand2RobotError, match=message):
