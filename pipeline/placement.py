@@ -23,7 +23,7 @@ suit arms that cannot take every orientation (the SO-101's five joints).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -162,6 +162,10 @@ class PlacementConfig:
     """Turn the default placement about the vertical through the nominal point, in steps of
     30 deg, to where the arm reaches the most frames (:func:`fit_yaw`); for arms that cannot
     take every orientation, such as the 5-joint SO-101."""
+    fit_offset: bool = False
+    """Then move the default placement's nominal point within a box of +-10 cm, one base axis
+    at a time in 5 cm steps (:data:`FIT_OFFSETS_M`), to where the arm reaches the most frames
+    (:func:`fit_placement`): for arms whose reach the human's motion leaves at its edge."""
 
     def __post_init__(self) -> None:
         if self.camera_pose is not None:
@@ -169,9 +173,9 @@ class PlacementConfig:
             object.__setattr__(self, "camera_pose", tuple(float(v) for v in self.camera_pose))
         if not self.workspace_scale > 0:
             raise InvalidInputError(f"workspace scale must be > 0, got {self.workspace_scale}")
-        if self.fit_yaw and self.camera_pose is not None:
+        if (self.fit_yaw or self.fit_offset) and self.camera_pose is not None:
             raise InvalidInputError(
-                "fitting the placement's yaw needs the default placement, not a given camera pose"
+                "fitting the placement needs the default placement, not a given camera pose"
             )
 
 
@@ -197,6 +201,7 @@ def place_hands(
     *,
     transform_camera_to_base: NDArray[np.float64] | None = None,
     fitted_yaw_deg: float | None = None,
+    fitted_offset_m: tuple[float, float, float] | None = None,
 ) -> PlacedHands:
     """Place a clip's hands: the camera placement, and each hand's wrist poses in the base frame.
 
@@ -204,7 +209,8 @@ def place_hands(
     ``nominal_ee_position``, and the workspace scale acts about their joint median (so the
     spacing of two hands scales too). A given ``transform_camera_to_base`` replaces both the
     default and ``placement.camera_pose``; ``fitted_yaw_deg`` turns the default placement about
-    the vertical through the nominal point (:func:`fit_yaw`'s answer).
+    the vertical through the nominal point and ``fitted_offset_m`` then moves it in the base
+    frame [m] (:func:`fit_placement`'s answer).
     """
     if transform_camera_to_base is not None:
         label = "given"
@@ -227,6 +233,11 @@ def place_hands(
                 np.radians(fitted_yaw_deg),
             )
             label += f", turned {fitted_yaw_deg:g} deg about the vertical (fitted)"
+        if fitted_offset_m is not None and any(fitted_offset_m):
+            transform_camera_to_base = transform_camera_to_base.copy()
+            transform_camera_to_base[:3, 3] += np.asarray(fitted_offset_m)
+            moved = ",".join(f"{value:+.2f}" for value in fitted_offset_m)
+            label += f", moved {moved} m (fitted)"
     wrists = [transform_camera_to_base @ hand.transform_wrist_to_camera for hand in hands]
     seen = [
         hand.present & np.isfinite(wrist).all(axis=(1, 2))
@@ -242,34 +253,53 @@ def place_hands(
 
 #: Yaws tried by :func:`fit_yaw` [deg], nearest to the drawn convention first (ties keep it).
 FIT_YAWS_DEG = (0, 30, -30, 60, -60, 90, -90, 120, -120, 150, -150, 180)
-#: Frames of the hand (evenly spread) retargeted for each yaw tried.
+#: Offsets of the nominal point tried by :func:`fit_placement` along each base axis [m], nearest
+#: first: a box of +-10 cm about it.
+FIT_OFFSETS_M = (0.05, -0.05, 0.1, -0.1)
+#: Frames of the hand (evenly spread) retargeted for each placement tried.
 FIT_FRAMES = 48
 
 
-def fit_yaw(
+class FittedPlacement(NamedTuple):
+    """What :func:`fit_placement` chose."""
+
+    yaw_deg: float
+    """Turn about the vertical through the nominal point [deg] (0 unless the yaw is fitted)."""
+    offset_m: tuple[float, float, float]
+    """Move of the placement in the base frame [m] (zeros unless the offset is fitted)."""
+    missed: int
+    """Of the ``FIT_FRAMES`` frames tried, those the arm missed there."""
+
+
+def fit_placement(
     retargeter: Retargeter,
     hand: HandTrack,
     timestamps: NDArray[np.float64],
     side: HandSide,
     placement: PlacementConfig,
-) -> float:
-    """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
+) -> FittedPlacement:
+    """The default placement's turn and move at which the arm reaches the most frames.
 
-    Each yaw places the hand as the final placement will (:func:`place_hands` with that yaw,
-    then the workspace scale) and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly
-    over the clip; a frame is missed when flagged UNREACHABLE or JOINT_LIMIT. The first yaw with
-    the fewest misses wins.
+    What ``placement`` asks to fit, in order: the yaw, over ``FIT_YAWS_DEG`` (``fit_yaw``);
+    then the nominal point's offset, one base axis after another (x, y, z) over
+    ``FIT_OFFSETS_M`` (``fit_offset``), each axis from the best point so far. Each candidate
+    places the hand as the final placement will (:func:`place_hands`, then the workspace
+    scale) and retargets ``FIT_FRAMES`` of the hand's frames, spread evenly over the clip; a
+    frame is missed when flagged UNREACHABLE, JOINT_LIMIT or SELF_COLLISION (a placement that
+    folds the arm into itself reaches nothing). A candidate replaces the best only with
+    strictly fewer misses, so ties keep the drawn convention and the unmoved point.
     """
     robot = retargeter.robot
-    missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT)
-    best, fewest = 0.0, FIT_FRAMES + 1
-    for yaw in FIT_YAWS_DEG:
+    flagged = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION)
+
+    def missed(yaw: float, offset: tuple[float, float, float]) -> int:
         placed = place_hands(
             [hand],
             robot.transform_hand_to_ee,
             robot.description.nominal_ee_position,
             placement,
-            fitted_yaw_deg=float(yaw),
+            fitted_yaw_deg=yaw,
+            fitted_offset_m=offset,
         )
         frames = np.flatnonzero(placed.seen[0])
         frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
@@ -282,7 +312,34 @@ def fit_yaw(
         # Reach is the per-frame solve's (48 frames spread over the clip are no trajectory
         # to optimise): the optimiser, if on, refines the chosen placement's whole clip.
         verdict = retargeter.evaluate(retargeter.solve(targets)[0], targets)
-        misses = int(np.count_nonzero(verdict.flags & missed))
+        return int(np.count_nonzero(verdict.flags & flagged))
+
+    yaw, offset = 0.0, (0.0, 0.0, 0.0)
+    fewest = missed(yaw, offset)
+    for candidate in FIT_YAWS_DEG[1:] if placement.fit_yaw else ():
+        misses = missed(float(candidate), offset)
         if misses < fewest:
-            best, fewest = float(yaw), misses
-    return best
+            yaw, fewest = float(candidate), misses
+    for axis in range(3) if placement.fit_offset else ():
+        start = offset
+        for step in FIT_OFFSETS_M:
+            trial = tuple(step if k == axis else value for k, value in enumerate(start))
+            misses = missed(yaw, trial)  # type: ignore[arg-type]
+            if misses < fewest:
+                offset, fewest = trial, misses  # type: ignore[assignment]
+    return FittedPlacement(yaw, offset, fewest)
+
+
+def fit_yaw(
+    retargeter: Retargeter,
+    hand: HandTrack,
+    timestamps: NDArray[np.float64],
+    side: HandSide,
+    placement: PlacementConfig,
+) -> float:
+    """The yaw [deg] of ``FIT_YAWS_DEG`` at which the arm reaches the most frames.
+
+    :func:`fit_placement` with the yaw alone.
+    """
+    alone = replace(placement, fit_yaw=True, fit_offset=False)
+    return fit_placement(retargeter, hand, timestamps, side, alone).yaw_deg

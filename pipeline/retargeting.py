@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 import retarget
 from pipeline.hand_identity import hand_sizes
 from pipeline.lifting import frame_std, size_prior
-from pipeline.placement import PlacementConfig, fit_yaw, place_hands
+from pipeline.placement import PlacementConfig, fit_placement, place_hands
 from pipeline.retargeted import HandRequest, RetargetedHand
 from pipeline.tracks import SIDES, HandTrack, HandTracks, hands_in_world
 from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
@@ -221,25 +221,26 @@ def _prepare(
     _check_seen(tracks, chosen, robot)
     # The camera's own motion out first: the placement sees the hand in the world frame.
     hand = hands_in_world(tracks, [tracks.hands[chosen]])[0]
-    yaw = None
-    if placement.fit_yaw:
+    fitted = None
+    if placement.fit_yaw or placement.fit_offset:
         if transform_camera_to_base is not None:
             raise InvalidInputError(
-                "fitting the placement's yaw needs the default placement, not a given camera pose"
+                "fitting the placement needs the default placement, not a given camera pose"
             )
         if not robot.arm_joints:
             raise InvalidInputError(
                 f"robot {robot.name!r} has no arm, so no placement suits it better than another; "
-                "fitting the placement's yaw is for arms (such as so101)"
+                "fitting the placement is for arms (such as so101)"
             )
-        yaw = fit_yaw(retargeter, hand, tracks.timestamps, chosen, placement)
+        fitted = fit_placement(retargeter, hand, tracks.timestamps, chosen, placement)
     placed = place_hands(
         [hand],
         robot.transform_hand_to_ee,
         robot.description.nominal_ee_position,
         placement,
         transform_camera_to_base=transform_camera_to_base,
-        fitted_yaw_deg=yaw,
+        fitted_yaw_deg=fitted.yaw_deg if fitted and placement.fit_yaw else None,
+        fitted_offset_m=fitted.offset_m if fitted and placement.fit_offset else None,
     )
     seen = placed.seen[0]
     targets = retargeter.targets(
@@ -281,9 +282,9 @@ def retarget_bimanual(
         InvalidInputError: No frame has a hand (the message names the input), or a fitted yaw.
     """
     placement = placement or PlacementConfig()
-    if placement.fit_yaw:
+    if placement.fit_yaw or placement.fit_offset:
         raise InvalidInputError(
-            f"robot {robot.name!r} is bimanual; fitting the placement's yaw is for "
+            f"robot {robot.name!r} is bimanual; fitting the placement is for "
             "single-arm robots (such as so101)"
         )
     hands = hands_in_world(tracks, [tracks.hands[side] for side in SIDES])

@@ -1,6 +1,7 @@
 """What the arms reach on the shared videos, with and without the gripper's symmetry (#20).
 
     python scripts/bench_reach.py [--robots panda so101 ur5_allegro] [--max-fps 24]
+    python scripts/bench_reach.py --placements [--robots panda so101]
 
 The five shared videos (``../shared/data/videos``: kettle, cups, stove, juggle, armwrestling)
 are extracted once (hand-track cache, ``--max-fps 24``), then retargeted with the default
@@ -11,6 +12,11 @@ default but no null-space posture (``IKConfig(posture_gain=0)``), in the same ru
 robot and run: the feasible fraction among frames with a hand, the count of each flag, how often
 the turned twin was chosen and the turn switched, and the limit margin (median over frames of
 the arm joint nearest its limit, as a fraction of that joint's range; 0.5 is mid-range).
+
+``--placements`` compares placements instead, with the default settings: the default
+placement, the yaw fitted (``PlacementConfig(fit_yaw=True)``), and the yaw and the nominal
+point's offset fitted (``fit_offset=True``, what ``--fit-placement`` does), with the fitted
+placement of each clip.
 """
 
 from __future__ import annotations
@@ -39,14 +45,18 @@ CLIPS = (
 
 
 def measure(
-    tracks: list[pipeline.HandTracks], robot: retarget.Robot, config: retarget.RetargetConfig
+    tracks: list[pipeline.HandTracks],
+    robot: retarget.Robot,
+    config: retarget.RetargetConfig,
+    placement: pipeline.PlacementConfig | None = None,
 ) -> dict[str, float]:
     """Feasible fraction, flag counts and turn statistics over every clip's chosen hand."""
-    flags, turns, margins = [], [], []
+    flags, turns, margins, placements = [], [], [], []
     arm = robot.joint_indices(robot.arm_joints)
     span = robot.upper[arm] - robot.lower[arm]
     for one in tracks:
-        for done in pipeline.retarget_sides(one, robot, config=config):
+        for done in pipeline.retarget_sides(one, robot, config=config, placement=placement):
+            placements.append(done.placement.split(", ", 1)[1] if ", " in done.placement else "")
             result = done.result
             assert isinstance(result, retarget.RetargetResult)
             present = ~(np.asarray(result.flags) & Flag.NO_HAND).astype(bool)
@@ -67,6 +77,7 @@ def measure(
         turn = np.concatenate(turns)
         row["turned"] = float(np.mean(turn > 1.0))
         row["switches"] = sum(int(np.count_nonzero(np.diff(t) != 0)) for t in turns)
+    row["placements"] = placements  # type: ignore[assignment]
     return row
 
 
@@ -74,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--robots", nargs="+", default=["panda", "so101", "ur5_allegro"])
     parser.add_argument("--max-fps", type=float, default=24.0)
+    parser.add_argument("--placements", action="store_true", help="compare fitted placements")
     args = parser.parse_args()
     print(f"bench_reach, {date.today()}, {platform.processor() or platform.machine()}")
     config = pipeline.ExtractConfig(max_fps=args.max_fps)
@@ -94,14 +106,24 @@ def main() -> None:
         if len(robot.arm_joints) > 6:  # a redundant arm: also without the null-space posture
             still = dataclasses.replace(default.ik, posture_gain=0.0)
             runs["no posture"] = dataclasses.replace(default, ik=still)
+        placements: dict[str, pipeline.PlacementConfig | None] = {label: None for label in runs}
+        if args.placements:
+            runs = dict.fromkeys(("default", "fit yaw", "fit yaw+offset"), default)
+            placements = {
+                "default": None,
+                "fit yaw": pipeline.PlacementConfig(fit_yaw=True),
+                "fit yaw+offset": pipeline.PlacementConfig(fit_yaw=True, fit_offset=True),
+            }
         for label, settings in runs.items():
-            row = measure(tracks, robot, settings)
+            row = measure(tracks, robot, settings, placements[label])
             counts = " | ".join(str(row[n]) for n in names)
             turned = f"{row['turned']:.0%}" if "turned" in row else "-"
             print(
                 f"| {name} | {label} | {row['frames']:.0f} | {row['feasible']:.1%} | {turned} | "
                 f"{row.get('switches', '-')} | {row['margin']:.3f} | {counts} |"
             )
+            if placements[label] is not None:
+                print(f"|   placements: {'; '.join(row['placements'])} |")  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 1. The five shared videos (``../shared/data/videos``), extracted once (hand-track cache,
    ``--max-fps 24``), retargeted onto each robot (the hand ``auto`` picks; the SO-101 also
-   with ``--fit-placement``, the placement it needs) per frame and optimised, in the same run.
+   with its yaw fitted, ``fit_yaw=True``) per frame and optimised, in the same run.
    Per robot: frames with a hand, feasible frames, each flag's count, the tracking error on
    feasible frames (largest), the joint jerk (per frame the largest over the joints of the
    third divided difference, median and 95th percentile [rad/s^3]) and the seconds taken.
@@ -89,7 +89,7 @@ def videos(robots: list[str], max_fps: float) -> None:
         runs.append(("so101", pipeline.PlacementConfig(fit_yaw=True)))
     for name, placement in runs:
         robot = retarget.load_robot(name)
-        label = name + (" --fit-placement" if placement else "")
+        label = name + (" fit_yaw" if placement else "")
         for run, config in (("per frame", PER_FRAME), ("optimised", OPTIMIZED)):
             row = measure(tracks, robot, config, placement)
             errors = (

@@ -194,8 +194,9 @@ FitPlacementOption = Annotated[
     bool,
     typer.Option(
         "--fit-placement",
-        help="Turn the default placement about the vertical (30 deg steps) to where the arm "
-        "reaches the most frames: for arms that cannot take every orientation, such as so101.",
+        help="Fit the default placement to where the arm reaches the most frames: turned "
+        "about the vertical (30 deg steps), then its nominal point moved within +-10 cm (5 cm "
+        "steps); for arms that cannot take every orientation, such as so101.",
     ),
 ]
 ThresholdOption = Annotated[
@@ -393,6 +394,7 @@ def _chain(
         camera_pose=camera_pose_option(camera_pose),
         workspace_scale=workspace_scale,
         fit_yaw=fit_placement,
+        fit_offset=fit_placement,
     )
     return ChainOptions(
         HandRequest.parse(hand),
