@@ -14,8 +14,10 @@ nominal reachable point (``RobotDescription.nominal_ee_position``).
 
 An explicit camera pose (:func:`camera_pose_to_base`, CLI ``--camera-pose``) replaces both.
 A default placement may also be turned about the vertical through the nominal point
-(:func:`turn_about_vertical`), which :func:`fit_yaw` (``PlacementConfig(fit_yaw=True)``) uses to
-suit arms that cannot take every orientation (the SO-101's five joints).
+(:func:`turn_about_vertical`) and moved, which :func:`fit_placement` and
+:func:`fit_bimanual_placement` (``PlacementConfig(fit_yaw=True, fit_offset=True)``) use to suit
+arms that cannot take every orientation (the SO-101's five joints) or whose reach the motion
+leaves at its edge.
 
 :class:`PlacementConfig` holds these choices for the API, ``BatchConfig`` and both commands;
 :func:`place_hands` applies them to a clip's hands.
@@ -23,6 +25,7 @@ suit arms that cannot take every orientation (the SO-101's five joints).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -30,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.tracks import HandTrack
-from retarget import Flag, HandSide, Retargeter
+from retarget import BimanualRetargeter, Flag, HandSide, Retargeter
 from retarget.exceptions import InvalidInputError
 
 #: Third-person rotation of the camera frame in the base frame (columns: camera axes in base
@@ -290,7 +293,6 @@ def fit_placement(
     strictly fewer misses, so ties keep the drawn convention and the unmoved point.
     """
     robot = retargeter.robot
-    flagged = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION)
 
     def missed(yaw: float, offset: tuple[float, float, float]) -> int:
         placed = place_hands(
@@ -301,19 +303,109 @@ def fit_placement(
             fitted_yaw_deg=yaw,
             fitted_offset_m=offset,
         )
-        frames = np.flatnonzero(placed.seen[0])
-        frames = frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
-        targets = retargeter.targets(
-            hand.world_keypoints[frames],
-            placed.transform_wrist_to_base[0][frames],
-            side=side,
-            timestamps=timestamps[frames],
+        frames = _spread(np.flatnonzero(placed.seen[0]))
+        return _missed(
+            retargeter, hand, placed.transform_wrist_to_base[0], frames, side, timestamps
         )
-        # Reach is the per-frame solve's (48 frames spread over the clip are no trajectory
-        # to optimise): the optimiser, if on, refines the chosen placement's whole clip.
-        verdict = retargeter.evaluate(retargeter.solve(targets)[0], targets)
-        return int(np.count_nonzero(verdict.flags & flagged))
 
+    return _search(missed, placement)
+
+
+def fit_bimanual_placement(
+    retargeter: BimanualRetargeter,
+    hands: list[HandTrack],
+    timestamps: NDArray[np.float64],
+    nominal_ee_position: tuple[float, float, float],
+    placement: PlacementConfig,
+) -> FittedPlacement:
+    """:func:`fit_placement` for a bimanual robot: one shared placement of both hands.
+
+    ``hands`` are the left and the right hand, ``nominal_ee_position`` the point their joint
+    median goes to (the middle of the arms' nominal points). A frame is missed when either arm
+    misses its hand there (each arm's own flags; contacts between the arms are not counted);
+    the frames tried are spread over those with both hands (else with either).
+    """
+    robot = retargeter.robot
+
+    def missed(yaw: float, offset: tuple[float, float, float]) -> int:
+        placed = place_hands(
+            hands,
+            robot.left.transform_hand_to_ee,
+            nominal_ee_position,
+            placement,
+            fitted_yaw_deg=yaw,
+            fitted_offset_m=offset,
+        )
+        both = placed.seen[0] & placed.seen[1]
+        frames = _spread(np.flatnonzero(both if both.any() else placed.seen[0] | placed.seen[1]))
+        flags = np.zeros(len(frames), dtype=np.int64)
+        sides: tuple[HandSide, HandSide] = ("left", "right")
+        for k, side in enumerate(sides):
+            to_arm = np.linalg.inv(robot.transform_arm_base_to_base(side))
+            wrists = to_arm @ placed.transform_wrist_to_base[k]
+            mine = placed.seen[k][frames]
+            flags[mine] |= _flags(
+                retargeter.arms[side], hands[k], wrists, frames[mine], side, timestamps
+            )
+        return int(np.count_nonzero(flags & _MISSED))
+
+    return _search(missed, placement)
+
+
+#: What makes a frame missed for the fits: the arm cannot be there (a placement that folds the
+#: arm into itself reaches nothing).
+_MISSED = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION)
+
+
+def _spread(frames: NDArray[np.int64]) -> NDArray[np.int64]:
+    """``FIT_FRAMES`` of ``frames``, evenly spread."""
+    return frames[np.linspace(0, len(frames) - 1, min(FIT_FRAMES, len(frames))).astype(int)]
+
+
+def _flags(
+    retargeter: Retargeter,
+    hand: HandTrack,
+    transform_wrist_to_base: NDArray[np.float64],
+    frames: NDArray[np.int64],
+    side: HandSide,
+    timestamps: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Each of ``frames``' flags, from the per-frame solve.
+
+    48 frames spread over the clip are no trajectory to optimise: the optimiser, if on, refines
+    the chosen placement's whole clip.
+    """
+    if not len(frames):
+        return np.zeros(0, dtype=np.int64)
+    targets = retargeter.targets(
+        hand.world_keypoints[frames],
+        transform_wrist_to_base[frames],
+        side=side,
+        timestamps=timestamps[frames],
+    )
+    verdict = retargeter.evaluate(retargeter.solve(targets)[0], targets)
+    return np.asarray(verdict.flags, dtype=np.int64)
+
+
+def _missed(
+    retargeter: Retargeter,
+    hand: HandTrack,
+    transform_wrist_to_base: NDArray[np.float64],
+    frames: NDArray[np.int64],
+    side: HandSide,
+    timestamps: NDArray[np.float64],
+) -> int:
+    flags = _flags(retargeter, hand, transform_wrist_to_base, frames, side, timestamps)
+    return int(np.count_nonzero(flags & _MISSED))
+
+
+def _search(
+    missed: Callable[[float, tuple[float, float, float]], int], placement: PlacementConfig
+) -> FittedPlacement:
+    """The yaw (``fit_yaw``), then the offset axis by axis (``fit_offset``), fewest missed.
+
+    A candidate wins only with strictly fewer misses than the best so far.
+    """
     yaw, offset = 0.0, (0.0, 0.0, 0.0)
     fewest = missed(yaw, offset)
     for candidate in FIT_YAWS_DEG[1:] if placement.fit_yaw else ():
@@ -323,10 +415,10 @@ def fit_placement(
     for axis in range(3) if placement.fit_offset else ():
         start = offset
         for step in FIT_OFFSETS_M:
-            trial = tuple(step if k == axis else value for k, value in enumerate(start))
-            misses = missed(yaw, trial)  # type: ignore[arg-type]
+            x, y, z = (step if k == axis else value for k, value in enumerate(start))
+            misses = missed(yaw, (x, y, z))
             if misses < fewest:
-                offset, fewest = trial, misses  # type: ignore[assignment]
+                offset, fewest = (x, y, z), misses
     return FittedPlacement(yaw, offset, fewest)
 
 

@@ -16,7 +16,12 @@ from numpy.typing import NDArray
 import retarget
 from pipeline.hand_identity import hand_sizes
 from pipeline.lifting import frame_std, size_prior
-from pipeline.placement import PlacementConfig, fit_placement, place_hands
+from pipeline.placement import (
+    PlacementConfig,
+    fit_bimanual_placement,
+    fit_placement,
+    place_hands,
+)
 from pipeline.retargeted import HandRequest, RetargetedHand
 from pipeline.tracks import SIDES, HandTrack, HandTracks, hands_in_world
 from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
@@ -279,26 +284,33 @@ def retarget_bimanual(
         transform_camera_to_base: A given camera placement in the shared base frame (4, 4).
 
     Raises:
-        InvalidInputError: No frame has a hand (the message names the input), or a fitted yaw.
+        InvalidInputError: No frame has a hand (the message names the input), or a fitted
+            placement with a given camera pose.
     """
     placement = placement or PlacementConfig()
-    if placement.fit_yaw or placement.fit_offset:
-        raise InvalidInputError(
-            f"robot {robot.name!r} is bimanual; fitting the placement is for "
-            "single-arm robots (such as so101)"
-        )
     hands = hands_in_world(tracks, [tracks.hands[side] for side in SIDES])
     if not any(hand.present.any() for hand in hands):
         raise InvalidInputError(f"{_input_name(tracks)}: {_no_hand_seen(tracks)}")
     middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2
+    nominal = (float(middle[0]), float(middle[1]), float(middle[2]))
+    retargeter = retarget.BimanualRetargeter(robot, config)
+    fitted = None
+    if placement.fit_yaw or placement.fit_offset:
+        if transform_camera_to_base is not None:
+            raise InvalidInputError(
+                "fitting the placement needs the default placement, not a given camera pose"
+            )
+        fitted = fit_bimanual_placement(retargeter, hands, tracks.timestamps, nominal, placement)
     placed = place_hands(
         hands,
         robot.left.transform_hand_to_ee,
-        (float(middle[0]), float(middle[1]), float(middle[2])),
+        nominal,
         placement,
         transform_camera_to_base=transform_camera_to_base,
+        fitted_yaw_deg=fitted.yaw_deg if fitted and placement.fit_yaw else None,
+        fitted_offset_m=fitted.offset_m if fitted and placement.fit_offset else None,
     )
-    result = retarget.BimanualRetargeter(robot, config).retarget_sequence(
+    result = retargeter.retarget_sequence(
         dict(zip(SIDES, (hand.world_keypoints for hand in hands), strict=True)),
         dict(zip(SIDES, placed.transform_wrist_to_base, strict=True)),
         present=dict(zip(SIDES, placed.seen, strict=True)),

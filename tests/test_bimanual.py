@@ -100,6 +100,7 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
     from pipeline.conversion import convert
     from pipeline.dataset import DatasetConfig
     from pipeline.extract import ExtractConfig
+    from pipeline.placement import PlacementConfig
     from pipeline.retargeting import retarget_sides
 
     root = tmp_path / "dataset"
@@ -132,6 +133,14 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
     )
     assert hit  # the tracks the dataset was written from
     expected = retarget_sides(tracks, pair, side="both")[0].result
+    # A fitted shared placement (yaw, then the point): fewer frames either arm misses.
+    fit = PlacementConfig(fit_yaw=True, fit_offset=True)
+    (fitted,) = retarget_sides(tracks, pair, side="both", placement=fit)
+    assert fitted.placement.endswith("(fitted)"), fitted.placement
+    missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION)
+    before = np.count_nonzero(np.asarray(expected.flags) & missed)
+    after = np.count_nonzero(np.asarray(fitted.result.flags) & missed)
+    assert after < before, (before, after, fitted.placement)
     rows = pq.read_table(root / "data/chunk-000/file-000.parquet").to_pydict()
     frames = tracks.num_frames
     assert info["total_frames"] == frames == 300

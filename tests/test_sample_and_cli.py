@@ -10,7 +10,7 @@ import retarget
 from pipeline.cli import app
 from pipeline.dataset import describe_dataset
 from pipeline.placement import PlacementConfig
-from pipeline.retargeting import retarget_sides, retarget_tracks
+from pipeline.retargeting import retarget_bimanual, retarget_sides, retarget_tracks
 from pipeline.tracks import read_tracks, write_tracks
 from pipeline.tracks import read_tracks as load_tracks
 from retarget import Flag
@@ -155,9 +155,15 @@ def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loade
     with pytest.raises(InvalidInputError, match="not a given camera pose"):
         given = done.transform_camera_to_base
         retarget_tracks(sample, so101, placement=FITTED, transform_camera_to_base=given)
+    # A bimanual robot fits one shared placement; both Pandas reach the sample where they are.
     bimanual = retarget.load_bimanual("bimanual_panda")
-    with pytest.raises(InvalidInputError, match="for single-arm robots"):
-        retarget_sides(sample, bimanual, side="both", placement=FITTED)
+    (both,) = retarget_sides(sample, bimanual, side="both", placement=FITTED)
+    assert both.placement == "default third-person, turned 0 deg about the vertical (fitted)"
+    (plain_both,) = retarget_sides(sample, bimanual, side="both")
+    np.testing.assert_array_equal(both.result.q, plain_both.result.q)
+    with pytest.raises(InvalidInputError, match="not a given camera pose"):
+        given = plain_both.transform_camera_to_base
+        retarget_bimanual(sample, bimanual, placement=FITTED, transform_camera_to_base=given)
 
 
 def test_fitting_the_nominal_point_too_lets_the_5_dof_arm_reach_most_frames(sample, robots_loaded):
@@ -194,9 +200,6 @@ def test_fitting_the_nominal_point_too_lets_the_5_dof_arm_reach_most_frames(samp
 
     with pytest.raises(InvalidInputError, match="not a given camera pose"):
         PlacementConfig(fit_offset=True, camera_pose=(1, 0, 0.5, 0, 0, 3.1))
-    bimanual = retarget.load_bimanual("bimanual_panda")
-    with pytest.raises(InvalidInputError, match="for single-arm robots"):
-        retarget_sides(sample, bimanual, side="both", placement=PlacementConfig(fit_offset=True))
     # The command's --fit-placement fits both.
     result = CliRunner().invoke(
         app, ["retarget", str(SAMPLE_TRACKS), "--robot", "so101", "--hand", "left",
