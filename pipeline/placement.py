@@ -304,9 +304,9 @@ def fit_placement(
             fitted_offset_m=offset,
         )
         frames = _spread(np.flatnonzero(placed.seen[0]))
-        return _missed(
-            retargeter, hand, placed.transform_wrist_to_base[0], frames, side, timestamps
-        )
+        wrists = placed.transform_wrist_to_base[0]
+        flags = _flags(retargeter, hand, wrists, frames, side, timestamps)
+        return int(np.count_nonzero(flags & _MISSED))
 
     return _search(missed, placement)
 
@@ -385,18 +385,6 @@ def _flags(
     )
     verdict = retargeter.evaluate(retargeter.solve(targets)[0], targets)
     return np.asarray(verdict.flags, dtype=np.int64)
-
-
-def _missed(
-    retargeter: Retargeter,
-    hand: HandTrack,
-    transform_wrist_to_base: NDArray[np.float64],
-    frames: NDArray[np.int64],
-    side: HandSide,
-    timestamps: NDArray[np.float64],
-) -> int:
-    flags = _flags(retargeter, hand, transform_wrist_to_base, frames, side, timestamps)
-    return int(np.count_nonzero(flags & _MISSED))
 
 
 def _search(
