@@ -2,6 +2,7 @@
 
     python scripts/bench_reach.py [--robots panda so101 ur5_allegro] [--max-fps 24]
     python scripts/bench_reach.py --placements [--robots panda so101]
+    python scripts/bench_reach.py --still-open-close
 
 The five shared videos (``../shared/data/videos``: kettle, cups, stove, juggle, armwrestling)
 are extracted once (hand-track cache, ``--max-fps 24``), then retargeted with the default
@@ -16,7 +17,8 @@ the arm joint nearest its limit, as a fraction of that joint's range; 0.5 is mid
 ``--placements`` compares placements instead, with the default settings: the default
 placement, the yaw fitted (``PlacementConfig(fit_yaw=True)``), and the yaw and the nominal
 point's offset fitted (``fit_offset=True``, what ``--fit-placement`` does), with the fitted
-placement of each clip.
+placement of each clip. ``--still-open-close`` looks for the frames where a still wrist opens or
+closes the hand and reports the Panda's feasible frames there (:func:`still_open_close`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import platform
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -81,15 +84,56 @@ def measure(
     return row
 
 
+def still_open_close(tracks: list[pipeline.HandTracks], robot: retarget.Robot) -> None:
+    """The frames where a still wrist opens or closes the hand, and what the robot does there.
+
+    A frame is chosen when the hand's closure (``bench_hand_shared.open_close``: 0.5 s windows
+    whose mean palm-normalised wrist-to-fingertip distance spans 0.25 or more) changes around
+    it while its lifted wrist stays within 3 cm on every axis over the 15 frames centred on it
+    (10 of them with the hand at least). Printed per clip and hand: frames chosen, feasible
+    among them, and the flags.
+    """
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_hand_shared import human_distances, open_close
+
+    print(f"\nstill wrist, opening or closing ({robot.name}, default settings):")
+    for clip, one in zip(CLIPS, tracks, strict=True):
+        for done in pipeline.retarget_sides(one, robot):
+            hand = one.hands[done.side]
+            present = np.asarray(hand.present)
+            keypoints = np.where(present[:, None, None], hand.world_keypoints, np.nan)
+            moving = open_close(np.nan_to_num(human_distances(keypoints))) & present
+            wrist = np.asarray(hand.transform_wrist_to_camera)[:, :3, 3]
+            still = np.zeros(len(present), dtype=bool)
+            for t in range(len(present)):
+                window = slice(max(0, t - 7), t + 8)
+                seen = wrist[window][present[window]]
+                still[t] = len(seen) >= 10 and float(np.ptp(seen, axis=0).max()) < 0.03
+            chosen = moving & still
+            flags = np.asarray(done.result.flags)[chosen]
+            named = {f.name: int(np.count_nonzero(flags & f)) for f in Flag if (flags & f).any()}
+            print(
+                f"  {clip} {done.side}: {int(chosen.sum())} frames, "
+                f"{int(np.count_nonzero(flags == 0))} feasible, flags {named}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--robots", nargs="+", default=["panda", "so101", "ur5_allegro"])
     parser.add_argument("--max-fps", type=float, default=24.0)
     parser.add_argument("--placements", action="store_true", help="compare fitted placements")
+    parser.add_argument(
+        "--still-open-close", action="store_true",
+        help="only the frames where a still wrist opens or closes the hand, on the Panda",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"bench_reach, {date.today()}, {platform.processor() or platform.machine()}")
     config = pipeline.ExtractConfig(max_fps=args.max_fps)
     tracks = [pipeline.extract_cached(VIDEOS / clip, config=config).tracks for clip in CLIPS]
+    if args.still_open_close:
+        still_open_close(tracks, retarget.load_robot("panda"))
+        return
     names = [f.name for f in Flag if f is not Flag.NO_HAND]
     print(
         f"\n| robot | run | frames | feasible | turned | switches | limit margin | "
