@@ -4,6 +4,7 @@
 # tests/test_lerobot_edit.py). hand2robot itself does not depend on lerobot or torch.
 #
 #   bash scripts/lerobot_env.sh [VENV_DIR] [VERSION]   (defaults .lerobot-venv and 0.4.4)
+#   exit status 3: VERSION 0.6.1 and no Python 3.12 on this machine
 #   export HAND2ROBOT_LEROBOT_PYTHON=VENV_DIR/bin/python[:OTHER_VENV/bin/python]
 #
 # VERSION 0.4.4 is the last release for Python 3.11. Its pins (torch < 2.11, torchvision < 0.26)
@@ -42,7 +43,7 @@ case "$version" in
   if [ -z "$python" ]; then
     echo "lerobot 0.6.1 needs Python 3.12: none found (looked for python3.12 on PATH and" \
       "in pyenv's versions); install one and run this again" >&2
-    exit 1
+    exit 3  # .ci/run tells this apart from a failed install
   fi
   "$python" -m venv "$venv"
   "$venv/bin/pip" install -q "lerobot[dataset]==0.6.1"
