@@ -7,6 +7,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -275,6 +276,12 @@ def test_resume_after_killed_job_writes_every_input_once(shared_data: Path, tmp_
     assert names == sorted(Path(n).name for n in (STOVE, KETTLE, CUPS))  # each exactly once
     report = json.loads(out.with_name("dataset.report.json").read_text())
     assert sorted(Path(s["input"]).name for s in report["skipped"]) == sorted(first)
+    # The summary's time: the frames this run extracted, per second of the whole job.
+    frames = sum({w["input"]: w["input_frames"] for w in report["written"]}.values())
+    rate = re.search(r"(\d+) frames: (\d+) frames/s", done.stdout)
+    assert rate is not None, done.stdout
+    assert int(rate.group(1)) == frames
+    assert abs(int(rate.group(2)) - frames / report["seconds"]) <= 1
 
 
 def test_batch_exit_status_when_every_input_fails(shared_data: Path, tmp_path: Path) -> None:

@@ -219,5 +219,13 @@ def _print_report(result: BatchReport, output: Path, report_file: Path) -> None:
         where = f"{Path(error.input).name} [{error.stage}"
         where += f", {error.robot}]" if error.robot else "]"
         rows.append((where, error.error.splitlines()[0][:120]))
-    rows += [("time", f"{result.seconds:.1f} s"), ("report", str(report_file))]
+    rows += [("time", _time(result)), ("report", str(report_file))]
     summary(f"batch -> {output} ({result.status})", rows)
+
+
+def _time(result: BatchReport) -> str:
+    """The job's wall time, and the frames it extracted per second of it (start-up included)."""
+    frames = sum({w.input: w.input_frames for w in result.written}.values())
+    if not frames or result.seconds <= 0:
+        return f"{result.seconds:.1f} s"
+    return f"{result.seconds:.1f} s, {frames} frames: {frames / result.seconds:.0f} frames/s"
