@@ -22,7 +22,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -327,7 +327,7 @@ def iter_frames(
     prefetch: int = 4,
     sink: Callable[[NDArray[np.uint8]], None] | None = None,
     prepare: Callable[[NDArray[np.uint8]], Any] | None = None,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """Decode an input's frames.
 
     Args:
@@ -351,7 +351,7 @@ def iter_frames(
     """
     thin = resamples(source_rate(media, folder_fps), stride, max_fps) if max_fps else False
 
-    def frames() -> Iterator[Frame]:
+    def frames() -> Generator[Frame, None, None]:
         strided = (
             (time, (number, load))
             for number, (time, load) in enumerate(_raw_frames(media, folder_fps))
@@ -402,7 +402,7 @@ def _size_changed(media: Media, index: int, size: tuple[int, int], first: tuple[
 _DONE = object()
 
 
-def _prefetched(source: Iterator[Frame], depth: int) -> Iterator[Frame]:
+def _prefetched(source: Iterator[Frame], depth: int) -> Generator[Frame, None, None]:
     """Run ``source`` in a daemon thread, ``depth`` items ahead; errors are re-raised here.
 
     The thread starts at once, not at the first ``next``: the first frames decode while the
@@ -440,7 +440,7 @@ def _prefetched(source: Iterator[Frame], depth: int) -> Iterator[Frame]:
 
 def _drain(
     items: queue.Queue[object], stop: threading.Event, thread: threading.Thread
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     try:
         while True:
             item = items.get()

@@ -11,6 +11,7 @@ orientation by SQPnP, lens distortion modelled). The settings are :class:`Extrac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -387,7 +388,13 @@ def _run_landmarker(
         ),
     )
     estimator: CameraMotionEstimator | None = None
-    with vision.HandLandmarker.create_from_options(options) as landmarker:
+    # Closed on the way out, an interrupt included: the decoding thread is stopped and joined
+    # here, not left running into the interpreter's exit (where a thread inside a native call
+    # is unwound by force: "FATAL: exception not rethrown", an abort after Ctrl-C).
+    with (
+        contextlib.closing(frames),
+        vision.HandLandmarker.create_from_options(options) as landmarker,
+    ):
         last_ms = -1
         for frame in frames:
             if camera is None:  # iter_frames holds every frame to the first one's size

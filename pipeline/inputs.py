@@ -7,6 +7,7 @@ the same decoding pass (or decoded again for tracks read from the cache or a han
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -70,10 +71,11 @@ def record_video(
     """
     media = open_media(media_path)
     encoder = _temp_encoder(temp_dir, fps, config, frame_size)
-    with encoder:
-        for frame in iter_frames(
-            media, stride=extract.stride, max_fps=extract.max_fps, folder_fps=extract.folder_fps
-        ):
+    decoded = iter_frames(
+        media, stride=extract.stride, max_fps=extract.max_fps, folder_fps=extract.folder_fps
+    )
+    with encoder, contextlib.closing(decoded):  # the decoding thread joined on any way out
+        for frame in decoded:
             encoder.add(frame.rgb)
     if encoder.frames != frames:
         encoder.path.unlink(missing_ok=True)
