@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +64,17 @@ def _python_3_12() -> str | None:
     return None
 
 
+@pytest.mark.skipif(
+    not os.environ.get("CI"),
+    reason="checks what .ci/run builds, so only under CI (the CI variable is not set)",
+)
 def test_ci_checks_the_last_python_3_11_release_and_the_newest() -> None:
     releases = sorted(_release(python) for python in LEROBOT_PYTHONS)
-    if not os.environ.get("CI"):
-        assert releases, "no lerobot given"
-        return
-    if "0.6.1" not in releases and _python_3_12() is None:
-        pytest.skip("lerobot 0.6.1 needs Python 3.12 and this machine has none (PATH, pyenv)")
-    assert releases == sorted(LEROBOT_RELEASES_IN_CI), releases
+    expected = list(LEROBOT_RELEASES_IN_CI)
+    if _python_3_12() is None:  # .ci/run cannot build 0.6.1 here: said, and 0.4.4 still held
+        warnings.warn("no Python 3.12 on this machine: lerobot 0.6.1 not checked", stacklevel=1)
+        expected.remove("0.6.1")
+    assert releases == sorted(expected), releases
 
 
 def _rows(root: Path) -> dict[str, np.ndarray]:
