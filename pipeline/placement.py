@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -170,13 +170,18 @@ class PlacementConfig:
     at a time in 5 cm steps (:data:`FIT_OFFSETS_M`), to where the arm reaches the most frames
     (:func:`fit_placement`): for arms whose reach the human's motion leaves at its edge."""
 
+    @property
+    def fits(self) -> bool:
+        """Whether any part of the placement is fitted."""
+        return self.fit_yaw or self.fit_offset
+
     def __post_init__(self) -> None:
         if self.camera_pose is not None:
             camera_pose_to_base(self.camera_pose)  # six finite numbers, or a clear error
             object.__setattr__(self, "camera_pose", tuple(float(v) for v in self.camera_pose))
         if not self.workspace_scale > 0:
             raise InvalidInputError(f"workspace scale must be > 0, got {self.workspace_scale}")
-        if (self.fit_yaw or self.fit_offset) and self.camera_pose is not None:
+        if self.fits and self.camera_pose is not None:
             raise InvalidInputError(
                 "fitting the placement needs the default placement, not a given camera pose"
             )
@@ -266,12 +271,16 @@ FIT_FRAMES = 48
 class FittedPlacement(NamedTuple):
     """What :func:`fit_placement` chose."""
 
-    yaw_deg: float
-    """Turn about the vertical through the nominal point [deg] (0 unless the yaw is fitted)."""
-    offset_m: tuple[float, float, float]
-    """Move of the placement in the base frame [m] (zeros unless the offset is fitted)."""
-    missed: int
+    yaw_deg: float | None = None
+    """Turn about the vertical through the nominal point [deg]; None: the yaw was not fitted."""
+    offset_m: tuple[float, float, float] | None = None
+    """Move of the placement in the base frame [m]; None: the offset was not fitted."""
+    missed: int = 0
     """Of the ``FIT_FRAMES`` frames tried, those the arm missed there."""
+
+    def place(self) -> dict[str, Any]:
+        """What :func:`place_hands` takes of it (``fitted_yaw_deg``, ``fitted_offset_m``)."""
+        return {"fitted_yaw_deg": self.yaw_deg, "fitted_offset_m": self.offset_m}
 
 
 def fit_placement(
@@ -294,7 +303,7 @@ def fit_placement(
     """
     robot = retargeter.robot
 
-    def missed(yaw: float, offset: tuple[float, float, float]) -> int:
+    def missed(yaw: float | None, offset: tuple[float, float, float] | None) -> int:
         placed = place_hands(
             [hand],
             robot.transform_hand_to_ee,
@@ -327,7 +336,7 @@ def fit_bimanual_placement(
     """
     robot = retargeter.robot
 
-    def missed(yaw: float, offset: tuple[float, float, float]) -> int:
+    def missed(yaw: float | None, offset: tuple[float, float, float] | None) -> int:
         placed = place_hands(
             hands,
             robot.left.transform_hand_to_ee,
@@ -387,20 +396,27 @@ def _flags(
     return np.asarray(verdict.flags, dtype=np.int64)
 
 
+_Offset = tuple[float, float, float]
+
+
 def _search(
-    missed: Callable[[float, tuple[float, float, float]], int], placement: PlacementConfig
+    missed: Callable[[float | None, _Offset | None], int], placement: PlacementConfig
 ) -> FittedPlacement:
     """The yaw (``fit_yaw``), then the offset axis by axis (``fit_offset``), fewest missed.
 
-    A candidate wins only with strictly fewer misses than the best so far.
+    A candidate wins only with strictly fewer misses than the best so far. What is not
+    fitted stays None (no turn, no move, as :func:`place_hands` takes it).
     """
-    yaw, offset = 0.0, (0.0, 0.0, 0.0)
+    yaw: float | None = 0.0 if placement.fit_yaw else None
+    offset: _Offset | None = (0.0, 0.0, 0.0) if placement.fit_offset else None
     fewest = missed(yaw, offset)
     for candidate in FIT_YAWS_DEG[1:] if placement.fit_yaw else ():
         misses = missed(float(candidate), offset)
         if misses < fewest:
             yaw, fewest = float(candidate), misses
-    for axis in range(3) if placement.fit_offset else ():
+    if offset is None:
+        return FittedPlacement(yaw, offset, fewest)
+    for axis in range(3):
         start = offset
         for step in FIT_OFFSETS_M:
             x, y, z = (step if k == axis else value for k, value in enumerate(start))
@@ -422,4 +438,4 @@ def fit_yaw(
     :func:`fit_placement` with the yaw alone.
     """
     alone = replace(placement, fit_yaw=True, fit_offset=False)
-    return fit_placement(retargeter, hand, timestamps, side, alone).yaw_deg
+    return float(fit_placement(retargeter, hand, timestamps, side, alone).yaw_deg or 0.0)

@@ -17,6 +17,7 @@ import retarget
 from pipeline.hand_identity import hand_sizes
 from pipeline.lifting import frame_std, size_prior
 from pipeline.placement import (
+    FittedPlacement,
     PlacementConfig,
     fit_bimanual_placement,
     fit_placement,
@@ -226,12 +227,9 @@ def _prepare(
     _check_seen(tracks, chosen, robot)
     # The camera's own motion out first: the placement sees the hand in the world frame.
     hand = hands_in_world(tracks, [tracks.hands[chosen]])[0]
-    fitted = None
-    if placement.fit_yaw or placement.fit_offset:
-        if transform_camera_to_base is not None:
-            raise InvalidInputError(
-                "fitting the placement needs the default placement, not a given camera pose"
-            )
+    fitted = FittedPlacement()
+    if placement.fits:
+        _check_fit(transform_camera_to_base)
         if not robot.arm_joints:
             raise InvalidInputError(
                 f"robot {robot.name!r} has no arm, so no placement suits it better than another; "
@@ -244,8 +242,7 @@ def _prepare(
         robot.description.nominal_ee_position,
         placement,
         transform_camera_to_base=transform_camera_to_base,
-        fitted_yaw_deg=fitted.yaw_deg if fitted and placement.fit_yaw else None,
-        fitted_offset_m=fitted.offset_m if fitted and placement.fit_offset else None,
+        **fitted.place(),
     )
     seen = placed.seen[0]
     targets = retargeter.targets(
@@ -294,12 +291,9 @@ def retarget_bimanual(
     middle = (robot.nominal_ee_position("left") + robot.nominal_ee_position("right")) / 2
     nominal = (float(middle[0]), float(middle[1]), float(middle[2]))
     retargeter = retarget.BimanualRetargeter(robot, config)
-    fitted = None
-    if placement.fit_yaw or placement.fit_offset:
-        if transform_camera_to_base is not None:
-            raise InvalidInputError(
-                "fitting the placement needs the default placement, not a given camera pose"
-            )
+    fitted = FittedPlacement()
+    if placement.fits:
+        _check_fit(transform_camera_to_base)
         fitted = fit_bimanual_placement(retargeter, hands, tracks.timestamps, nominal, placement)
     placed = place_hands(
         hands,
@@ -307,8 +301,7 @@ def retarget_bimanual(
         nominal,
         placement,
         transform_camera_to_base=transform_camera_to_base,
-        fitted_yaw_deg=fitted.yaw_deg if fitted and placement.fit_yaw else None,
-        fitted_offset_m=fitted.offset_m if fitted and placement.fit_offset else None,
+        **fitted.place(),
     )
     result = retargeter.retarget_sequence(
         dict(zip(SIDES, (hand.world_keypoints for hand in hands), strict=True)),
@@ -320,6 +313,14 @@ def retarget_bimanual(
         **_both_lift_figures(hands, placed.seen, size_prior(tracks)),
     )
     return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)
+
+
+def _check_fit(transform_camera_to_base: NDArray[np.float64] | None) -> None:
+    """A fitted placement is a default one: refused beside a given camera placement."""
+    if transform_camera_to_base is not None:
+        raise InvalidInputError(
+            "fitting the placement needs the default placement, not a given camera pose"
+        )
 
 
 def _lift_figure(

@@ -95,13 +95,20 @@ print(json.dumps({"wall": wall, "cpu": cpu}))
 """
 
 
-def one_extraction_cores(videos: list[Path], max_fps: str) -> float:
-    """CPU time over wall time of the extractions of ``videos``, one after another."""
+def one_extraction(videos: list[Path], max_fps: str) -> dict[str, float]:
+    """CPU and wall seconds of the extractions of ``videos``, one after another, in a fresh
+    process (``cpu``, ``wall``)."""
     done = subprocess.run(
         [sys.executable, "-c", _CORES_PROBE, max_fps, *map(str, videos)],
         capture_output=True, text=True, check=True, env=os.environ | {"OMP_NUM_THREADS": "1"},
     )  # fmt: skip
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def one_extraction_cores(videos: list[Path], max_fps: str) -> float:
+    """CPU time over wall time of the extractions of ``videos``, one after another."""
+    figures = one_extraction(videos, max_fps)
     return float(figures["cpu"] / figures["wall"])
 
 
@@ -336,11 +343,7 @@ def steady_state(work: Path, robot: str, workers: tuple[int, ...]) -> dict[str, 
     # The CPU floor: one extraction (decode, model, stored-video encode) in a process of its
     # own, the five CRF-23 inputs one after another; 2 cores cannot beat 2 / its CPU per frame.
     probe = [f for f in files if "_crf23" in f.name]
-    done = subprocess.run(
-        [sys.executable, "-c", _CORES_PROBE, "24", *map(str, probe)],
-        capture_output=True, text=True, check=True, env=os.environ | {"OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = one_extraction(probe, "24")
     kept = sum(f for f, p in zip(frames_by_input, files, strict=True) if p in probe)
     cpu_ms = figures["cpu"] / kept * 1e3
     results["one_extraction_cpu_ms_per_frame"] = round(cpu_ms, 2)
