@@ -49,8 +49,6 @@ LEROBOT_PYTHONS = tuple(
 )
 """Pythons with the real lerobot, one per release checked (``bash scripts/lerobot_env.sh``;
 CI builds lerobot 0.4.4 and 0.6.1): ``HAND2ROBOT_LEROBOT_PYTHON``, separated by ``:``."""
-LEROBOT_PYTHON = LEROBOT_PYTHONS[0] if LEROBOT_PYTHONS else None
-"""The first of them."""
 LEROBOT_RELEASES_IN_CI = ("0.4.4", "0.6.1")
 """The lerobot releases CI checks: the last for Python 3.11 and the newest."""
 
