@@ -62,7 +62,7 @@ class OptimizedTrajectory(NamedTuple):
     cost: float
     """The cost at the answer."""
     iterations: int
-    """Levenberg-Marquardt iterations run (for the whole batch it was in)."""
+    """Levenberg-Marquardt iterations run for this clip (it stops on its own in a batch)."""
 
 
 class _Batch(NamedTuple):
@@ -148,7 +148,10 @@ class TrajectoryOptimizer:
         q = x.detach().cpu().numpy().astype(np.float64)
         return [
             OptimizedTrajectory(
-                q[b, : len(c.targets.present)], float(cost_start[b]), float(cost[b]), iterations
+                q[b, : len(c.targets.present)],
+                float(cost_start[b]),
+                float(cost[b]),
+                int(iterations[b]),
             )
             for b, c in enumerate(clips)
         ]
@@ -304,41 +307,50 @@ class TrajectoryOptimizer:
 
     def _solve(
         self, batch: _Batch, start: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Levenberg-Marquardt from ``start`` (inside the position limits).
 
-        Returns the answer, the costs at start and end, and the iterations run.
+        Each clip stops on its own when it settles (its steps are no longer taken while the
+        rest of the batch goes on), so a clip's answer does not depend on the clips batched
+        with it: a stretch that only the smoothness terms hold (frames without a hand) moves
+        with every further iteration.
+
+        Returns the answer, the costs at start and end, and each clip's iterations (B,).
         """
         settings = self.config.trajectory
         x = start
         cost_start = self._cost(x, batch, settings.velocity_penalty)
         damping = torch.full_like(cost_start, 1e-3)
         growth = torch.full_like(cost_start, 2.0)
-        iterations = 0
+        active = torch.ones_like(cost_start, dtype=torch.bool)
+        iterations = torch.zeros_like(cost_start, dtype=torch.int64)
         penalty = -1.0
-        for iterations in range(1, settings.iterations + 1):  # noqa: B007 (reported)
+        for count in range(1, settings.iterations + 1):
             # Continuation: the speed penalty grows to its weight over the first iterations,
             # so that the per-frame answer's jumps are first smoothed, then pushed under the
             # limits (its full weight at once traps the solve near the start).
-            stage = settings.penalty_ramp ** max(0, settings.penalty_stages - iterations)
+            stage = settings.penalty_ramp ** max(0, settings.penalty_stages - count)
             if settings.velocity_penalty / stage != penalty:
                 penalty = settings.velocity_penalty / stage
                 cost = self._cost(x, batch, penalty)
             step, predicted = self._step(x, batch, damping, penalty)
             candidate = torch.minimum(torch.maximum(x + step, self._lower), self._upper)
             new_cost = self._cost(candidate, batch, penalty)
-            better = new_cost < cost
+            better = (new_cost < cost) & active
             gain = torch.where(better, (cost - new_cost) / cost.clamp_min(1e-12), 0.0)
             x = torch.where(better[:, None, None], candidate, x)
             # Nielsen's damping update from the gain ratio (actual over predicted decrease).
             ratio = (cost - new_cost) / predicted.clamp_min(1e-30)
             shrink = torch.clamp(1 - (2 * ratio - 1) ** 3, min=1 / 3)
-            damping = torch.where(better, damping * shrink, damping * growth).clamp(1e-9, 1e9)
-            growth = torch.where(better, 2.0, growth * 2)
+            updated = torch.where(better, damping * shrink, damping * growth).clamp(1e-9, 1e9)
+            damping = torch.where(active, updated, damping)
+            growth = torch.where(active, torch.where(better, 2.0, growth * 2), growth)
             cost = torch.where(better, new_cost, cost)
-            settled = iterations >= settings.penalty_stages
-            if settled and bool(((better & (gain < settings.tolerance)) | (damping >= 1e9)).all()):
-                break
+            iterations += active.to(torch.int64)
+            if count >= settings.penalty_stages:  # settled: the penalty has its full weight
+                active &= ~((better & (gain < settings.tolerance)) | (damping >= 1e9))
+                if not bool(active.any()):
+                    break
         return x, cost_start, cost, iterations
 
     def _step(

@@ -378,9 +378,10 @@ def test_many_inputs_retargeted_together_make_one_optimiser_call(robots_loaded, 
     assert calls[-1:] == [3]
     assert [hand.side for hand in done[0]] == ["left"]
     assert [hand.side for hand in done[1]] == ["left", "right"]
-    # Alone, each clip stops when it settles; in a batch, when all do: the same answer to
-    # well within the solver's tolerance.
+    # Each clip stops when it settles, alone or in a batch: the same answer either way, also
+    # on the right hand's 213 frames without a hand, which only the smoothness terms hold (a
+    # batch that ran on moved them by up to 0.34 rad).
     for side, hand in (("left", done[0][0]), ("left", done[1][0]), ("right", done[1][1])):
         alone = pipeline.retarget_tracks(tracks, panda, side=side, config=OPTIMIZE).result
-        np.testing.assert_allclose(hand.result.q, alone.q, atol=1e-3)
+        np.testing.assert_allclose(hand.result.q, alone.q, atol=1e-9)
         np.testing.assert_array_equal(hand.result.flags, alone.flags)
