@@ -99,7 +99,9 @@ def cache_key(
         "format": FORMAT_VERSION,
         "sampling": 3,  # an integer max_fps resamples any rate rounding above it (was: 5% margin)
         "fov": "long side",  # the field of view spans the long side (was: the displayed width)
-        "lift": "rulers+envelope",  # depth from the hand's segments (was: landmarker PnP)
+        # Distance from the angles the hand's segments subtend (was: their lengths in the
+        # normalised image plane; before that, landmarker PnP).
+        "lift": "ruler angles+envelope",
         "hand2robot": package_version(),
     }
     if depth is not None:

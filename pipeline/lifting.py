@@ -8,20 +8,24 @@ keypoints in the image. Two steps:
    that into the pose of the hand frame H. The landmarker's 3D hand has no reliable size: it
    shrinks and flattens when the fingers wrap an object (measured on the ZED frames: 2-3x too
    close while the hand holds the bottle), so PnP's depth is not kept.
-2. **Depth from the hand's own rulers** (:func:`monocular_depths`): a person's bones do not
-   change length. A segment of length l seen at depth z spans at most l / z in normalised image
-   coordinates (exactly that when it lies parallel to the image plane), so every segment of a
-   fixed-proportion hand of length ``hand_length`` (:data:`RULERS`) gives an upper bound on
-   the wrist's depth from its 2D keypoints alone; the mean of the two tightest bounds bounds the
-   frame's depth, and since a hand's depth changes at most so fast (:data:`MAX_DEPTH_SPEED_M_S`)
-   the neighbouring frames' bounds tighten it (:func:`speed_envelope`); then it is smoothed in
-   time (in log depth). Step 1's hand, resized so that its palm has
-   the fixed-proportion palm's size (:func:`landmarker_hand_length`), keeps PnP's orientation
-   and is placed with its wrist on the wrist's viewing ray at that depth.
+2. **Distance from the hand's own rulers** (:func:`monocular_ranges`): a person's bones do not
+   change length. A segment of length l whose ends are at distance r from the camera centre
+   subtends an angle whose chord on the unit sphere of viewing rays is at most l / r (exactly
+   that when it lies across the line of sight), so every segment of a fixed-proportion hand of
+   length ``hand_length`` (:data:`RULERS`) gives an upper bound on the wrist's distance from its
+   2D keypoints alone; the mean of the two tightest bounds bounds the frame's distance, and
+   since a hand's distance changes at most so fast (:data:`MAX_DEPTH_SPEED_M_S`) the
+   neighbouring frames' bounds tighten it (:func:`speed_envelope`); then it is smoothed in time
+   (in log distance). Angles between viewing rays do not change when the camera turns, so a
+   turning camera (a head camera, a hand-held phone) sees the same hand at the same distance
+   wherever it falls in the image; a length in the image plane grows towards the image's edges
+   (by 1 / cos of the angle off the axis). Step 1's hand, resized so that its palm has the
+   fixed-proportion palm's size (:func:`landmarker_hand_length`), keeps PnP's orientation and
+   is placed with its wrist on the wrist's viewing ray at that distance.
 
-The uncertainty of the result (:func:`wrist_depth_std`) has two parts: the hand's unknown size
+The uncertainty of the result (:func:`wrist_range_std`) has two parts: the hand's unknown size
 (:data:`HAND_LENGTH_REL_STD`, none when the size is given) and the frame's own disagreement
-(the two tightest rulers against each other, the raw depth against the smoothed one).
+(the two tightest rulers against each other, the raw distance against the smoothed one).
 The mean reprojection error of step 1 is kept as a figure of how well the landmarker's 3D hand
 fits its image.
 """
@@ -45,16 +49,16 @@ HAND_LENGTH_REL_STD = 0.10
 hand length (about 6%) and the error of :data:`RULERS`' fixed proportions for one person
 (measured 9-12% on the shared ZED frames, whose depth is known)."""
 FRAME_NOISE_GAIN = 1.5
-"""Per-frame relative depth noise per unit of ruler disagreement (calibrated on the ZED frames
+"""Per-frame relative distance noise per unit of ruler disagreement (calibrated on the ZED frames
 against their depth and on re-encode pairs, see ``scripts/bench_lifting.py``)."""
 FRAME_NOISE_FLOOR = 0.01
-"""Smallest per-frame relative depth noise."""
+"""Smallest per-frame relative distance noise."""
 MAX_DEPTH_SPEED_M_S = 0.5
-"""Fastest change of a hand's depth that :func:`speed_envelope` allows [m/s]: reaching towards
+"""Fastest change of a hand's distance that :func:`speed_envelope` allows [m/s]: reaching towards
 or away from the camera in manipulation stays below it, and it makes one frame whose rulers are
 all foreshortened (a loose bound) take the tighter bounds of its neighbours."""
 DEPTH_SMOOTHING_S = 0.15
-"""Gaussian width of the temporal smoothing of log depth [s]."""
+"""Gaussian width of the temporal smoothing of log distance [s]."""
 
 RULERS: tuple[tuple[int, int, float], ...] = (
     # The palm (joint centres in its plane: wrist, index, middle, ring and little-finger MCPs
@@ -204,61 +208,70 @@ def normalized_points(pixels: NDArray[np.float64], intrinsics: Intrinsics) -> ND
     return np.asarray(undistorted, dtype=np.float64).reshape(np.shape(pixels))
 
 
-def ruler_depth_bounds(
-    normalized_keypoints: NDArray[np.float64], hand_length: float
-) -> NDArray[np.float64]:
-    """Upper bounds on the hand's depth from its segments' image lengths.
+def viewing_rays(pixels: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
+    """Unit viewing rays of ``pixels`` [px] in the camera frame, shape (..., 2) -> (..., 3)."""
+    normalized = normalized_points(pixels, intrinsics)
+    rays = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
+    return np.asarray(rays / np.linalg.norm(rays, axis=-1, keepdims=True))
+
+
+def ruler_range_bounds(rays: NDArray[np.float64], hand_length: float) -> NDArray[np.float64]:
+    """Upper bounds on the hand's distance from the camera from its segments' angular spans.
 
     Args:
-        normalized_keypoints: Shape (N, 21, 2), undistorted normalised image coordinates.
+        rays: Shape (N, 21, 3), the keypoints' unit viewing rays (:func:`viewing_rays`).
         hand_length: Wrist to middle fingertip [m].
 
     Returns:
-        Shape (N, len(RULERS)) [m]: ``hand_length * ratio / image length`` per segment.
+        Shape (N, len(RULERS)) [m]: ``hand_length * ratio / chord`` per segment, the chord
+        ``|ray_a - ray_b|`` (2 sin of half the angle the segment subtends); the distance of a
+        segment across the line of sight, both ends equally far. Unchanged when the camera
+        turns (the rays turn together).
     """
     first = np.array([a for a, _, _ in RULERS])
     second = np.array([b for _, b, _ in RULERS])
     ratio = np.array([r for _, _, r in RULERS])
-    spans = np.linalg.norm(normalized_keypoints[:, first] - normalized_keypoints[:, second], axis=2)
+    chords = np.linalg.norm(rays[:, first] - rays[:, second], axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(hand_length * ratio / spans)
+        return np.asarray(hand_length * ratio / chords)
 
 
-def monocular_depths(
+def monocular_ranges(
     image_keypoints: NDArray[np.float64],
     intrinsics: Intrinsics,
     timestamps: NDArray[np.float64],
     hand_length: float,
     smoothing_s: float = DEPTH_SMOOTHING_S,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The hand's depth in every frame of one track, from its rulers, and its frame noise.
+    """The wrist's distance from the camera in every frame of one track, and its frame noise.
 
     Args:
         image_keypoints: Shape (N, 21, 2) [px], the track's frames with a hand (distorted).
         intrinsics: The camera.
         timestamps: Shape (N,) [s], increasing.
         hand_length: Wrist to middle fingertip [m].
-        smoothing_s: Gaussian width of the smoothing of log depth [s]; 0 turns it off.
+        smoothing_s: Gaussian width of the smoothing of log distance [s]; 0 turns it off.
 
     Returns:
-        Depth of the frame's tightest rulers, shape (N,) [m], and the frame's relative depth
-        noise, shape (N,) (no hand-size part; see :func:`wrist_depth_std`).
+        Distance along the wrist's viewing ray from the frame's tightest rulers, shape (N,) [m],
+        and the frame's relative noise of it, shape (N,) (no hand-size part; see
+        :func:`wrist_range_std`).
     """
     count = len(image_keypoints)
     if count == 0:
         return np.empty(0), np.empty(0)
-    normalized = normalized_points(image_keypoints, intrinsics)
-    bounds = np.sort(ruler_depth_bounds(normalized, hand_length), axis=1)
+    rays = viewing_rays(image_keypoints, intrinsics)
+    bounds = np.sort(ruler_range_bounds(rays, hand_length), axis=1)
     log_raw = np.log(bounds[:, :2]).mean(axis=1)
     disagreement = np.log(bounds[:, 1]) - np.log(bounds[:, 0])
     valid = np.isfinite(log_raw)
-    log_depth = log_raw.copy()
-    log_depth[valid] = np.log(speed_envelope(timestamps[valid], np.exp(log_raw[valid])))
+    log_range = log_raw.copy()
+    log_range[valid] = np.log(speed_envelope(timestamps[valid], np.exp(log_raw[valid])))
     if smoothing_s > 0 and count > 1:
-        log_depth = smooth(timestamps, valid, log_depth[:, None], smoothing_s)[:, 0]
-    wobble = np.hypot(disagreement, log_raw - log_depth)
+        log_range = smooth(timestamps, valid, log_range[:, None], smoothing_s)[:, 0]
+    wobble = np.hypot(disagreement, log_raw - log_range)
     noise = np.hypot(FRAME_NOISE_GAIN * wobble, FRAME_NOISE_FLOOR)
-    return np.exp(log_depth), noise
+    return np.exp(log_range), noise
 
 
 def speed_envelope(
@@ -266,9 +279,9 @@ def speed_envelope(
     bounds: NDArray[np.float64],
     speed: float = MAX_DEPTH_SPEED_M_S,
 ) -> NDArray[np.float64]:
-    """The tightest depths that upper bounds allow for a hand that moves at most ``speed``.
+    """The tightest distances that upper bounds allow for a hand that moves at most ``speed``.
 
-    A frame's rulers bound its depth from above; a hand whose depth changes by at most
+    A frame's rulers bound its distance from above; a hand whose distance changes by at most
     ``speed`` [m/s] is then also below ``bounds[j] + speed * |t_i - t_j|`` for every other frame
     j. The lower envelope of those cones (two linear passes) is that bound, shape (N,) [m].
     """
@@ -281,16 +294,17 @@ def speed_envelope(
     return envelope
 
 
-def wrist_depth_std(
-    depth: NDArray[np.float64], frame_noise: NDArray[np.float64], size_known: bool
+def wrist_range_std(
+    distance: NDArray[np.float64], frame_noise: NDArray[np.float64], size_known: bool
 ) -> NDArray[np.float64]:
     """Standard deviation of the wrist's position along its viewing ray [m], shape (N,).
 
-    ``frame_noise`` is relative (:func:`monocular_depths`); an unknown hand size adds
-    :data:`HAND_LENGTH_REL_STD`, common to every frame of the track.
+    ``distance`` [m] is the wrist's from the camera, ``frame_noise`` relative
+    (:func:`monocular_ranges`); an unknown hand size adds :data:`HAND_LENGTH_REL_STD`, common to
+    every frame of the track.
     """
     size = 0.0 if size_known else HAND_LENGTH_REL_STD
-    return np.asarray(depth * np.hypot(frame_noise, size))
+    return np.asarray(distance * np.hypot(frame_noise, size))
 
 
 def size_prior(tracks: HandTracks) -> float:
@@ -304,10 +318,9 @@ def size_prior(tracks: HandTracks) -> float:
 
 
 def frame_std(hand: HandTrack, prior: float) -> NDArray[np.float64]:
-    """``wrist_position_std`` without its hand-size part (``prior`` of the depth), (T,) [m]."""
+    """``wrist_position_std`` without its hand-size part (``prior`` of the distance), (T,) [m]."""
     assert hand.wrist_position_std is not None
-    depth = hand.transform_wrist_to_camera[:, 2, 3]
-    size = prior * depth
+    size = prior * np.linalg.norm(hand.transform_wrist_to_camera[:, :3, 3], axis=1)
     with np.errstate(invalid="ignore"):
         return np.asarray(np.sqrt(np.maximum(hand.wrist_position_std**2 - size**2, 0.0)))
 
@@ -320,7 +333,7 @@ def lift_track(
     timestamps: NDArray[np.float64],
     hand_length: float | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Metric hands of one track: landmarker articulation, PnP orientation, ruler depth.
+    """Metric hands of one track: landmarker articulation, PnP orientation, ruler distance.
 
     The size comes from ``hand_length``; see the module's description.
 
@@ -341,16 +354,15 @@ def lift_track(
     world_to_camera, errors = _transforms_world_to_camera(
         world_keypoints, image_keypoints, intrinsics
     )
-    depth, noise = monocular_depths(image_keypoints, intrinsics, timestamps, length)
+    distance, noise = monocular_ranges(image_keypoints, intrinsics, timestamps, length)
     # The landmarker's hand at the hand's size (its palm against RULERS' palm), turned as PnP
-    # found it, its wrist on the wrist's viewing ray at the rulers' depth.
+    # found it, its wrist on the wrist's viewing ray at the rulers' distance.
     world = world_keypoints * (length / landmarker_hand_length(world_keypoints))[:, None, None]
-    ray = normalized_points(image_keypoints[:, 0], intrinsics)
-    wrist = np.column_stack([ray, np.ones(len(ray))]) * depth[:, None]
+    wrist = viewing_rays(image_keypoints[:, 0], intrinsics) * distance[:, None]
     rotation = world_to_camera[:, :3, :3]
     world_to_camera[:, :3, 3] = wrist - np.einsum("nij,nj->ni", rotation, world[:, 0])
     poses = world_to_camera @ _hand_frames(world, side)
-    std = wrist_depth_std(depth, noise, hand_length is not None)
+    std = wrist_range_std(distance, noise, hand_length is not None)
     lost = ~np.isfinite(poses).all(axis=(1, 2)) | ~np.isfinite(world).all(axis=(1, 2))
     poses[lost], world[lost], errors[lost], std[lost] = np.nan, np.nan, np.nan, np.nan
     return poses, world, errors, std

@@ -118,7 +118,7 @@ class HandTrack:
             the depth-map fit (:mod:`pipeline.depth`), NaN where a frame had too little depth;
             None when no depth maps were given.
         wrist_position_std: Shape (T,) [m]: standard deviation of the wrist's position along
-            its viewing ray (:func:`pipeline.lifting.wrist_depth_std`; with depth maps, from
+            its viewing ray (:func:`pipeline.lifting.wrist_range_std`; with depth maps, from
             the fit), NaN where absent; None in track files of earlier releases.
     """
 

@@ -34,9 +34,10 @@ class FeasibilityConfig:
     """LIFT_UNCERTAIN above this standard deviation of the lifted wrist along its viewing ray
     [m], as the caller gives it (``wrist_std``; the pipeline passes ``wrist_position_std``
     without the unknown hand size's part, which is one scale for the whole track:
-    :func:`pipeline.lifting.frame_std`). Measured on the shared ZED frames: median 81 mm at
-    0.54-0.73 m monocular, of which 50 mm per frame; 19 mm with depth maps. 0.10 m marks a
-    wrist that may be half a hand's length off along the ray from one frame to the next."""
+    :func:`pipeline.lifting.frame_std`). Measured on the shared ZED frames: median 89 mm at
+    0.61-0.87 m from the camera monocular, of which 54 mm per frame; 19 mm with depth maps.
+    0.10 m marks a wrist that may be half a hand's length off along the ray from one frame to
+    the next."""
     max_camera_std: float = 1.0
     """CAMERA_UNCERTAIN above this standard deviation of the camera's rotation [deg], as the
     caller gives it (``camera_std``; the pipeline passes ``HandTracks.camera_rotation_std``,

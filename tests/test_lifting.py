@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -22,7 +23,7 @@ from pipeline.lifting import (
     HAND_LENGTH_REL_STD,
     RULERS,
     frame_std,
-    ruler_depth_bounds,
+    ruler_range_bounds,
 )
 from pipeline.tracks import HandTracks
 from tests.conftest import run_cli
@@ -69,20 +70,42 @@ def kettle_pair(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return [pipeline.extract_hands(shared_data / KETTLE), pipeline.extract_hands(copy)]
 
 
-def test_rulers_give_the_depth_of_a_hand_parallel_to_the_image() -> None:
+def _rays(points: np.ndarray) -> np.ndarray:
+    return points / np.linalg.norm(points, axis=-1, keepdims=True)
+
+
+def test_rulers_give_the_distance_of_a_segment_across_the_line_of_sight() -> None:
     rng = np.random.default_rng(3)
-    # Index MCP to index PIP, parallel to the image plane: its bound is their depth exactly.
+    # Index MCP to index PIP, across the line of sight with both ends equally far (here well
+    # off the image centre): its bound is their distance exactly.
     a, b, ratio = RULERS[9]
     assert (a, b) == (5, 6)
-    points = rng.uniform(-0.05, 0.05, (21, 3)) + (0.0, 0.0, 0.6)
-    points[b] = points[a] + (ratio * HAND_LENGTH_M, 0.0, 0.0)
-    normalized = points[:, :2] / points[:, 2:]
-    bounds = ruler_depth_bounds(normalized[None], HAND_LENGTH_M)[0]
-    assert bounds[9] == pytest.approx(points[a, 2], rel=1e-9)
+    points = rng.uniform(-0.05, 0.05, (21, 3)) + (0.25, -0.15, 0.6)
+    middle = points[a].copy()
+    across = np.cross(middle, (0.0, 0.0, 1.0))
+    across /= np.linalg.norm(across)
+    half = 0.5 * ratio * HAND_LENGTH_M * across
+    points[a], points[b] = middle - half, middle + half
+    bounds = ruler_range_bounds(_rays(points)[None], HAND_LENGTH_M)[0]
+    assert bounds[9] == pytest.approx(np.linalg.norm(points[a]), rel=1e-9)
+    # The same segment in the normalised image plane would read 6% nearer out there.
     tilted = points.copy()
-    tilted[b, 2] += 0.02  # turned out of the image plane: a shorter image, a looser bound
-    loose = ruler_depth_bounds((tilted[:, :2] / tilted[:, 2:])[None], HAND_LENGTH_M)[0, 9]
-    assert loose > points[a, 2]
+    tilted[b] += 0.02 * middle / np.linalg.norm(middle)  # turned along the ray: a looser bound
+    loose = ruler_range_bounds(_rays(tilted)[None], HAND_LENGTH_M)[0, 9]
+    assert loose > np.linalg.norm(points[a])
+
+
+def test_rulers_do_not_move_when_the_camera_turns() -> None:
+    """A turning camera (#21) sees the same hand at the same distance anywhere in the image."""
+    rng = np.random.default_rng(5)
+    points = rng.uniform(-0.08, 0.08, (21, 3)) + (0.0, 0.0, 0.7)
+    bounds = ruler_range_bounds(_rays(points)[None], HAND_LENGTH_M)[0]
+    for _ in range(20):
+        # Up to 25 deg about a random axis: the hand moves towards the image's edge.
+        axis = rng.normal(size=3)
+        rotation = cv2.Rodrigues(axis / np.linalg.norm(axis) * np.radians(rng.uniform(5, 25)))[0]
+        turned = ruler_range_bounds(_rays(points @ rotation.T)[None], HAND_LENGTH_M)[0]
+        np.testing.assert_allclose(turned, bounds, rtol=1e-12)
 
 
 def test_monocular_lift_against_the_zed_depth(zed: dict[str, HandTracks], shared_data: Path):
@@ -126,8 +149,8 @@ def test_a_given_hand_size_scales_the_depth_and_drops_its_uncertainty(
         sized.world_keypoints[rows], 2.0 * mono.world_keypoints[rows], rtol=1e-9, atol=1e-12
     )
     assert mono.wrist_position_std is not None and sized.wrist_position_std is not None
-    depth = mono.transform_wrist_to_camera[rows, 2, 3]
-    frame_part = np.sqrt(mono.wrist_position_std[rows] ** 2 - (HAND_LENGTH_REL_STD * depth) ** 2)
+    distance = np.linalg.norm(mono.transform_wrist_to_camera[rows, :3, 3], axis=1)
+    frame_part = np.sqrt(mono.wrist_position_std[rows] ** 2 - (HAND_LENGTH_REL_STD * distance) ** 2)
     np.testing.assert_allclose(sized.wrist_position_std[rows], 2.0 * frame_part, rtol=1e-6)
     assert zed["sized"].settings["hand_size"] == pytest.approx(0.37)
     assert zed["sized"].key != zed["monocular"].key
@@ -157,13 +180,11 @@ def test_reencode_moves_the_wrists_by_millimetres(kettle_pair: list[HandTracks])
     for side in ("left", "right"):
         hands = [tracks.hands[side] for tracks in kettle_pair]
         both = hands[0].present & hands[1].present
-        za, zb = (hand.transform_wrist_to_camera[both, 2, 3] for hand in hands)
-        parts = []
-        for hand, z in zip(hands, (za, zb), strict=True):
-            assert hand.wrist_position_std is not None
-            total = hand.wrist_position_std[both]
-            parts.append(np.sqrt(np.maximum(total**2 - (HAND_LENGTH_REL_STD * z) ** 2, 0)))
-        assert np.mean(np.abs(za - zb) <= 2 * np.hypot(*parts)) >= 0.9
+        ra, rb = (
+            np.linalg.norm(hand.transform_wrist_to_camera[both, :3, 3], axis=1) for hand in hands
+        )
+        parts = [frame_std(hand, HAND_LENGTH_REL_STD)[both] for hand in hands]
+        assert np.mean(np.abs(ra - rb) <= 2 * np.hypot(*parts)) >= 0.9
 
 
 def test_rotated_clip_lifts_to_the_same_depth(shared_data: Path, tmp_path: Path) -> None:

@@ -265,7 +265,7 @@ def test_the_sample_clip_optimised_keeps_every_flag_from_pinocchio(robots_loaded
     done = pipeline.retarget_tracks(tracks, panda, config=OPTIMIZE)
     result = done.result
     assert result.optimized and not frame.optimized
-    assert int(((frame.flags & Flag.VELOCITY_LIMIT) > 0).sum()) == 3
+    assert int(((frame.flags & Flag.VELOCITY_LIMIT) > 0).sum()) == 2
     assert not (result.flags & Flag.VELOCITY_LIMIT).any()
     assert result.feasible.sum() >= frame.feasible.sum()
     assert np.nanmax(result.residual.position[result.feasible]) < 0.01

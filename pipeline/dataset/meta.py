@@ -38,8 +38,8 @@ def lifting_method(settings: dict[str, Any], source: dict[str, Any]) -> str:
         length = f"{size} m (given)" if size else "0.185 m (the adult mean, unknown)"
         method = (
             "MediaPipe hand landmarker: per-frame articulation from its world landmarks, "
-            "orientation by PnP (OpenCV SQPnP), depth from the image lengths of the hand's "
-            f"segments against a fixed-proportion hand of length {length}, smoothed in time "
+            "orientation by PnP (OpenCV SQPnP), distance from the angles the hand's segments "
+            f"subtend against a fixed-proportion hand of length {length}, smoothed in time "
             "(pipeline.lifting)"
         )
     if "depth" in source:
