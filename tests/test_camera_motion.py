@@ -173,7 +173,7 @@ def test_the_dataset_records_the_camera_poses_and_their_source(
     from pipeline.batch import BatchConfig
     from pipeline.exceptions import PipelineError
     from pipeline.placement import PlacementConfig
-    from pipeline.viz import episode_cameras, load_episode
+    from pipeline.viz import episode_cameras, load_episode, trail_in_camera, wrists_in_world
 
     robot = retarget.load_robot("panda")
     root, cache = tmp_path / "ds", tmp_path / "cache"
@@ -201,6 +201,18 @@ def test_the_dataset_records_the_camera_poses_and_their_source(
     relative = np.linalg.inv(episode.transform_camera_to_base) @ cameras
     turns = rotation_angle_deg(truth.as_matrix(), relative[:, :3, :3])
     assert np.median(turns) < 0.5
+    # The overlay's wrist path is the world's, seen from each frame's camera: the newest point
+    # is the frame's own wrist, an older one where the true head turn carries it.
+    world = wrists_in_world(episode)
+    times = episode.rows["timestamp"].astype(np.float64)
+    wrists = episode.rows["observation.human.wrist_pose"].astype(np.float64)[:, :3]
+    rows = np.flatnonzero(np.isfinite(world[:, 0, 0]))
+    first, row = int(rows[0]), int(rows[-1])
+    trail = trail_in_camera(world, cameras, times, row, times[row] - times[first] + 1e-6)
+    assert trail.shape == (row - first + 1, 1, 3)
+    np.testing.assert_allclose(trail[-1, 0], wrists[row], atol=1e-9)
+    seen = truth.as_matrix()[row].T @ truth.as_matrix()[first] @ wrists[first]
+    assert np.linalg.norm(trail[0, 0] - seen) < 0.005 * np.linalg.norm(seen)
     provenance = json.loads((root / "meta" / "hand2robot.json").read_text())
     assert [record["source"]["camera_motion"] for record in provenance["inputs"]] == ["estimate"]
     # The same clip with a static camera is another input, not the one already there.

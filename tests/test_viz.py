@@ -16,6 +16,7 @@ from pipeline.placement import camera_pose_to_base
 from pipeline.tracks import Intrinsics
 from pipeline.viz import (
     draw_overlay,
+    draw_trail,
     hand_points_in_camera,
     load_episode,
     plot_episode,
@@ -57,6 +58,18 @@ def test_overlay_draws_on_the_projected_pixels() -> None:
     assert image[20, 150].sum() == 0 and image[0, 0].sum() == 0  # nothing else, no border
     flagged = draw_overlay(np.zeros_like(image), None, robot, [], flags=int(retarget.Flag.NO_HAND))
     assert tuple(flagged[0, 0]) == (255, 0, 0)  # an infeasible frame gets a red border
+
+
+def test_wrist_trail_fades_and_breaks_where_the_hand_was_absent() -> None:
+    image = np.zeros((200, 300, 3), dtype=np.uint8)
+    # One hand over five frames: a line along y = 100, the third frame without the hand.
+    path = np.array([[[20.0, 100.0]], [[80.0, 100.0]], [[np.nan, np.nan]], [[200.0, 100.0]],
+                     [[260.0, 100.0]]])  # fmt: skip
+    draw_trail(image, path)
+    old, new = image[100, 50], image[100, 230]
+    assert old.sum() > 0 and new.sum() > old.sum()  # drawn, brighter where more recent
+    assert image[100, 140].sum() == 0  # no line across the frame without a hand
+    assert image[20, 150].sum() == 0
 
 
 @pytest.fixture(scope="module")

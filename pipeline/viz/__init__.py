@@ -10,7 +10,13 @@
   (:func:`plot_episode`), :mod:`~pipeline.viz.recording` (:func:`record_rerun`).
 """
 
-from pipeline.viz.drawing import HAND_EDGES, draw_overlay, robot_points_in_camera, robot_skeleton
+from pipeline.viz.drawing import (
+    HAND_EDGES,
+    draw_overlay,
+    draw_trail,
+    robot_points_in_camera,
+    robot_skeleton,
+)
 from pipeline.viz.episode import (
     Episode,
     episode_cameras,
@@ -18,6 +24,8 @@ from pipeline.viz.episode import (
     hands_present,
     load_episode,
     robot_cameras,
+    trail_in_camera,
+    wrists_in_world,
 )
 from pipeline.viz.plot import joint_fingers, plot_episode
 from pipeline.viz.recording import record_rerun
@@ -28,6 +36,7 @@ __all__ = [
     "HAND_EDGES",
     "Episode",
     "draw_overlay",
+    "draw_trail",
     "episode_cameras",
     "hand_points_in_camera",
     "hands_present",
@@ -40,4 +49,6 @@ __all__ = [
     "robot_cameras",
     "robot_points_in_camera",
     "robot_skeleton",
+    "trail_in_camera",
+    "wrists_in_world",
 ]

@@ -82,6 +82,7 @@ def robot_skeleton(
 
 #: Colours of the drawing, RGB.
 HUMAN_COLOR = (0, 220, 0)
+TRAIL_COLOR = (160, 255, 160)
 ROBOT_COLOR = (255, 140, 0)
 JOINT_COLOR = (255, 200, 0)
 FLAG_COLOR = (255, 0, 0)
@@ -137,6 +138,21 @@ def draw_segments(
         segment = clipped_segment(pixels[a], pixels[b], width, height)
         if segment is not None:
             cv2.line(image, segment[0], segment[1], color, thickness, cv2.LINE_AA)
+
+
+def draw_trail(image: NDArray[np.uint8], pixels: NDArray[np.float64]) -> None:
+    """Each hand's recent wrist path, (K, H, 2) [px] oldest first: a line that fades with age.
+
+    NaN points (an absent hand, behind the camera) break the line.
+    """
+    scale = line_scale(image)
+    count = len(pixels)
+    for k in range(1, count):
+        weight = k / max(count - 1, 1)  # 0 for the oldest segment, 1 for the newest
+        color = tuple(int(round(c * (0.35 + 0.65 * weight))) for c in TRAIL_COLOR)
+        for hand in range(pixels.shape[1]):
+            segment = np.stack([pixels[k - 1, hand], pixels[k, hand]])
+            draw_segments(image, segment, [(0, 1)], color, max(1, 2 * scale))  # type: ignore[arg-type]
 
 
 def draw_overlay(
@@ -199,7 +215,8 @@ def draw_caption(
     baseline = height - int(7 * scale)
     x = int(8 * scale)
     for label, color in (
-        ("human hand", HUMAN_COLOR), (robot_label, ROBOT_COLOR), ("flags", FLAG_COLOR),
+        ("human hand", HUMAN_COLOR), ("wrist path (world)", TRAIL_COLOR),
+        (robot_label, ROBOT_COLOR), ("flags", FLAG_COLOR),
     ):  # fmt: skip
         cv2.rectangle(image, (x, baseline - int(10 * scale)), (x + int(10 * scale), baseline),
                       color, -1)  # fmt: skip

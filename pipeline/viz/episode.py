@@ -183,6 +183,49 @@ def _hand_in_camera(
     return np.einsum("tij,tkj->tki", rotation, in_hand) + pose[:, None, :3]
 
 
+def wrists_in_world(episode: Episode) -> NDArray[np.float64]:
+    """Each hand's wrist in the world frame, shape (T, H, 3) [m] (H = 1, or 2 for bimanual).
+
+    The world is fixed to the scene: the robot's base frame, where every frame's camera sits at
+    :func:`episode_cameras` (the placement times the frame's camera pose), so a head camera's
+    turning is out of it. NaN where the hand is absent.
+    """
+    pose = episode.rows["observation.human.wrist_pose"].astype(np.float64)
+    wrists = pose.reshape(len(pose), -1, 7)[:, :, :3]
+    cameras = episode_cameras(episode)
+    world = np.einsum("tij,thj->thi", cameras[:, :3, :3], wrists) + cameras[:, None, :3, 3]
+    world[~hands_present(episode)] = np.nan
+    return np.asarray(world)
+
+
+def trail_in_camera(
+    world: NDArray[np.float64],
+    cameras: NDArray[np.float64],
+    times: NDArray[np.float64],
+    row: int,
+    seconds: float,
+) -> NDArray[np.float64]:
+    """The wrists' world path over the last ``seconds`` seen from frame ``row``'s camera.
+
+    Args:
+        world: Shape (T, H, 3) [m], :func:`wrists_in_world`.
+        cameras: Shape (T, 4, 4), :func:`episode_cameras`.
+        times: Shape (T,) [s], the frames' timestamps.
+        row: The frame whose camera sees the path.
+        seconds: How far back the path goes [s].
+
+    Returns:
+        Shape (K, H, 3) [m]: frames ``row - K + 1`` to ``row`` in frame ``row``'s camera frame
+        (NaN where a hand was absent). The path stays on the scene while the camera moves.
+    """
+    first = int(np.searchsorted(times, times[row] - seconds, side="left"))
+    base_to_camera = np.linalg.inv(cameras[row])
+    path = world[first : row + 1]
+    return np.asarray(
+        np.einsum("ij,khj->khi", base_to_camera[:3, :3], path) + base_to_camera[:3, 3]
+    )
+
+
 def hands_present(episode: Episode) -> NDArray[np.bool_]:
     """Shape (T, H): each hand's presence (H = 1, or 2 for a bimanual episode)."""
     present = episode.rows["observation.human.present"].astype(bool)

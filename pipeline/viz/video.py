@@ -20,17 +20,21 @@ from pipeline.viz.drawing import (
     caption_height,
     draw_caption,
     draw_overlay,
+    draw_trail,
     project,
     robot_skeleton,
 )
 from pipeline.viz.episode import (
     Episode,
+    episode_cameras,
     hand_frame,
     hand_points_in_camera,
     hands_present,
     load_episode,
     robot_cameras,
     source_frames,
+    trail_in_camera,
+    wrists_in_world,
 )
 from pipeline.viz.render import Posed, composite, render
 from pipeline.viz.scene import Arm, Contacts, Inset, arms_of, inset_view, panel_view, scene_at
@@ -43,6 +47,8 @@ PANEL_BACKGROUND = (40, 40, 40)
 INSET_SIZE = 0.42
 #: Width of the side panel over its height (the frame's): arms reach wider than tall.
 PANEL_ASPECT = 4 / 3
+#: How far back the wrist's world path is drawn [s].
+TRAIL_S = 1.0
 #: Longest side of the panel's render [px] (scaled up to the panel).
 PANEL_RENDER_SIZE = 480
 _ORANGE = (ROBOT_COLOR[0] / 255, ROBOT_COLOR[1] / 255, ROBOT_COLOR[2] / 255)
@@ -64,6 +70,10 @@ class _Frames:
         self.hand_pixels[~self.present] = np.nan  # a hand missing from a frame is not drawn
         self.flags = data.rows["flags"].astype(np.int64)
         self.times = data.rows["timestamp"].astype(np.float64)
+        # The wrist's path in the world, drawn into each frame's camera (a moving camera's
+        # turning is out of it: the path stays on the scene).
+        self.wrists_world = wrists_in_world(data)
+        self.hand_cameras = episode_cameras(data)
         height = data.intrinsics.height
         self.panel_shape = (height, 2 * round(height * PANEL_ASPECT / 2))  # even, for H.264
         self.background = np.empty((*self.panel_shape, 3), dtype=np.uint8)
@@ -94,6 +104,8 @@ class _Frames:
     def overlay(self, image: NDArray[np.uint8], row: int, contacts: list[frozenset[int]]) -> None:
         flags = int(self.flags[row])
         hands = self.hand_pixels[row] if self.present[row].any() else None
+        trail = trail_in_camera(self.wrists_world, self.hand_cameras, self.times, row, TRAIL_S)
+        draw_trail(image, project(trail, self.data.intrinsics))
         if self.skeleton:
             draw_overlay(image, hands, self.robot_pixels[row], self.edges, flags)
             return
