@@ -15,9 +15,9 @@ nominal reachable point (``RobotDescription.nominal_ee_position``).
 An explicit camera pose (:func:`camera_pose_to_base`, CLI ``--camera-pose``) replaces both.
 A default placement may also be turned about the vertical through the nominal point
 (:func:`turn_about_vertical`) and moved, which :func:`fit_placement` and
-:func:`fit_bimanual_placement` (``PlacementConfig(fit_yaw=True, fit_offset=True)``) use to suit
-arms that cannot take every orientation (the SO-101's five joints) or whose reach the motion
-leaves at its edge.
+:func:`fit_bimanual_placement` do by default for every arm (``PlacementConfig.fit_yaw`` and
+``fit_offset``), to suit arms that cannot take every orientation (the SO-101's five joints) or
+whose reach the motion leaves at its edge.
 
 :class:`PlacementConfig` holds these choices for the API, ``BatchConfig`` and both commands;
 :func:`place_hands` applies them to a clip's hands.
@@ -151,7 +151,8 @@ def turn_about_vertical(
 class PlacementConfig:
     """Where the camera stands relative to the robot, and how the wrist motion is scaled.
 
-    Defaults: the third-person placement, the human's motion at its own size.
+    Defaults: the third-person placement, fitted to where the arm reaches the most frames, the
+    human's motion at its own size.
     """
 
     egocentric: bool = False
@@ -161,19 +162,37 @@ class PlacementConfig:
     the camera body (:func:`camera_pose_to_base`); replaces the default placement."""
     workspace_scale: float = 1.0
     """Scale of the wrist motion about its median (1 keeps it; 0.5 halves its extent)."""
-    fit_yaw: bool = False
+    fit_yaw: bool | None = None
     """Turn the default placement about the vertical through the nominal point, in steps of
-    30 deg, to where the arm reaches the most frames (:func:`fit_yaw`); for arms that cannot
-    take every orientation, such as the 5-joint SO-101."""
-    fit_offset: bool = False
+    30 deg, to where the arm reaches the most frames (:func:`fit_yaw`). None (the default):
+    wherever the default placement places an arm (not with ``camera_pose`` or a given
+    transform, not for a free-floating hand); True: asked for, an error where it cannot be;
+    False: never. It matters most for arms that cannot take every orientation, such as the
+    5-joint SO-101."""
+    fit_offset: bool | None = None
     """Then move the default placement's nominal point within a box of +-10 cm, one base axis
     at a time in 5 cm steps (:data:`FIT_OFFSETS_M`), to where the arm reaches the most frames
-    (:func:`fit_placement`): for arms whose reach the human's motion leaves at its edge."""
+    (:func:`fit_placement`): for arms whose reach the human's motion leaves at its edge. None,
+    True, False: as for ``fit_yaw``."""
 
     @property
     def fits(self) -> bool:
-        """Whether any part of the placement is fitted."""
-        return self.fit_yaw or self.fit_offset
+        """Whether any part of the placement is fitted (None counts once :meth:`resolved`)."""
+        return bool(self.fit_yaw) or bool(self.fit_offset)
+
+    def resolved(self, applicable: bool) -> PlacementConfig:
+        """This placement with each fit left to the default (None) decided.
+
+        Args:
+            applicable: Whether the default placement places an arm here (a robot with arm
+                joints, no ``camera_pose``, no given transform): the fits left to the default
+                are made there and nowhere else.
+        """
+        return replace(
+            self,
+            fit_yaw=applicable if self.fit_yaw is None else self.fit_yaw,
+            fit_offset=applicable if self.fit_offset is None else self.fit_offset,
+        )
 
     def __post_init__(self) -> None:
         if self.camera_pose is not None:

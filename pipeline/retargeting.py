@@ -228,6 +228,7 @@ def _prepare(
     # The camera's own motion out first: the placement sees the hand in the world frame.
     hand = hands_in_world(tracks, [tracks.hands[chosen]])[0]
     fitted = FittedPlacement()
+    placement = placement.resolved(_default_placed(placement, transform_camera_to_base, robot))
     if placement.fits:
         _check_fit(transform_camera_to_base)
         if not robot.arm_joints:
@@ -292,6 +293,7 @@ def retarget_bimanual(
     nominal = (float(middle[0]), float(middle[1]), float(middle[2]))
     retargeter = retarget.BimanualRetargeter(robot, config)
     fitted = FittedPlacement()
+    placement = placement.resolved(_default_placed(placement, transform_camera_to_base, robot))
     if placement.fits:
         _check_fit(transform_camera_to_base)
         fitted = fit_bimanual_placement(retargeter, hands, tracks.timestamps, nominal, placement)
@@ -313,6 +315,16 @@ def retarget_bimanual(
         **_both_lift_figures(hands, placed.seen, size_prior(tracks)),
     )
     return RetargetedHand("both", result, placed.transform_camera_to_base, placed.label)
+
+
+def _default_placed(
+    placement: PlacementConfig,
+    transform_camera_to_base: NDArray[np.float64] | None,
+    robot: retarget.Robot | BimanualRobot,
+) -> bool:
+    """Whether the default placement places an arm: where fits left to the default are made."""
+    has_arm = bool(robot.left.arm_joints if isinstance(robot, BimanualRobot) else robot.arm_joints)
+    return has_arm and placement.camera_pose is None and transform_camera_to_base is None
 
 
 def _check_fit(transform_camera_to_base: NDArray[np.float64] | None) -> None:

@@ -14,10 +14,11 @@ robot and run: the feasible fraction among frames with a hand, the count of each
 the turned twin was chosen and the turn switched, and the limit margin (median over frames of
 the arm joint nearest its limit, as a fraction of that joint's range; 0.5 is mid-range).
 
-``--placements`` compares placements instead, with the default settings: the default
-placement, the yaw fitted (``PlacementConfig(fit_yaw=True)``), and the yaw and the nominal
-point's offset fitted (``fit_offset=True``, what ``--fit-placement`` does), with the fitted
-placement of each clip. ``--still-open-close`` looks for the frames where a still wrist opens or
+The runs above use the default placement, which is fitted (turn, then nominal point).
+``--placements`` compares placements instead, with the default settings: the drawn convention
+unfitted (``PlacementConfig(fit_yaw=False, fit_offset=False)``, ``--no-fit-placement``), the
+yaw alone fitted (``fit_yaw=True, fit_offset=False``), and the yaw and the nominal point's
+offset fitted (the default), with the fitted placement of each clip. ``--still-open-close`` looks for the frames where a still wrist opens or
 closes the hand and reports the Panda's feasible frames there (:func:`still_open_close`).
 """
 
@@ -152,11 +153,11 @@ def main() -> None:
             runs["no posture"] = dataclasses.replace(default, ik=still)
         placements: dict[str, pipeline.PlacementConfig | None] = {label: None for label in runs}
         if args.placements:
-            runs = dict.fromkeys(("default", "fit yaw", "fit yaw+offset"), default)
+            runs = dict.fromkeys(("drawn", "fit yaw", "fit yaw+offset (default)"), default)
             placements = {
-                "default": None,
-                "fit yaw": pipeline.PlacementConfig(fit_yaw=True),
-                "fit yaw+offset": pipeline.PlacementConfig(fit_yaw=True, fit_offset=True),
+                "drawn": pipeline.PlacementConfig(fit_yaw=False, fit_offset=False),
+                "fit yaw": pipeline.PlacementConfig(fit_yaw=True, fit_offset=False),
+                "fit yaw+offset (default)": None,
             }
         for label, settings in runs.items():
             row = measure(tracks, robot, settings, placements[label])
@@ -166,7 +167,7 @@ def main() -> None:
                 f"| {name} | {label} | {row['frames']:.0f} | {row['feasible']:.1%} | {turned} | "
                 f"{row.get('switches', '-')} | {row['margin']:.3f} | {counts} |"
             )
-            if placements[label] is not None:
+            if args.placements:
                 print(f"|   placements: {'; '.join(row['placements'])} |")  # type: ignore[arg-type]
 
 

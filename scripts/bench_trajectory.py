@@ -4,8 +4,9 @@
         ur5_allegro] [--max-fps 24] [--clips N] [--skip-videos]
 
 1. The five shared videos (``../shared/data/videos``), extracted once (hand-track cache,
-   ``--max-fps 24``), retargeted onto each robot (the hand ``auto`` picks; the SO-101 also
-   with its yaw fitted, ``fit_yaw=True``) per frame and optimised, in the same run.
+   ``--max-fps 24``), retargeted onto each robot (the hand ``auto`` picks, the default
+   placement, fitted; the SO-101 also at the drawn convention unfitted) per frame and
+   optimised, in the same run.
    Per robot: frames with a hand, feasible frames, each flag's count, the tracking error on
    feasible frames (largest), the joint jerk (per frame the largest over the joints of the
    third divided difference, median and 95th percentile [rad/s^3]) and the seconds taken.
@@ -85,11 +86,11 @@ def videos(robots: list[str], max_fps: float) -> None:
     )
     print("|" + " --- |" * (len(names) + 7))
     runs = [(name, None) for name in robots]
-    if "so101" in robots:
-        runs.append(("so101", pipeline.PlacementConfig(fit_yaw=True)))
+    if "so101" in robots:  # also at the drawn convention, unfitted (--no-fit-placement)
+        runs.append(("so101", pipeline.PlacementConfig(fit_yaw=False, fit_offset=False)))
     for name, placement in runs:
         robot = retarget.load_robot(name)
-        label = name + (" fit_yaw" if placement else "")
+        label = name + (" unfitted" if placement else "")
         for run, config in (("per frame", PER_FRAME), ("optimised", OPTIMIZED)):
             row = measure(tracks, robot, config, placement)
             errors = (

@@ -64,7 +64,12 @@ def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
             {},
             {"placement": PlacementConfig(workspace_scale=0.8)},
         ),
-        ("sample_so101_fitted", "so101", {}, {"placement": PlacementConfig(fit_yaw=True)}),
+        (
+            "sample_so101_fitted",
+            "so101",
+            {},
+            {"placement": PlacementConfig(fit_yaw=True, fit_offset=False)},
+        ),
         (
             "sample_panda_both_posed",
             "panda",

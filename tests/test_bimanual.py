@@ -137,8 +137,11 @@ def test_bimanual_dataset_from_a_real_two_hand_clip(shared_data, tmp_path, pair)
     fit = PlacementConfig(fit_yaw=True, fit_offset=True)
     (fitted,) = retarget_sides(tracks, pair, side="both", placement=fit)
     assert fitted.placement.endswith("(fitted)"), fitted.placement
+    np.testing.assert_array_equal(fitted.result.q, expected.q)  # the default fits it so
+    drawn = PlacementConfig(fit_yaw=False, fit_offset=False)
+    (unfitted,) = retarget_sides(tracks, pair, side="both", placement=drawn)
     missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION)
-    before = np.count_nonzero(np.asarray(expected.flags) & missed)
+    before = np.count_nonzero(np.asarray(unfitted.result.flags) & missed)
     after = np.count_nonzero(np.asarray(fitted.result.flags) & missed)
     assert after < before, (before, after, fitted.placement)
     rows = pq.read_table(root / "data/chunk-000/file-000.parquet").to_pydict()

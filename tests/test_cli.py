@@ -310,7 +310,8 @@ def test_inspect_shows_each_inputs_hand_and_camera_placement(tmp_path: Path) -> 
             "source": summary["input_settings"][0]["source"],
             "hand_requested": "auto",
             "hand": "left",
-            "camera_placement": "default egocentric",
+            # The default placement fitted: the Panda reaches the sample where it is drawn.
+            "camera_placement": "default egocentric, turned 0 deg about the vertical (fitted)",
         }
     ]
     assert summary["episodes"][0]["hand"] == "left"
@@ -362,10 +363,13 @@ def test_summaries_hint_at_the_option_that_helps(tmp_path: Path) -> None:
     assert "--hands 2" in flag_hints({"NO_HAND": 51}, 100, 7)[0]
     assert "--hand-size" in flag_hints({"LIFT_UNCERTAIN": 70}, 100, 0)[0]
     assert flag_hints({"UNREACHABLE": 40, "NO_HAND": 50}, 100, 5) == []  # none above half
-    # The SO-101 misses every frame of the sample from the default placement: said, with the fix.
+    fitted = flag_hints({"UNREACHABLE": 90}, 100, 5, fitted=True)
+    assert len(fitted) == 1 and "--workspace-scale" in fitted[0]
+    # The SO-101 misses every frame of the sample from the drawn convention: said, with the fix.
     done = run_cli(
-        "retarget", SAMPLE_TRACKS, "--robot", "so101", "--no-video", "--out", tmp_path / "d"
-    )
+        "retarget", SAMPLE_TRACKS, "--robot", "so101", "--no-video", "--no-fit-placement",
+        "--out", tmp_path / "d",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "flag UNREACHABLE" in done.stdout and "--fit-placement" in done.stdout
 

@@ -120,17 +120,18 @@ def test_turn_about_vertical_keeps_the_point_and_turns_by_the_yaw():
     )
 
 
-FITTED = PlacementConfig(fit_yaw=True)
+FITTED = PlacementConfig(fit_yaw=True, fit_offset=False)
+DRAWN = PlacementConfig(fit_yaw=False, fit_offset=False)  # the drawn convention, not fitted
 
 
 def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loaded):
     missed = int(Flag.UNREACHABLE | Flag.JOINT_LIMIT)
     so101 = robots_loaded["so101"]
-    default = retarget_tracks(sample, so101, side="left").result
+    default = retarget_tracks(sample, so101, side="left", placement=DRAWN).result
     done = retarget_tracks(sample, so101, side="left", placement=FITTED)
     assert done.placement.startswith("default third-person, turned ")
     assert done.placement.endswith(" deg about the vertical (fitted)")
-    # The kettle clip's mug hand: nearly every frame out of the SO-101's reach by default.
+    # The kettle clip's mug hand: nearly every frame out of the SO-101's reach unfitted.
     before = np.count_nonzero(default.flags & missed)
     after = np.count_nonzero(done.result.flags & missed)
     assert before > 0.8 * 287 and after < 0.7 * before
@@ -143,7 +144,7 @@ def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loade
     panda = robots_loaded["panda"]
     kept = retarget_tracks(sample, panda, side="left", placement=FITTED)
     assert kept.placement == "default third-person, turned 0 deg about the vertical (fitted)"
-    plain = retarget_tracks(sample, panda, side="left")
+    plain = retarget_tracks(sample, panda, side="left", placement=DRAWN)
     np.testing.assert_array_equal(kept.result.q, plain.result.q)
     # A hand with no arm, a given camera pose, a bimanual robot: errors that say why.
     from retarget.exceptions import InvalidInputError
@@ -159,7 +160,7 @@ def test_fitting_the_yaw_lets_a_5_dof_arm_reach_more_frames(sample, robots_loade
     bimanual = retarget.load_bimanual("bimanual_panda")
     (both,) = retarget_sides(sample, bimanual, side="both", placement=FITTED)
     assert both.placement == "default third-person, turned 0 deg about the vertical (fitted)"
-    (plain_both,) = retarget_sides(sample, bimanual, side="both")
+    (plain_both,) = retarget_sides(sample, bimanual, side="both", placement=DRAWN)
     np.testing.assert_array_equal(both.result.q, plain_both.result.q)
     with pytest.raises(InvalidInputError, match="not a given camera pose"):
         given = plain_both.transform_camera_to_base
@@ -194,7 +195,7 @@ def test_fitting_the_nominal_point_too_lets_the_5_dof_arm_reach_most_frames(samp
     panda = robots_loaded["panda"]
     kept = retarget_tracks(sample, panda, side="left", placement=both)
     assert "moved" not in kept.placement
-    plain = retarget_tracks(sample, panda, side="left")
+    plain = retarget_tracks(sample, panda, side="left", placement=DRAWN)
     np.testing.assert_array_equal(kept.result.q, plain.result.q)
     from retarget.exceptions import InvalidInputError
 
@@ -207,6 +208,35 @@ def test_fitting_the_nominal_point_too_lets_the_5_dof_arm_reach_most_frames(samp
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "moved" in result.output and "(fitted)" in result.output
+
+
+def test_the_placement_is_fitted_by_default_wherever_the_default_places_an_arm(
+    sample, robots_loaded
+):
+    so101 = robots_loaded["so101"]
+    both = PlacementConfig(fit_yaw=True, fit_offset=True)
+    default = retarget_tracks(sample, so101, side="left")
+    asked = retarget_tracks(sample, so101, side="left", placement=both)
+    assert default.placement == asked.placement and "(fitted)" in default.placement
+    np.testing.assert_array_equal(default.result.q, asked.result.q)
+    # Not where nothing is the default's to fit: a given camera pose, a hand without an arm.
+    pose = PlacementConfig(camera_pose=(1.0, 0.1, 0.5, 0.0, 0.3, 3.14159))
+    assert retarget_tracks(sample, so101, side="left", placement=pose).placement.startswith(
+        "camera pose "
+    )
+    given = retarget_tracks(
+        sample, so101, side="left", transform_camera_to_base=default.transform_camera_to_base
+    )
+    assert given.placement == "given"
+    hand = retarget_tracks(sample, robots_loaded["allegro_left"])
+    assert "fitted" not in hand.placement
+    # --no-fit-placement keeps the drawn convention.
+    result = CliRunner().invoke(
+        app, ["retarget", str(SAMPLE_TRACKS), "--robot", "so101", "--hand", "left",
+              "--no-fit-placement"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "default third-person" in result.output and "(fitted)" not in result.output
 
 
 def test_cli_retarget_prints_summary():

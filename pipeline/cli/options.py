@@ -191,12 +191,15 @@ WorkspaceScaleOption = Annotated[
     float, typer.Option(help="Scale the wrist motion about its median (1 keeps it).")
 ]
 FitPlacementOption = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--fit-placement",
+        "--fit-placement/--no-fit-placement",
         help="Fit the default placement to where the arm reaches the most frames: turned "
         "about the vertical (30 deg steps), then its nominal point moved within +-10 cm (5 cm "
-        "steps); for arms that cannot take every orientation, such as so101.",
+        "steps). Default: fitted for every arm at the default placement (not with "
+        "--camera-pose, not for a free-floating hand); --no-fit-placement keeps the drawn "
+        "convention.",
+        show_default=False,
     ),
 ]
 ThresholdOption = Annotated[
@@ -371,7 +374,7 @@ def _chain_options(
     egocentric: EgocentricOption = False,
     camera_pose: CameraPoseOption = None,
     workspace_scale: WorkspaceScaleOption = 1.0,
-    fit_placement: FitPlacementOption = False,
+    fit_placement: FitPlacementOption = None,
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
     optimize: OptimizeOption = False,
@@ -384,7 +387,7 @@ def _chain(
     egocentric: bool,
     camera_pose: str | None,
     workspace_scale: float,
-    fit_placement: bool,
+    fit_placement: bool | None,
     threshold: list[str] | None,
     avoid_collisions: bool,
     optimize: bool,

@@ -52,8 +52,13 @@ def ensure_model_shown(model: Path | None) -> None:
     say(f"hand model cached: {info.path}", console)
 
 
-def flag_hints(flag_counts: dict[str, int], frames: int, arm_joints: int) -> list[str]:
-    """What to try where a flag holds most frames back (for the summaries)."""
+def flag_hints(
+    flag_counts: dict[str, int], frames: int, arm_joints: int, fitted: bool = False
+) -> list[str]:
+    """What to try where a flag holds most frames back (for the summaries).
+
+    ``fitted``: the placement was fitted already (its label says ``(fitted)``).
+    """
     hints = []
     share = {name: count / max(frames, 1) for name, count in flag_counts.items()}
     if share.get("NO_HAND", 0.0) > 0.5:
@@ -67,7 +72,12 @@ def flag_hints(flag_counts: dict[str, int], frames: int, arm_joints: int) -> lis
             "the person's hand length, or --depth DIR with depth maps"
         )
     reach = share.get("UNREACHABLE", 0.0) + share.get("JOINT_LIMIT", 0.0)
-    if reach > 0.5 and 0 < arm_joints < 6:
+    if reach > 0.5 and arm_joints and fitted:
+        hints.append(
+            "most targets are out of reach even at the fitted placement: --workspace-scale 0.5 "
+            "shrinks the wrist's motion about its median"
+        )
+    elif reach > 0.5 and 0 < arm_joints < 6:
         hints.append(
             f"a {arm_joints}-joint arm misses most targets: --fit-placement turns it to where "
             "it reaches the most frames"

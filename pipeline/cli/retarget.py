@@ -150,7 +150,8 @@ def _print_summary(
     table.add_row("camera placement", done.placement)
     table.add_row("joints", ", ".join(res.joint_names))
     counts = {flag.name: int(((res.flags & flag) != 0).sum()) for flag in Flag if flag.name}
-    for hint in flag_hints(counts, len(res.q), _arm_joints(robot)):
+    fitted = "(fitted)" in done.placement
+    for hint in flag_hints(counts, len(res.q), _arm_joints(robot), fitted):
         table.add_row("hint", hint)
     print_table(table)
 
@@ -222,7 +223,9 @@ def _appended_rows(
         ("camera placement", str(record.get("camera_placement", ""))),
     ]
     rows += [(f"flag {name}", str(count)) for name, count in counts.items() if count]
-    rows += [("hint", hint) for hint in flag_hints(dict(counts), frames, _arm_joints(robot))]
+    fitted = "(fitted)" in str(record.get("camera_placement", ""))
+    hints = flag_hints(dict(counts), frames, _arm_joints(robot), fitted)
+    rows += [("hint", hint) for hint in hints]
     return rows
 
 
