@@ -55,14 +55,31 @@ class Retargeter:
         """The solvers and the collision check (:class:`retarget.solvers.Solvers`)."""
         self.evaluator = Evaluator(robot, self.config, self.solvers)
         """What :meth:`evaluate` runs."""
-        self.optimizer: TrajectoryOptimizer | None = None
-        """The whole-clip refinement (``config.optimize``), None when off."""
-        if self.config.optimize:
-            # torch takes about 1.5 s to import (measured: `hand2robot --help` 1.1 -> 2.6 s):
-            # only a retargeter that optimises loads it.
+        self._optimizer: TrajectoryOptimizer | None = None
+
+    @property
+    def optimizer(self) -> TrajectoryOptimizer | None:
+        """The whole-clip refinement, built on first use; None when ``config.optimize`` is False.
+
+        torch takes about 1.5 s to import (measured: `hand2robot --help` 1.1 -> 2.6 s): only a
+        retargeter that optimises loads it.
+        """
+        if self.config.optimize is False:
+            return None
+        if self._optimizer is None:
             from retarget.optimizer import TrajectoryOptimizer
 
-            self.optimizer = TrajectoryOptimizer(robot, self.config, self.solvers)
+            self._optimizer = TrajectoryOptimizer(self.robot, self.config, self.solvers)
+        return self._optimizer
+
+    def optimizes(self, targets: Targets) -> bool:
+        """Whether this clip is refined over its whole length (``config.optimize``).
+
+        None: where it has timestamps; True: always (timestamps are then required).
+        """
+        if self.config.optimize is None:
+            return targets.timestamps is not None
+        return self.config.optimize
 
     @property
     def side(self) -> HandSide:
@@ -176,13 +193,19 @@ class Retargeter:
         """
         solved = [self.solve_turns(targets) for targets in clips]
         trajectories = [q for q, _, _ in solved]
-        if self.optimizer is not None:
-            from retarget.optimizer import Clip  # loaded with the optimiser (see __init__)
+        chosen = [index for index, targets in enumerate(clips) if self.optimizes(targets)]
+        if chosen:
+            from retarget.optimizer import Clip  # loaded with the optimiser (see optimizer)
 
-            starts = [Clip(t, q, turns) for t, (q, _, turns) in zip(clips, solved, strict=True)]
-            trajectories = [answer.q for answer in self.optimizer.optimize_many(starts)]
+            optimizer = self.optimizer
+            assert optimizer is not None
+            starts = [Clip(clips[i], solved[i][0], solved[i][2]) for i in chosen]
+            for index, answer in zip(chosen, optimizer.optimize_many(starts), strict=True):
+                trajectories[index] = answer.q
         results = []
-        for targets, q, (_, iterations, turns) in zip(clips, trajectories, solved, strict=True):
+        for index, (targets, q, (_, iterations, turns)) in enumerate(
+            zip(clips, trajectories, solved, strict=True)
+        ):
             verdict = self.evaluate(q, targets)
             results.append(
                 RetargetResult(
@@ -194,7 +217,7 @@ class Retargeter:
                     transform_ee_to_base=verdict.transform_ee_to_base,
                     iterations=readonly(iterations),
                     target_turn=readonly(turns),
-                    optimized=self.optimizer is not None,
+                    optimized=index in chosen,
                 )
             )
         return results

@@ -150,12 +150,18 @@ def test_batch_optimises_the_inputs_of_a_retargeting_call_together(
     folder.mkdir()
     shutil.copy(shared_data / STOVE, folder / "stove.mp4")
     shutil.copy(shared_data / KETTLE, folder / "kettle.mp4")
-    base = BatchConfig(robots=("panda",), workers=1, extract=ExtractConfig(num_hands=1))
+    base = BatchConfig(
+        robots=("panda",),
+        workers=1,
+        extract=ExtractConfig(num_hands=1),
+        retarget=RetargetConfig(optimize=False),
+    )
     plain = run_batch([folder], tmp_path / "plain", base)
     config = dataclasses.replace(
         base, retarget=RetargetConfig(optimize=True), optimize_batch=2
     )  # the second job finds both inputs' tracks in the cache
     assert config.retarget_batch == 2 and base.retarget_batch == 1
+    assert BatchConfig().retarget_batch == 16  # optimised by default
     optimised = run_batch([folder], tmp_path / "optimised", config)
     assert plain.status == optimised.status == "ok", optimised.errors
     before, after = describe_dataset(tmp_path / "plain"), describe_dataset(tmp_path / "optimised")

@@ -211,6 +211,24 @@ def test_optimised_motion_is_closer_to_the_truth_and_inside_the_limits(robots_lo
     assert (verdict.flags == 0).mean() == 1.0
 
 
+def test_the_default_optimises_every_clip_with_timestamps_and_no_other(robots_loaded):
+    panda = robots_loaded["panda"]
+    timed, _ = _panda_clip(panda, frames=40, jump_at=20)
+    untimed = timed._replace(timestamps=None)
+    default = retarget.Retargeter(panda)
+    assert RetargetConfig().optimize is None
+    with_time, without = default.retarget_targets([timed, untimed])
+    assert with_time.optimized and not without.optimized
+    # The jump is smoothed where there are speeds to weigh, left as it is where there are not.
+    assert not (with_time.flags & Flag.VELOCITY_LIMIT).any()
+    np.testing.assert_array_equal(without.q, default.solve_turns(untimed)[0])
+    # Asked for, the refinement needs timestamps; turned off, nothing is refined.
+    with pytest.raises(retarget.InvalidInputError, match="needs timestamps"):
+        retarget.Retargeter(panda, OPTIMIZE).retarget_targets([untimed])
+    off = retarget.Retargeter(panda, RetargetConfig(optimize=False))
+    assert off.optimizer is None and not off.retarget_targets([timed])[0].optimized
+
+
 def test_a_jump_followed_in_one_frame_becomes_motion_within_the_velocity_limits(robots_loaded):
     panda = robots_loaded["panda"]
     targets, _ = _panda_clip(panda, jump_at=45)
@@ -261,7 +279,7 @@ def test_many_clips_in_one_batch_give_each_clip_s_own_answer(robots_loaded):
 def test_the_sample_clip_optimised_keeps_every_flag_from_pinocchio(robots_loaded):
     panda = robots_loaded["panda"]
     tracks = pipeline.read_tracks(SAMPLE_TRACKS)
-    frame = pipeline.retarget_tracks(tracks, panda).result
+    frame = pipeline.retarget_tracks(tracks, panda, config=RetargetConfig(optimize=False)).result
     done = pipeline.retarget_tracks(tracks, panda, config=OPTIMIZE)
     result = done.result
     assert result.optimized and not frame.optimized

@@ -18,8 +18,10 @@ Stages (Ray Data operators), each calling the functions the CLI calls:
 A bad input becomes an error record (input, robot, stage, error) in the run report and the job
 goes on. A worker process that dies on an input (a crash in native code, killed for memory, a
 lost node) is restarted by Ray and the input run again, up to :attr:`BatchConfig.max_retries`
-times (:class:`~pipeline.batch.stages.Attempts` counts them across restarts); after that the
-input is an error record.
+times (:class:`~pipeline.batch.stages.Attempts` counts, across restarts, the starts of each input
+that never finished); after that the input is an error record. The inputs a retargeting worker
+held together when it died are run again one at a time, so only the one that kills its worker
+runs out of retries.
 
 Modules: :mod:`~pipeline.batch.config` (settings, the report and its records),
 :mod:`~pipeline.batch.sources` (inputs, dataset folders, resume keys),

@@ -33,7 +33,7 @@ class BatchConfig:
     with one and grows while inputs wait for it (retargeting a dexterous hand or a 5-DoF arm
     can take as long as extracting)."""
     optimize_batch: int = 16
-    """With ``retarget.optimize``: inputs a retargeting actor takes at once, whose
+    """With ``retarget.optimize`` (on by default): inputs a retargeting actor takes at once, whose
     trajectories go to one optimiser call per robot (a padded batch; on a GPU the way to fill
     it). Without optimisation each input is retargeted on its own."""
     max_retries: int = 2
@@ -72,7 +72,8 @@ class BatchConfig:
     @property
     def retarget_batch(self) -> int:
         """Inputs per retargeting call: ``optimize_batch`` when optimising, else 1."""
-        return self.optimize_batch if self.retarget.optimize else 1
+        # Every input has timestamps: None (the default) optimises them all.
+        return self.optimize_batch if self.retarget.optimize is not False else 1
 
     @property
     def max_retarget_actors(self) -> int:

@@ -227,8 +227,8 @@ def _results(
     attempts = ray.remote(num_cpus=0)(Attempts).remote()
     # One block per input, so that the extraction actors share the inputs evenly; one input at
     # a time per actor, so that no input waits behind a long one while another actor is free.
-    # (Attempts are counted when an input starts, so an input queued behind one that kills its
-    # worker is not charged; see the retargeting pool.)
+    # (Attempts count the starts that never finished, so an input queued behind one that kills
+    # its worker is not charged; see the retargeting pool.)
     dataset = ray.data.from_items(
         [{"input": item} for item in todo], override_num_blocks=len(todo)
     ).map_batches(
@@ -243,7 +243,8 @@ def _results(
     # Retargeting: one actor to start with, more while inputs queue for it. Ray Data adds an
     # actor when the pool's tasks in flight reach 1.75 per actor, so each actor takes a second
     # input while it works on one (that input has not started, so a crash of the actor charges
-    # it no attempt).
+    # it no attempt). The inputs of one call share the optimiser; after a crash they are run
+    # one at a time (RetargetStage).
     dataset = dataset.map_batches(
         RetargetStage,
         fn_constructor_args=(config, attempts),

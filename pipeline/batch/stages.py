@@ -65,32 +65,44 @@ class Extracted:
 
 
 class Attempts:
-    """Ray actor: how often each (stage, input) has started, across restarts of its workers.
+    """Ray actor: each (stage, input)'s starts and finishes, across restarts of its workers.
 
-    Ray Data restarts a dead actor and runs its task again without end; the stages ask here
-    first, and answer an error instead of running an input whose workers already died on it
-    ``max_retries + 1`` times.
+    Ray Data restarts a dead actor and runs its task again without end. A worker that dies
+    leaves unfinished the starts of the inputs it was working on, and only those: the stages
+    ask here first (:func:`died_on`), answer an error instead of running an input whose workers
+    already died on it more than ``max_retries`` times, and start again one at a time the inputs
+    a worker died on while it held several (so that one input that kills its worker does not take
+    the others of its batch down with it).
     """
 
     def __init__(self) -> None:
         self.started: dict[tuple[str, str], int] = {}
+        self.finished: dict[tuple[str, str], int] = {}
 
-    def begin(self, stage: str, item: str) -> int:
-        """Count one more start of ``item`` in ``stage``; returns the count, 1 the first time."""
-        key = (stage, item)
-        self.started[key] = self.started.get(key, 0) + 1
-        return self.started[key]
+    def crashes(self, stage: str, items: list[str]) -> list[int]:
+        """Per item, its starts in ``stage`` that never finished: the workers that died on it."""
+        return [
+            self.started.get((stage, item), 0) - self.finished.get((stage, item), 0)
+            for item in items
+        ]
+
+    def begin(self, stage: str, items: list[str]) -> None:
+        """Count one more start of each item in ``stage``."""
+        for item in items:
+            self.started[(stage, item)] = self.started.get((stage, item), 0) + 1
+
+    def end(self, stage: str, items: list[str]) -> None:
+        """Count one more finish of each item in ``stage`` (it did not kill its worker)."""
+        for item in items:
+            self.finished[(stage, item)] = self.finished.get((stage, item), 0) + 1
 
 
-def died_on(attempts: Any, stage: str, item: str, max_retries: int) -> str:
-    """The error for ``item`` if its workers in ``stage`` died on it too often, else ``""``."""
-    import ray
-
-    started = ray.get(attempts.begin.remote(stage, item))
-    if started <= max_retries + 1:
+def died_on(crashes: int, stage: str, max_retries: int) -> str:
+    """The error for an input its ``stage`` workers died on ``crashes`` times, if too often."""
+    if crashes <= max_retries:
         return ""
     return (
-        f"WorkerDied: the {stage} worker process died on this input {started - 1} times (a "
+        f"WorkerDied: the {stage} worker process died on this input {crashes} times (a "
         "crash in native code, killed for memory, or a lost node); Ray's worker logs "
         "(/tmp/ray/session_latest/logs on the node) say more"
     )
@@ -145,15 +157,19 @@ class ExtractStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Extract each input of the batch; a failure is an ``error`` string, not a raise."""
         out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
+        import ray
+
         for item in batch["input"]:
             item = str(item)
             began = time.perf_counter()
-            died = died_on(self.attempts, "extract", item, self.config.max_retries)
+            (crashes,) = ray.get(self.attempts.crashes.remote("extract", [item]))
+            died = died_on(crashes, "extract", self.config.max_retries)
             if died:
                 out["input"].append(item)
                 out["payload"].append(b"")
                 out["error"].append(died)
                 continue
+            ray.get(self.attempts.begin.remote("extract", [item]))
             try:
                 done = extract_input(
                     item,
@@ -188,6 +204,7 @@ class ExtractStage:
             except Exception as err:  # noqa: BLE001 - every failure becomes a report record
                 out["payload"].append(b"")
                 out["error"].append(describe(err))
+            self.attempts.end.remote("extract", [item])  # the process lives on: not waited for
             out["input"].append(item)
         return {key: np.asarray(value, dtype=object) for key, value in out.items()}
 
@@ -206,27 +223,38 @@ class RetargetStage:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Retarget each extracted input onto every robot (a failure becomes a string).
 
-        The inputs of one batch are retargeted together, robot by robot: with
-        ``--optimize`` their trajectories go to one optimiser call per robot.
+        The inputs of one batch are retargeted together, robot by robot: their trajectories
+        go to one optimiser call per robot. An input a worker died on before (it held it, alone
+        or in a batch) is retargeted on its own, so that only the input that kills its worker
+        runs out of retries.
         """
-        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
-        todo: dict[int, Extracted] = {}
+        import ray
+
         rows = list(zip(batch["input"], batch["payload"], batch["error"], strict=True))
-        for row, (item, payload, error) in enumerate(rows):
-            if error:
-                continue
-            extracted: Extracted = pickle.loads(payload)
-            died = died_on(self.attempts, "retarget", str(item), self.config.max_retries)
+        loaded: dict[int, Extracted] = {
+            row: pickle.loads(payload) for row, (_, payload, error) in enumerate(rows) if not error
+        }
+        items = [str(rows[row][0]) for row in loaded]
+        counts = ray.get(self.attempts.crashes.remote("retarget", items))
+        crashes = dict(zip(loaded, counts, strict=True))
+        together: list[int] = []
+        alone: list[int] = []
+        for row, extracted in loaded.items():
+            died = died_on(crashes[row], "retarget", self.config.max_retries)
             if died:
-                rows[row] = (
-                    item,
-                    pickle.dumps(replace(extracted, retargeted=dict.fromkeys(self.robots, died))),
-                    error,
-                )
+                answer = replace(extracted, retargeted=dict.fromkeys(self.robots, died))
+                rows[row] = (rows[row][0], pickle.dumps(answer), rows[row][2])
             else:
-                todo[row] = extracted
-        for row, extracted in zip(todo, self._retarget(list(todo.values())), strict=True):
-            rows[row] = (rows[row][0], pickle.dumps(extracted), rows[row][2])
+                (alone if crashes[row] else together).append(row)
+        for group in [together] + [[row] for row in alone]:
+            if not group:
+                continue
+            names = [str(rows[row][0]) for row in group]
+            ray.get(self.attempts.begin.remote("retarget", names))
+            for row, done in zip(group, self._retarget([loaded[r] for r in group]), strict=True):
+                rows[row] = (rows[row][0], pickle.dumps(done), rows[row][2])
+            ray.get(self.attempts.end.remote("retarget", names))
+        out: dict[str, list[Any]] = {"input": [], "payload": [], "error": []}
         for item, payload, error in rows:
             out["input"].append(item)
             out["payload"].append(payload)

@@ -220,12 +220,15 @@ AvoidOption = Annotated[
     ),
 ]
 OptimizeOption = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--optimize/--no-optimize",
         help="Refine each clip's per-frame solution as a whole trajectory (torch): smooth, "
         "within the URDF velocity limits, fingers kept apart; flags are judged on the result. "
-        "1.2-6x the retargeting time (README: Trajectory optimisation).",
+        "More feasible frames for every robot, 7-9% of a clip's conversion time; "
+        "--no-optimize keeps the per-frame solve (README: Trajectory optimisation). "
+        "Default: on.",
+        show_default=False,
     ),
 ]
 
@@ -251,7 +254,7 @@ def camera_pose_option(text: str | None) -> tuple[float, ...] | None:
 
 
 def retarget_config_option(
-    thresholds: list[str] | None, avoid: bool = True, optimize: bool = False
+    thresholds: list[str] | None, avoid: bool = True, optimize: bool | None = None
 ) -> RetargetConfig:
     """``RetargetConfig`` from ``--threshold``, ``--[no-]avoid-collisions``, ``--[no-]optimize``."""
     fields = {f.name: f for f in dataclasses.fields(FeasibilityConfig)}
@@ -377,7 +380,7 @@ def _chain_options(
     fit_placement: FitPlacementOption = None,
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
-    optimize: OptimizeOption = False,
+    optimize: OptimizeOption = None,
 ) -> None:
     """The retargeting options shared by ``retarget`` and ``batch``."""
 
@@ -390,7 +393,7 @@ def _chain(
     fit_placement: bool | None,
     threshold: list[str] | None,
     avoid_collisions: bool,
-    optimize: bool,
+    optimize: bool | None,
 ) -> ChainOptions:
     placement = PlacementConfig(
         egocentric=egocentric,
