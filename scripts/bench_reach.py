@@ -18,8 +18,9 @@ The runs above use the default placement, which is fitted (turn, then nominal po
 ``--placements`` compares placements instead, with the default settings: the drawn convention
 unfitted (``PlacementConfig(fit_yaw=False, fit_offset=False)``, ``--no-fit-placement``), the
 yaw alone fitted (``fit_yaw=True, fit_offset=False``), and the yaw and the nominal point's
-offset fitted (the default), with the fitted placement of each clip. ``--still-open-close`` looks for the frames where a still wrist opens or
-closes the hand and reports the Panda's feasible frames there (:func:`still_open_close`).
+offset fitted (the default), with the fitted placement of each clip. ``--still-open-close``
+looks for the frames where a still wrist opens or closes the hand and reports the Panda's
+feasible frames there (:func:`still_open_close`).
 """
 
 from __future__ import annotations
