@@ -103,25 +103,37 @@ class DepthMaps:
         Raises:
             InputMediaError: An unreadable map.
         """
-        path = self.files[row]
-        try:
-            if path.suffix.lower() == ".npy":
-                raw = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
-            else:
-                image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-                if image is None:
-                    raise ValueError("not a readable image")
-                raw = np.asarray(image, dtype=np.float64)
-        except (ValueError, OSError) as err:
-            raise InputMediaError(
-                f"{path}: cannot read this depth map ({err}); give 16-bit PNG or .npy maps"
-            ) from None
-        if raw.ndim != 2:
-            raise InputMediaError(
-                f"{path}: a depth map must be one channel (h, w), got shape {raw.shape}"
-            )
-        raw[~np.isfinite(raw) | (raw <= 0)] = np.nan
-        return raw / self.scale
+        return load_depth_map(self.files[row], self.scale)
+
+
+def load_depth_map(path: Path, scale: float) -> NDArray[np.float64]:
+    """One depth map [m], shape (h, w), NaN where there is none (0, NaN, inf or negative).
+
+    Args:
+        path: A 16-bit PNG or ``.npy`` map.
+        scale: Raw units per metre.
+
+    Raises:
+        InputMediaError: An unreadable map, or one of more than one channel.
+    """
+    try:
+        if path.suffix.lower() == ".npy":
+            raw = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+        else:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise ValueError("not a readable image")
+            raw = np.asarray(image, dtype=np.float64)
+    except (ValueError, OSError) as err:
+        raise InputMediaError(
+            f"{path}: cannot read this depth map ({err}); give 16-bit PNG or .npy maps"
+        ) from None
+    if raw.ndim != 2:
+        raise InputMediaError(
+            f"{path}: a depth map must be one channel (h, w), got shape {raw.shape}"
+        )
+    raw[~np.isfinite(raw) | (raw <= 0)] = np.nan
+    return raw / scale
 
 
 DEPTH_SIDECAR_SUFFIX = "_depth"
@@ -176,6 +188,52 @@ def depth_files(folder: str | Path) -> list[Path]:
     return files
 
 
+class DepthIndex:
+    """Which depth map belongs to which frame of an input (by stem for images, by order else).
+
+    Args:
+        request: The depth folder and scale.
+        media: The colour input.
+
+    Raises:
+        InputMediaError: No such folder, or no maps in it.
+    """
+
+    def __init__(self, request: DepthRequest, media: Media) -> None:
+        self.request = request
+        self.media = media
+        self.files = depth_files(request.folder)
+        self.by_stem = {path.stem: path for path in self.files}
+
+    def path(self, source: int) -> Path:
+        """The map of the input's frame ``source`` (its position before ``stride``/``max_fps``).
+
+        Raises:
+            InputMediaError: (image folders) no map of the frame's stem; (videos) fewer maps
+                than frames. The message names the frame and what to do.
+        """
+        folder = self.request.folder
+        if self.media.kind in ("images", "image"):
+            images = self.media.files if self.media.kind == "images" else (self.media.path,)
+            stem = images[source].stem
+            if stem not in self.by_stem:
+                raise InputMediaError(
+                    f"{folder}: no depth map named {stem}.png or {stem}.npy for frame "
+                    f"{images[source].name}; maps are matched to images by file stem"
+                )
+            return self.by_stem[stem]
+        if source >= len(self.files):
+            raise InputMediaError(
+                f"{folder}: {len(self.files)} depth maps for a video of at least {source + 1} "
+                "frames; give one map per frame (matched by order)"
+            )
+        return self.files[source]
+
+    def load(self, source: int) -> NDArray[np.float64]:
+        """The map of the input's frame ``source`` [m] (:func:`load_depth_map`)."""
+        return load_depth_map(self.path(source), self.request.scale)
+
+
 def match_depth(request: DepthRequest, media: Media, sources: Sequence[int]) -> DepthMaps:
     """The depth map of every kept frame.
 
@@ -188,29 +246,11 @@ def match_depth(request: DepthRequest, media: Media, sources: Sequence[int]) -> 
         InputMediaError: Fewer maps than frames, or (image folders) a frame with no map of the
             same stem; the message names the frame and what to do.
     """
-    folder = request.folder
-    files = depth_files(folder)
-    if media.kind in ("images", "image"):
-        by_stem = {p.stem: p for p in files}
-        images = media.files if media.kind == "images" else (media.path,)
-        chosen = []
-        for source in sources:
-            stem = images[source].stem
-            if stem not in by_stem:
-                raise InputMediaError(
-                    f"{folder}: no depth map named {stem}.png or {stem}.npy for frame "
-                    f"{images[source].name}; maps are matched to images by file stem"
-                )
-            chosen.append(by_stem[stem])
-    else:
-        needed = max(sources) + 1 if len(sources) else 0
-        if len(files) < needed:
-            raise InputMediaError(
-                f"{folder}: {len(files)} depth maps for a video of at least {needed} frames; "
-                "give one map per frame (matched by order)"
-            )
-        chosen = [files[source] for source in sources]
-    return DepthMaps(folder, tuple(chosen), request.scale, request.sha256)
+    index = DepthIndex(request, media)
+    if media.kind not in ("images", "image") and len(sources):
+        index.path(max(sources))  # fewer maps than frames: named for the whole video at once
+    chosen = tuple(index.path(source) for source in sources)
+    return DepthMaps(request.folder, chosen, request.scale, request.sha256)
 
 
 def depth_digest(folder: str | Path) -> str:

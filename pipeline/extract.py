@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -28,7 +29,13 @@ from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.camera_motion import CameraMotion, CameraMotionConfig, CameraMotionEstimator
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
-from pipeline.depth import DepthRequest, apply_depth_maps, fitted_hand_length, match_depth
+from pipeline.depth import (
+    DepthIndex,
+    DepthRequest,
+    apply_depth_maps,
+    fitted_hand_length,
+    match_depth,
+)
 from pipeline.exceptions import InputMediaError
 from pipeline.extract_config import ExtractConfig
 from pipeline.lifting import lift_track, lift_wrist_poses
@@ -108,6 +115,8 @@ def cache_key(
         record["depth"] = [depth.sha256, depth.scale]
     if camera_motion == "estimate":
         record["camera_motion"] = ["estimate", asdict(CameraMotionConfig())]
+        if depth is not None:  # the whole pose from the depth maps (was: rotation only)
+            record["camera_motion"].append("pose from depth")
     elif camera_motion != "static":
         record["camera_motion"] = ["file", sha256_file(Path(camera_motion))]
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
@@ -301,7 +310,7 @@ def _extract(
         if not Path(intrinsics).is_file():
             raise InputMediaError(f"{intrinsics}: intrinsics file not found")
     detections, timestamps, sources, camera, estimated = _run_landmarker(
-        media, intrinsics, config, info, progress, sink, camera_motion == "estimate"
+        media, intrinsics, config, info, progress, sink, camera_motion == "estimate", depth
     )
     # A trajectory file is read before anything is written: a bad one leaves nothing behind.
     motion = estimated or given_motion(camera_motion, timestamps)
@@ -351,6 +360,7 @@ def _run_landmarker(
     progress: Callable[[int], None] | None,
     sink: Callable[[NDArray[np.uint8]], None] | None,
     estimate: bool = False,
+    depth: DepthRequest | None = None,
 ) -> tuple[
     list[list[hand_identity.Detection]],
     NDArray[np.float64],
@@ -390,6 +400,8 @@ def _run_landmarker(
         ),
     )
     estimator: CameraMotionEstimator | None = None
+    # With depth maps the camera's motion is fitted to 3D points: its translation too.
+    maps = DepthIndex(depth, media) if estimate and depth is not None else None
     # Closed on the way out, an interrupt included: the decoding thread is stopped and joined
     # here, not left running into the interpreter's exit (where a thread inside a native call
     # is unwound by force: "FATAL: exception not rethrown", an abort after Ctrl-C).
@@ -415,7 +427,9 @@ def _run_landmarker(
             found = _detections(result, frame.width, frame.height, frame.index, config)
             detections.append(found)
             if estimator is not None:
-                estimator.add(work, [detection.image_keypoints for detection in found])
+                hands = [detection.image_keypoints for detection in found]
+                load = None if maps is None else functools.partial(maps.load, frame.source)
+                estimator.add(work, hands, load)
             timestamps.append(frame.timestamp)
             sources.append(frame.source)
             if progress is not None:

@@ -96,3 +96,91 @@ def turning_clip(
             rotations.append(rotation)
         out.mux(encoded.encode())
     return np.asarray(stamps), np.asarray(rotations)
+
+
+def moving_rgbd_clip(
+    image: Path,
+    depth: Path,
+    matrix: NDArray[np.float64],
+    target: Path,
+    frames: int = 40,
+) -> NDArray[np.float64]:
+    """One real RGB-D frame seen by a head camera that moves and turns along a known path.
+
+    Every pixel with depth is a point of a static scene; each frame is that scene rendered
+    from the moved camera (a z-buffer: the nearest point wins a pixel; a pixel no point lands on
+    takes its neighbours' colour when they have one, else stays black, and has no depth). The
+    camera's centre moves up to 6 cm sideways, 3 cm up and down and 5 cm forward while it
+    turns by up to 4 deg (yaw), 2 deg (pitch) and 1 deg (roll). Lens distortion is left out:
+    the frames are pinhole images of ``matrix``.
+
+    Args:
+        image: The colour frame (any format OpenCV reads).
+        depth: Its depth map, 16-bit PNG in millimetres (0: none), aligned with it.
+        matrix: The camera matrix K (3, 3) [px] of both.
+        target: A folder; ``rgb/NNNN.png`` (with ``rgb/intrinsics.json``) and
+            ``depth/NNNN.png`` (millimetres) are written there.
+        frames: Frames in the clip.
+
+    Returns:
+        The true ``transform_camera_to_world`` (T, 4, 4), the world being the first frame's
+        camera.
+    """
+    import json
+
+    import cv2
+    from scipy.spatial.transform import Rotation
+
+    colour = cv2.imread(str(image))
+    z = cv2.imread(str(depth), cv2.IMREAD_UNCHANGED).astype(np.float64) / 1000.0
+    height, width = z.shape
+    v, u = np.mgrid[0:height, 0:width]
+    seen = z > 0
+    depths = z[seen]
+    points = np.stack(
+        [
+            (u[seen] - matrix[0, 2]) / matrix[0, 0] * depths,
+            (v[seen] - matrix[1, 2]) / matrix[1, 1] * depths,
+            depths,
+        ],
+        axis=1,
+    )
+    colours = colour[seen]
+    (target / "rgb").mkdir(parents=True, exist_ok=True)
+    (target / "depth").mkdir(exist_ok=True)
+    poses = []
+    for index in range(frames):
+        phase = 2 * np.pi * index / (frames - 1)
+        pose = np.eye(4)
+        pose[:3, :3] = Rotation.from_euler(
+            "yxz", [4 * np.sin(phase), 2 * np.sin(phase + 1), np.sin(phase)], degrees=True
+        ).as_matrix()
+        pose[:3, 3] = (0.06 * np.sin(phase), 0.03 * np.sin(2 * phase), 0.05 * index / frames)
+        poses.append(pose)
+        camera = (points - pose[:3, 3]) @ pose[:3, :3]  # R^T (X - c), row by row
+        front = camera[:, 2] > 0.05
+        column = np.round(matrix[0, 0] * camera[:, 0] / camera[:, 2] + matrix[0, 2])
+        row = np.round(matrix[1, 1] * camera[:, 1] / camera[:, 2] + matrix[1, 2])
+        inside = front & (column >= 0) & (column < width) & (row >= 0) & (row < height)
+        pixel = (row[inside] * width + column[inside]).astype(np.int64)
+        nearest = np.full(height * width, np.inf)
+        np.minimum.at(nearest, pixel, camera[inside, 2])
+        wins = camera[inside, 2] <= nearest[pixel]
+        rendered = np.zeros((height * width, 3), dtype=np.uint8)
+        rendered[pixel[wins]] = colours[inside][wins]
+        hole = ~np.isfinite(nearest).reshape(height, width)
+        frame = rendered.reshape(height, width, 3)
+        grown = cv2.dilate(frame, np.ones((3, 3), np.uint8))
+        frame = np.where(hole[..., None], grown, frame)
+        rendered_depth = np.where(np.isfinite(nearest), nearest, 0.0).reshape(height, width)
+        cv2.imwrite(str(target / "rgb" / f"{index:04d}.png"), frame)
+        millimetres = np.round(rendered_depth * 1000).astype(np.uint16)
+        cv2.imwrite(str(target / "depth" / f"{index:04d}.png"), millimetres)
+    (target / "rgb" / "intrinsics.json").write_text(
+        json.dumps(
+            {"fx": matrix[0, 0], "fy": matrix[1, 1], "cx": matrix[0, 2], "cy": matrix[1, 2],
+             "width": width, "height": height}
+        )
+    )  # fmt: skip
+    truth = np.asarray(poses)
+    return np.asarray(np.linalg.inv(truth[0]) @ truth)
