@@ -161,7 +161,7 @@ def test_batch_optimises_the_inputs_of_a_retargeting_call_together(
         base, retarget=RetargetConfig(optimize=True), optimize_batch=2
     )  # the second job finds both inputs' tracks in the cache
     assert config.retarget_batch == 2 and base.retarget_batch == 1
-    assert BatchConfig().retarget_batch == 16  # optimised by default
+    assert BatchConfig().retarget_batch == 1  # optimised by default, each input on its own
     optimised = run_batch([folder], tmp_path / "optimised", config)
     assert plain.status == optimised.status == "ok", optimised.errors
     before, after = describe_dataset(tmp_path / "plain"), describe_dataset(tmp_path / "optimised")

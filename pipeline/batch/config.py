@@ -32,10 +32,12 @@ class BatchConfig:
     """Most retargeting actors (half a CPU each); None: as many as ``workers``. The pool starts
     with one and grows while inputs wait for it (retargeting a dexterous hand or a 5-DoF arm
     can take as long as extracting)."""
-    optimize_batch: int = 16
+    optimize_batch: int = 1
     """With ``retarget.optimize`` (on by default): inputs a retargeting actor takes at once, whose
     trajectories go to one optimiser call per robot (a padded batch; on a GPU the way to fill
-    it). Without optimisation each input is retargeted on its own."""
+    it, e.g. 16). 1 (the default): each input is retargeted and optimised on its own as soon as
+    it is extracted, so results are written one by one (a batch of N waits for N extractions,
+    and an interrupt loses what waits). Without optimisation each input is on its own."""
     max_retries: int = 2
     """Times an input is run again after its worker process died on it (a crash in native
     code, killed for memory, a lost node); then it is an error record."""
@@ -61,7 +63,7 @@ class BatchConfig:
     """Hand-track cache folder; default ``<cache dir>/tracks``."""
     depth_sidecars: bool = True
     """Lift each input with the depth-map folder found beside it, where there is one
-    (:func:`pipeline.depth.find_depth_sidecar`: ``depth/`` inside an image folder, or
+    (:func:`pipeline.depth_maps.find_depth_sidecar`: ``depth/`` inside an image folder, or
     ``STEM_depth/`` beside the input), as ``--depth`` does for one input."""
     depth_scale: float = 1000.0
     """Raw units per metre of the sidecar depth maps (1000: millimetres)."""

@@ -79,8 +79,9 @@ def _ray_options(
         int,
         typer.Option(
             min=1,
-            help="With --optimize: inputs a retargeting actor takes at once, their "
-            "trajectories optimised in one call per robot.",
+            help="With --optimize (the default): inputs a retargeting actor takes at once, "
+            "their trajectories optimised in one call per robot (e.g. 16 on a GPU); 1 writes "
+            "each input as soon as it is done.",
         ),
     ] = RAY_DEFAULT.optimize_batch,
 ) -> None:
