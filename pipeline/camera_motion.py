@@ -1,52 +1,41 @@
 """Camera motion estimated from the video itself: each frame's camera pose in a world frame.
 
 The world frame is the first frame's camera frame (OpenCV axes: x right, y down, z forward).
+Without depth maps the pose is a rotation (head cameras and phones mostly turn, against a
+background a metre or more away; a translation's size cannot be seen in one camera's images
+without a metric reference: give a trajectory, :mod:`pipeline.trajectory`, or depth maps where
+the head moves near a scene, whose parallax pulls the rotation off unflagged: 3 deg at a
+claimed 0.09 on a known 7 cm path, README "Camera motion"). With depth maps (``--depth``) it
+is the whole pose, rotation and translation (0.02 deg and 0.4 mm median on that path).
 
-Without depth maps the estimator measures rotation only and reports a zero translation. Head
-cameras and hand-held phones mostly turn; over the second or two of a clip they move a few
-centimetres, against a background a metre or more away, so the image motion of the background
-is a rotation's to within a pixel. A translation's size cannot be seen in one camera's images
-without a metric reference, and the estimate stays rotation-only even where the camera moves:
-measured on a real RGB-D frame re-rendered along a known head path (7 cm, 4 deg; a scene 0.5-1.5
-m away), its rotation was 3.1 deg off with a standard deviation of 0.09 deg. Give a trajectory
-(:mod:`pipeline.trajectory`) or depth maps where the head moves.
-
-With depth maps (``--depth``), each corner is placed in the world when it is found (its pixel's
-depth along its viewing ray, at the pose of that frame; corners on an occlusion edge are not
-used), and each frame's whole pose, rotation and translation, is fitted to those points
-(RANSAC over OpenCV's PnP, then Levenberg-Marquardt on the inliers): 0.03 deg and 0.5 mm median
-on that re-rendered clip.
-
-Per frame: the frame is downscaled to ``CameraMotionConfig.work_width`` (in the decoding thread,
-:meth:`CameraMotionEstimator.prepare`). Background corners (Shi-Tomasi), away from the hands and
-what they hold (each hand's keypoint box, grown by ``hand_margin`` of its size on every side),
-are tracked frame to frame (pyramidal Lucas-Kanade, forward-backward checked). Each corner keeps
-the viewing ray in the world frame it was given when it was found (a map of rays, not a chain of
-keyframes; with depth maps, its point), so a frame's pose is fitted straight to the world.
-Without depth: RANSAC over two-ray hypotheses, scored by how much of the image their inliers
-cover (the background spans the image, a moving body or object a part of it), then weighted
-least squares on the inliers (Kabsch), each grid cell weighing the same and each corner by how
+Per frame: the frame is downscaled to ``CameraMotionConfig.work_width`` (in the decoding thread).
+Background corners (Shi-Tomasi), away from the hands and what they hold (each hand's keypoint
+box, grown by ``hand_margin`` of its size on every side), are tracked frame to frame (pyramidal
+Lucas-Kanade, forward-backward checked). Each corner keeps the viewing ray in the world frame it
+was given when it was found (with depth maps, its point: its pixel's depth along that ray; not
+at occlusion edges), a map rather than a chain of keyframes, so a frame's pose is fitted
+straight to the world. Rays: RANSAC over two-ray hypotheses, scored by how much of the image
+their inliers cover (the background spans the image, a moving body or object a part of it),
+then weighted least squares (Kabsch), each grid cell weighing the same and each corner by how
 long it has agreed with the fitted rotations (a new corner may sit on something that moves
-slowly); with depth, the PnP fit above. Corners that disagree
-are dropped for good. Every ``revive_every`` frames the first frame's lost corners are looked
-for again where the pose puts them, matched against the first frame itself: whenever the view
-comes back, so does a drift-free reference. When fewer than ``min_features`` corners remain, new
-ones are found (off black borders) at the current pose.
+slowly). Points: RANSAC over OpenCV's PnP, then Levenberg-Marquardt on the inliers
+(:mod:`pipeline.camera_geometry`). Corners that disagree are dropped for good. Every
+``revive_every`` frames the first frame's lost corners are looked for again where the pose puts
+them, matched against the first frame itself: whenever the view comes back, so does a
+drift-free reference. When fewer than ``min_features`` corners remain, new ones are found (off
+black borders) at the current pose.
 
 Each frame's quality: the inlier count and ``rotation_std_deg``, the standard error of the
-rotation (the inliers' angular residual over the square root of their number, divided by their
-angular spread, which is what limits the roll about the optical axis; with depth maps the
-residual is the reprojection's, so a translation that fits badly shows in it), combined with
-the mean standard
-deviation of the poses its corners were found at. A frame with fewer than ``min_inliers``
-inliers has no pose (NaN); after ``max_lost_frames`` such frames the map restarts from the last
-pose with ``LOST_STD_DEG`` added to the standard deviation, so every later frame is flagged,
-never silently guessed.
+rotation (the inliers' angular residual, of the rays or of the points' reprojection, over the
+square root of their number, divided by their angular spread, which limits the roll about the
+optical axis), combined with the mean standard deviation of the poses its corners were found at.
+A frame with fewer than ``min_inliers`` inliers has no pose (NaN); after ``max_lost_frames`` such
+frames the map restarts from the last pose with ``LOST_STD_DEG`` added to the standard deviation,
+so every later frame is flagged, never silently guessed.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +43,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.camera_geometry import (
+    angular_spread,
+    fit_pose_to_points,
+    fit_rotation_ransac,
+    ranges_from_depth,
+)
 from pipeline.exceptions import InputMediaError
 from pipeline.tracks import Intrinsics
 
@@ -63,8 +58,6 @@ LOST_STD_DEG = 5.0
 #: work size (a head turning 60 deg/s at 30 fps).
 _WINDOW = (15, 15)
 _LEVELS = 2
-#: A corner that has agreed with the fitted rotation for this many frames weighs the most.
-_TRUSTED_AGE = 30.0
 #: The first frame's corners: its image, the corners [px, work], their world rays, their world
 #: points (NaN without depth maps), pose std.
 _Anchor = tuple[
@@ -72,9 +65,6 @@ _Anchor = tuple[
 ]
 #: A frame's depth map, loaded on demand (z [m], NaN where none), or None without depth maps.
 DepthSource = Callable[[], NDArray[np.float64]] | None
-#: A corner whose 3x3 depth window spans more than this fraction of its depth sits on an
-#: occlusion edge: its depth is not used.
-EDGE_DEPTH_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -152,46 +142,6 @@ class CameraMotion:
             np.full(frames, -1, dtype=np.int64),
             "static",
         )
-
-
-def fit_rotation(
-    rays_from: NDArray[np.float64], rays_to: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Least-squares rotation M with ``rays_to ~ rays_from @ M.T`` (Kabsch), batched.
-
-    Args:
-        rays_from: Shape (..., N, 3) unit vectors.
-        rays_to: Shape (..., N, 3) unit vectors.
-
-    Returns:
-        Shape (..., 3, 3), proper rotations.
-    """
-    covariance = np.einsum("...ni,...nj->...ij", rays_to, rays_from)
-    u, _, vt = np.linalg.svd(covariance)
-    sign = np.sign(np.linalg.det(u @ vt))
-    u[..., :, 2] *= sign[..., None]
-    return np.asarray(u @ vt)
-
-
-def ray_cosines(
-    rotation: NDArray[np.float64], rays_from: NDArray[np.float64], rays_to: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Cosines of the angles between ``rays_to`` and the rotated ``rays_from``, shape (..., N).
-
-    Args:
-        rotation: Shape (..., 3, 3).
-        rays_from: Shape (N, 3) unit vectors.
-        rays_to: Shape (N, 3) unit vectors.
-    """
-    predicted = np.matmul(rays_from, np.swapaxes(rotation, -1, -2))  # (..., N, 3)
-    return np.asarray((predicted * rays_to).sum(axis=-1))
-
-
-def ray_angles(
-    rotation: NDArray[np.float64], rays_from: NDArray[np.float64], rays_to: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Angles between ``rays_to`` and the rotated ``rays_from`` [rad], shape (..., N)."""
-    return np.asarray(np.arccos(np.clip(ray_cosines(rotation, rays_from, rays_to), -1.0, 1.0)))
 
 
 class CameraMotionEstimator:
@@ -285,7 +235,9 @@ class CameraMotionEstimator:
         camera_rays = self._rays(found)
         points = np.full((len(found), 3), np.nan)
         if depth is not None:
-            distance = self._ranges(depth(), found, camera_rays)
+            size = (self.intrinsics.width, self.intrinsics.height)
+            full = (found / self.scale).astype(np.float64)
+            distance = ranges_from_depth(depth(), full, camera_rays, size)
             kept = np.isfinite(distance)
             found, camera_rays, distance = found[kept], camera_rays[kept], distance[kept]
             points = (camera_rays * distance[:, None]) @ rotation.T + self.centre
@@ -300,34 +252,6 @@ class CameraMotionEstimator:
         self.origin_std = np.concatenate([self.origin_std, np.full(len(found), std)])
         self.age = np.concatenate([self.age, np.zeros(len(found))])
         self.ids = np.concatenate([self.ids, ids])
-
-    def _ranges(
-        self,
-        depth: NDArray[np.float64],
-        points: NDArray[np.float32],
-        camera_rays: NDArray[np.float64],
-    ) -> NDArray[np.float64]:
-        """Distances [m] along ``camera_rays`` of work-size corners, from a depth map of z [m].
-
-        NaN where the 3x3 window around the corner's map pixel has no depth, or depths more
-        than :data:`EDGE_DEPTH_SPREAD` apart (an occlusion edge: the corner may be on either
-        side of it).
-        """
-        height, width = depth.shape
-        full = points / self.scale
-        column = np.round(full[:, 0] * width / self.intrinsics.width).astype(int)
-        row = np.round(full[:, 1] * height / self.intrinsics.height).astype(int)
-        windows = np.full((len(points), 9), np.nan)
-        for k, (dy, dx) in enumerate((a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)):
-            y, x = row + dy, column + dx
-            inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
-            windows[inside, k] = depth[y[inside], x[inside]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: NaN, as meant
-            low, high = np.nanmin(windows, axis=1), np.nanmax(windows, axis=1)
-            z = np.nanmedian(windows, axis=1)
-        z[~(high - low <= EDGE_DEPTH_SPREAD * z)] = np.nan
-        return np.asarray(z / camera_rays[:, 2])
 
     def add(
         self,
@@ -357,7 +281,7 @@ class CameraMotionEstimator:
         tracked, keep = self._track(image, mask)
         fit = None
         if self.depth_mode and keep.sum() >= 4:
-            fit = self._fit_points(self.world_points[keep], tracked)
+            fit = self._fit_pose(self.world_points[keep], tracked)
         elif not self.depth_mode and keep.sum() >= 3:
             rotation, error, inliers = self._fit(
                 self.world_rays[keep], self._rays(tracked), tracked, self.age[keep]
@@ -393,44 +317,32 @@ class CameraMotionEstimator:
         self.world_rays, self.world_points = self.world_rays[rows], self.world_points[rows]
         self.origin_std, self.ids, self.age = self.origin_std[rows], self.ids[rows], self.age[rows]
 
-    def _fit_points(
+    def _fit_pose(
         self, world_points: NDArray[np.float64], points: NDArray[np.float32]
     ) -> tuple[NDArray[np.float64], float, NDArray[np.bool_], NDArray[np.float64]] | None:
-        """RANSAC pose from the corners' world points to their pixels (depth maps given).
+        """The pose fitted to the corners' world points (depth maps given).
 
-        Returns the world-to-camera rotation, its std [deg], the inlier mask and the camera's
+        Returns the world-to-camera rotation, its std [deg] (as for rays: the inliers' angular
+        residual over their count and angular spread), the inlier mask and the camera's
         position in the world [m]; None where no pose is found.
         """
-        pixels = (points / self.scale).astype(np.float64)
-        rotation, _ = cv2.Rodrigues(self.last[0].T)
-        translation = -self.last[0].T @ self.centre
-        threshold = self.config.inlier_threshold_px / self.scale  # [px, full size]
-        matrix, distortion = self.intrinsics.matrix, self.intrinsics.distortion
-        found, rvec, tvec, chosen = cv2.solvePnPRansac(
-            world_points, pixels, matrix, distortion, rotation.copy(), translation.copy(),
-            useExtrinsicGuess=True, iterationsCount=self.config.hypotheses,
-            reprojectionError=threshold, confidence=0.999, flags=cv2.SOLVEPNP_ITERATIVE,
-        )  # fmt: skip
-        if not found or chosen is None or len(chosen) < 4:
-            return None
-        inliers = np.zeros(len(points), dtype=bool)
-        inliers[chosen.ravel()] = True
-        rvec, tvec = cv2.solvePnPRefineLM(
-            world_points[inliers], pixels[inliers], matrix, distortion, rvec, tvec
+        pose = fit_pose_to_points(
+            world_points,
+            (points / self.scale).astype(np.float64),
+            self.intrinsics,
+            (self.last[0], self.centre),
+            self.config.inlier_threshold_px / self.scale,  # [px, full size]
+            self.config.hypotheses,
         )
-        projected, _ = cv2.projectPoints(world_points, rvec, tvec, matrix, distortion)
-        residual = np.linalg.norm(projected.reshape(-1, 2) - pixels, axis=1)
-        inliers = np.asarray(residual < threshold)
-        world_to_camera = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
-        centre = np.asarray(-world_to_camera.T @ tvec.ravel(), dtype=np.float64)
-        # As for rays: the inliers' angular residual over their count and angular spread.
-        count = int(inliers.sum())
-        if count < 2:
-            return world_to_camera, np.nan, inliers, centre
-        angles = residual[inliers] / float(matrix[0, 0])
-        spread = _angular_spread(self._rays(points[inliers]))
-        error = np.sqrt(np.mean(angles**2) / count) / max(spread, 0.05)
-        return world_to_camera, float(np.degrees(error)), inliers, centre
+        if pose is None:
+            return None
+        count = int(pose.inliers.sum())
+        error = np.nan
+        if count > 1:
+            angles = pose.residual[pose.inliers] / float(self.intrinsics.matrix[0, 0])
+            spread = angular_spread(self._rays(points[pose.inliers]))
+            error = float(np.degrees(np.sqrt(np.mean(angles**2) / count) / max(spread, 0.05)))
+        return pose.world_to_camera, error, pose.inliers, pose.centre
 
     def _revive(
         self,
@@ -537,30 +449,10 @@ class CameraMotionEstimator:
         age: NDArray[np.float64],
     ) -> tuple[NDArray[np.float64], float, NDArray[np.bool_]]:
         """RANSAC rotation from key rays to current rays: rotation, std [deg], inlier mask."""
-        count = len(rays_from)
-        pairs = self.rng.integers(0, count, size=(self.config.hypotheses, 2))
-        hypotheses = fit_rotation(rays_from[pairs], rays_to[pairs])
-        cells = self._cells(points)
-        agree = ray_cosines(hypotheses, rays_from, rays_to) > np.cos(self.threshold)
-        # Coverage first: the background spans the image, a moving body or object a part of it.
-        covered = (agree.astype(np.float64) @ cells > 0).sum(axis=1)
-        score = covered * (count + 1) + agree.sum(axis=1)
-        rotation = hypotheses[int(np.argmax(score))]
-        # Each cell weighs the same (a densely textured patch does not outvote the rest), and a
-        # corner by how long it has agreed: a new one may sit on something that moves slowly.
-        weight = 1.0 / np.maximum(cells.sum(axis=0), 1.0)[np.argmax(cells, axis=1)]
-        weight *= np.minimum(age, _TRUSTED_AGE) + 1.0
-        cosine = np.cos(self.threshold)  # angle < threshold, without an arccos per ray
-        for _ in range(2):
-            inliers = ray_cosines(rotation, rays_from, rays_to) > cosine
-            if inliers.sum() < 3:
-                return rotation, np.nan, inliers
-            rotation = fit_rotation(rays_from[inliers] * weight[inliers, None], rays_to[inliers])
-        inliers = ray_cosines(rotation, rays_from, rays_to) > cosine
-        residual = ray_angles(rotation, rays_from[inliers], rays_to[inliers])
-        spread = _angular_spread(rays_to[inliers])
-        error = np.sqrt(np.mean(residual**2) / max(int(inliers.sum()), 1)) / max(spread, 0.05)
-        return rotation, float(np.degrees(error)), inliers
+        pairs = self.rng.integers(0, len(rays_from), size=(self.config.hypotheses, 2))
+        return fit_rotation_ransac(
+            rays_from, rays_to, pairs, self._cells(points), age, self.threshold
+        )
 
     def _record(self, rotation: NDArray[np.float64] | None, std: float, inliers: int) -> None:
         pose = np.full((4, 4), np.nan)
@@ -586,21 +478,3 @@ class CameraMotionEstimator:
 _CELLS = np.eye(48)
 _CELLS.setflags(write=False)
 """One-hot rows of the 8 x 6 grid cells (:meth:`CameraMotionEstimator._cells`)."""
-
-
-def _angular_spread(rays: NDArray[np.float64]) -> float:
-    """RMS angle of unit rays (N, 3) from their mean direction [rad]."""
-    if not len(rays):
-        return 0.0
-    mean = rays.mean(axis=0)
-    mean /= np.linalg.norm(mean)
-    return float(np.sqrt(np.mean(np.arccos(np.clip(rays @ mean, -1.0, 1.0)) ** 2)))
-
-
-def rotation_angle_deg(
-    rotation_a: NDArray[np.float64], rotation_b: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Angle of ``rotation_a^T rotation_b`` [deg], batched over (..., 3, 3)."""
-    relative = np.einsum("...ji,...jk->...ik", rotation_a, rotation_b)
-    cosine = np.clip((np.trace(relative, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    return np.asarray(np.degrees(np.arccos(cosine)))

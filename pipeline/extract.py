@@ -4,7 +4,7 @@ Stages, per input: decode (:mod:`pipeline.decoding`, in a background thread) -> 
 landmarker (Tasks API; VIDEO mode for videos and folders, so the palm detector is skipped while
 tracking holds; IMAGE mode for a single image) -> identity and side by continuity
 (:mod:`pipeline.hand_identity`) -> short gaps interpolated, zero-phase smoothing -> metric wrist
-pose in the camera frame (:mod:`pipeline.lifting`: depth from the hand's own segment lengths,
+pose in the camera frame (:mod:`pipeline.lifting`: distance from the angles its segments subtend,
 orientation by SQPnP, lens distortion modelled). The settings are :class:`ExtractConfig`
 (:mod:`pipeline.extract_config`).
 """
@@ -29,21 +29,15 @@ from pipeline import hand_identity
 from pipeline.calibration import find_sidecar, load_intrinsics
 from pipeline.camera_motion import CameraMotion, CameraMotionConfig, CameraMotionEstimator
 from pipeline.decoding import Media, content_sha256, folder_timestamps, iter_frames, open_media
-from pipeline.depth import (
-    DepthIndex,
-    DepthRequest,
-    apply_depth_maps,
-    fitted_hand_length,
-    match_depth,
-)
+from pipeline.depth import apply_depth_maps, fitted_hand_length
+from pipeline.depth_maps import DepthIndex, DepthRequest, match_depth
 from pipeline.exceptions import InputMediaError
 from pipeline.extract_config import ExtractConfig
-from pipeline.lifting import lift_track, lift_wrist_poses
 from pipeline.model import ModelInfo, cache_dir, ensure_model, sha256_file
+from pipeline.track_building import build_tracks
 from pipeline.tracks import (
     FORMAT_VERSION,
     SIDES,
-    HandTrack,
     HandTracks,
     Intrinsics,
     read_tracks,
@@ -144,94 +138,6 @@ def _detections(
     return hand_identity.suppress_duplicates(found, config.duplicate_overlap)
 
 
-def _track(
-    side: str,
-    tracklets: list[list[hand_identity.Detection]],
-    timestamps: NDArray[np.float64],
-    intrinsics: Intrinsics,
-    config: ExtractConfig,
-) -> HandTrack:
-    """One side's track: detections placed, gaps filled, smoothed, lifted to metric 3D."""
-    track = HandTrack.empty(side, len(timestamps))
-    identity = np.full(len(timestamps), -1, dtype=np.int64)
-    for number, tracklet in enumerate(tracklets):
-        for detection in tracklet:
-            identity[detection.frame] = number
-            frame = detection.frame
-            track.present[frame] = True
-            track.score[frame] = detection.score
-            track.image_keypoints[frame] = detection.image_keypoints
-            track.world_keypoints[frame] = detection.world_keypoints
-            track.label_agrees[frame] = (detection.probability_right > 0.5) == (side == "right")
-    detected = track.present.copy()
-    filled = hand_identity.interpolate_gaps(
-        timestamps,
-        identity,
-        [track.image_keypoints, track.world_keypoints, track.score],
-        config.interpolate_max_gap_s,
-    )
-    track.interpolated[:] = filled
-    track.present[:] = detected | filled
-    image = hand_identity.smooth(
-        timestamps, track.present, track.image_keypoints, config.smoothing_sigma_s
-    )
-    world = hand_identity.smooth(
-        timestamps, track.present, track.world_keypoints, config.smoothing_sigma_s
-    )
-    track.image_keypoints[:] = image
-    track.world_keypoints[:] = world
-    rows = np.flatnonzero(track.present)
-    track = dataclasses.replace(track, wrist_position_std=np.full(len(timestamps), np.nan))
-    if rows.size:
-        if config.monocular_depth == "landmarker":
-            poses, errors = lift_wrist_poses(world[rows], image[rows], intrinsics, side)
-            scaled, std = world[rows], np.full(len(rows), np.nan)
-        else:
-            poses, scaled, errors, std = lift_track(
-                world[rows], image[rows], intrinsics, side, timestamps[rows], config.hand_size
-            )
-        track.transform_wrist_to_camera[rows] = poses
-        track.world_keypoints[rows] = scaled
-        track.reprojection_error[rows] = errors
-        assert track.wrist_position_std is not None
-        track.wrist_position_std[rows] = std
-    return track
-
-
-def build_tracks(
-    detections: list[list[hand_identity.Detection]],
-    timestamps: NDArray[np.float64],
-    intrinsics: Intrinsics,
-    config: ExtractConfig,
-) -> tuple[dict[str, HandTrack], tuple[HandTrack, ...]]:
-    """Per-frame detections -> left/right tracks (and extra hands), lifted to metric poses."""
-    tracklets = hand_identity.link_tracklets(
-        detections, timestamps, gate=config.link_gate, max_gap_s=config.link_max_gap_s
-    )
-    # A single frame has no continuity to argue with the detector's labels.
-    one_person = config.one_person and len(timestamps) > 1
-    sides, spare = hand_identity.assign_sides(tracklets, one_person=one_person)
-    hands = {side: _track(side, sides[side], timestamps, intrinsics, config) for side in SIDES}
-    # Spare tracklets of one side that do not overlap share an extra track.
-    lanes: list[tuple[str, list[list[hand_identity.Detection]]]] = []
-    for side, tracklet in spare:
-        frames = {d.frame for d in tracklet}
-        lane = next(
-            (
-                lane
-                for lane in lanes
-                if lane[0] == side and not any(frames & {d.frame for d in t} for t in lane[1])
-            ),
-            None,
-        )
-        if lane is None:
-            lanes.append((side, [tracklet]))
-        else:
-            lane[1].append(tracklet)
-    extra = tuple(_track(side, group, timestamps, intrinsics, config) for side, group in lanes)
-    return hands, extra
-
-
 def with_hand_size(config: ExtractConfig, hand_size: float | None) -> ExtractConfig:
     """``config`` with ``hand_size`` set, when one is given (checked like every setting)."""
     return config if hand_size is None else dataclasses.replace(config, hand_size=hand_size)
@@ -264,8 +170,9 @@ def extract_hands(
         sink: Called with every kept frame at full resolution, in order (see
             :func:`pipeline.decoding.iter_frames`); e.g. :meth:`pipeline.encoding.VideoEncoder.add`.
         depth: A folder of per-frame depth maps (16-bit PNG or ``.npy``, matched by file stem
-            to an image folder's frames, by order to a video's; see :mod:`pipeline.depth`): each
-            hand is moved along its viewing rays to the depth the maps show. None: monocular.
+            to an image folder's frames, by order to a video's; :mod:`pipeline.depth_maps`):
+            each hand is moved along its viewing rays to the depth the maps show, and an
+            estimated camera motion is a whole pose. None: monocular.
         depth_scale: Raw depth units per metre (1000: millimetres).
         hand_size: The person's hand length (wrist crease to middle fingertip) [m], when known;
             sets ``config.hand_size`` (the monocular depth scales with it).

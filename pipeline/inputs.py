@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.decoding import content_sha256, iter_frames, open_media
-from pipeline.depth import DepthRequest, find_depth_sidecar
+from pipeline.depth_maps import DepthRequest, find_depth_sidecar
 from pipeline.download import DownloadConfig, fetch, is_url
 from pipeline.encoding import EpisodeVideo, VideoConfig, VideoEncoder, nominal_fps
 from pipeline.exceptions import DatasetError
@@ -211,7 +211,7 @@ def depth_sidecar(input_path: str | Path) -> Path | None:
     """The depth-map folder found beside a local media input, if any.
 
     None for URLs, hand-track files and inputs without one (see
-    :func:`pipeline.depth.find_depth_sidecar`).
+    :func:`pipeline.depth_maps.find_depth_sidecar`).
     """
     if is_url(input_path) or Path(input_path).suffix == ".parquet":
         return None

@@ -40,14 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
+from pipeline.depth_maps import load_depth_map  # noqa: E402
+
 import pipeline  # noqa: E402
 import retarget  # noqa: E402
-from pipeline import depth as depth_fit  # noqa: E402
-from pipeline.camera_motion import (  # noqa: E402
-    CameraMotionConfig,
-    CameraMotionEstimator,
-    rotation_angle_deg,
-)
+from pipeline.camera_geometry import rotation_angle_deg  # noqa: E402
+from pipeline.camera_motion import CameraMotionConfig, CameraMotionEstimator  # noqa: E402
 from pipeline.tracks import Intrinsics, hands_in_world  # noqa: E402
 from retarget import Flag  # noqa: E402
 from tests.media import moving_rgbd_clip, turning_clip  # noqa: E402
@@ -192,7 +190,7 @@ def moving(folder: Path) -> None:
     cv2.setNumThreads(1)
     images = sorted((folder / "rgb").glob("*.png"))
     frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in images]
-    maps = [depth_fit.load_depth_map(folder / "depth" / p.name, 1000.0) for p in images]
+    maps = [load_depth_map(folder / "depth" / p.name, 1000.0) for p in images]
     height, width = frames[0].shape[:2]
     intrinsics = Intrinsics(matrix, np.zeros(5), width, height, "bench")
     work = [CameraMotionConfig().work_image(frame) for frame in frames]

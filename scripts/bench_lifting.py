@@ -37,7 +37,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 import pipeline  # noqa: E402
 from pipeline import depth as depth_fit  # noqa: E402
-from pipeline import lifting  # noqa: E402
+from pipeline import depth_maps, lifting  # noqa: E402
 from pipeline.decoding import open_media  # noqa: E402
 from pipeline.extract import ExtractConfig  # noqa: E402
 from pipeline.lifting import lifted_in_camera  # noqa: E402
@@ -48,7 +48,7 @@ ZED_DEPTH = SHARED / "frames" / "pour_water_egocentric_zed_depth"
 KETTLE = SHARED / "videos" / "kettle_pour_third_person.mp4"
 
 
-def zed_figures(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: str) -> None:
+def zed_figures(tracks: pipeline.HandTracks, maps: depth_maps.DepthMaps, name: str) -> None:
     pairs, wrists = depth_fit.measured_depth_pairs(tracks, maps)
     scales = np.linspace(0.3, 3.0, 2701)
     # The best single scale for the clip, over every keypoint with depth.
@@ -61,14 +61,14 @@ def zed_figures(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: st
     )
 
 
-def zed_calibration(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps, name: str) -> None:
+def zed_calibration(tracks: pipeline.HandTracks, maps: depth_maps.DepthMaps, name: str) -> None:
     """Wrists against their measured depth: share within 2 sigma, median sigma."""
     size = (tracks.intrinsics.width, tracks.intrinsics.height)
     errors, sigmas = [], []
     for hand in tracks.hands.values():
         assert hand.wrist_position_std is not None
         for row in np.flatnonzero(hand.present):
-            seen = depth_fit.sample_depth(maps.load(int(row)), hand.image_keypoints[row, :1], size)
+            seen = depth_maps.sample_depth(maps.load(int(row)), hand.image_keypoints[row, :1], size)
             if np.isfinite(seen[0]):
                 errors.append(hand.transform_wrist_to_camera[row, 2, 3] - seen[0])
                 sigmas.append(hand.wrist_position_std[row])
@@ -109,7 +109,7 @@ def pair_calibration(first: pipeline.HandTracks, second: pipeline.HandTracks) ->
         )
 
 
-def fit_cost(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps) -> float:
+def fit_cost(tracks: pipeline.HandTracks, maps: depth_maps.DepthMaps) -> float:
     """ms per frame and hand of sampling, fit and re-posing (maps decoded beforehand)."""
     loaded = [maps.load(row) for row in range(tracks.num_frames)]
     size = (tracks.intrinsics.width, tracks.intrinsics.height)
@@ -118,7 +118,7 @@ def fit_cost(tracks: pipeline.HandTracks, maps: depth_fit.DepthMaps) -> float:
     for _ in range(20):
         for hand, points, world_to_camera in lifted:
             for row in np.flatnonzero(np.isfinite(points[:, 0, 0])):
-                seen = depth_fit.sample_depth(loaded[row], hand.image_keypoints[row], size)
+                seen = depth_maps.sample_depth(loaded[row], hand.image_keypoints[row], size)
                 depth_fit.fit_frame(points[row], world_to_camera[row], seen, hand.side)
                 done += 1
     return (time.perf_counter() - start) / done * 1000
@@ -129,9 +129,9 @@ def main() -> None:
     before = ExtractConfig(monocular_depth="landmarker")
     monocular = pipeline.extract_hands(ZED)
     with_depth = pipeline.extract_hands(ZED, depth=ZED_DEPTH)
-    request = depth_fit.DepthRequest.of(ZED_DEPTH)
+    request = depth_maps.DepthRequest.of(ZED_DEPTH)
     assert request is not None
-    maps = depth_fit.match_depth(request, open_media(ZED), range(monocular.num_frames))
+    maps = depth_maps.match_depth(request, open_media(ZED), range(monocular.num_frames))
     print("\n| lift | median abs dz | best clip scale | after it | worst wrist after it | n |")
     print("| --- | --- | --- | --- | --- | --- |")
     zed_figures(pipeline.extract_hands(ZED, config=before), maps, "before: landmarker PnP")

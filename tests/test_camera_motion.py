@@ -17,7 +17,7 @@ from scipy.spatial.transform import Rotation
 
 import pipeline
 import retarget
-from pipeline.camera_motion import fit_rotation, rotation_angle_deg
+from pipeline.camera_geometry import fit_rotation, rotation_angle_deg
 from pipeline.exceptions import InputMediaError
 from pipeline.tracks import HandTracks, Intrinsics, hands_in_world, read_tracks, write_tracks
 from pipeline.trajectory import read_trajectory

@@ -10,14 +10,8 @@ import pytest
 
 import pipeline
 from pipeline.decoding import open_media
-from pipeline.depth import (
-    DepthMaps,
-    DepthRequest,
-    fit_depth_scale,
-    match_depth,
-    measured_depth_pairs,
-    sample_depth,
-)
+from pipeline.depth import fit_depth_scale, measured_depth_pairs
+from pipeline.depth_maps import DepthMaps, DepthRequest, match_depth, sample_depth
 from pipeline.tracks import HandTracks, Intrinsics, read_tracks
 from tests.conftest import SHARED_DATA, run_cli
 

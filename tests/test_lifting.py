@@ -16,7 +16,8 @@ import pytest
 
 import pipeline
 from pipeline.decoding import open_media
-from pipeline.depth import DepthRequest, match_depth, measured_depth_pairs
+from pipeline.depth import measured_depth_pairs
+from pipeline.depth_maps import DepthRequest, match_depth
 from pipeline.extract import ExtractConfig
 from pipeline.lifting import (
     HAND_LENGTH_M,

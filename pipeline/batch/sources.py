@@ -14,7 +14,7 @@ from pipeline.decoding import (
     iter_frames,
     open_media,
 )
-from pipeline.depth import is_depth_sidecar
+from pipeline.depth_maps import is_depth_sidecar
 from pipeline.download import is_url
 from pipeline.encoding import stored_size
 from pipeline.exceptions import InputMediaError
