@@ -246,12 +246,7 @@ class CameraMotionEstimator:
         if self.anchor is None:
             self.anchor = (image, found, rays, points, std)
             ids = np.arange(len(found))
-        self.points = np.concatenate([self.points, found])
-        self.world_rays = np.concatenate([self.world_rays, rays])
-        self.world_points = np.concatenate([self.world_points, points])
-        self.origin_std = np.concatenate([self.origin_std, np.full(len(found), std)])
-        self.age = np.concatenate([self.age, np.zeros(len(found))])
-        self.ids = np.concatenate([self.ids, ids])
+        self._append(found, rays, points, np.full(len(found), std), np.zeros(len(found)), ids)
 
     def add(
         self,
@@ -310,6 +305,23 @@ class CameraMotionEstimator:
             self._revive(image, mask, world_to_camera)
         if len(self.points) < self.config.min_features:
             self._top_up(image, mask, depth)
+
+    def _append(
+        self,
+        points: NDArray[np.float32],
+        world_rays: NDArray[np.float64],
+        world_points: NDArray[np.float64],
+        origin_std: NDArray[np.float64],
+        age: NDArray[np.float64],
+        ids: NDArray[np.int64],
+    ) -> None:
+        """Add corners: pixels [px, work], world rays and points, pose std, age, anchor ids."""
+        self.points = np.concatenate([self.points, points])
+        self.world_rays = np.concatenate([self.world_rays, world_rays])
+        self.world_points = np.concatenate([self.world_points, world_points])
+        self.origin_std = np.concatenate([self.origin_std, origin_std])
+        self.age = np.concatenate([self.age, age])
+        self.ids = np.concatenate([self.ids, ids])
 
     def _keep(self, rows: NDArray[np.int64], points: NDArray[np.float32]) -> None:
         """Keep the corners ``rows``, now at ``points`` [px, work]; the others are dropped."""
@@ -392,12 +404,14 @@ class CameraMotionEstimator:
         row = np.clip(np.round(found[:, 1]).astype(int), 0, height - 1)
         good &= mask[row, column] > 0
         rows = rows[good]
-        self.points = np.concatenate([self.points, found[good].astype(np.float32)])
-        self.world_rays = np.concatenate([self.world_rays, anchor_rays[rows]])
-        self.world_points = np.concatenate([self.world_points, anchor_world[rows]])
-        self.origin_std = np.concatenate([self.origin_std, np.full(len(rows), anchor_std)])
-        self.age = np.concatenate([self.age, np.full(len(rows), float(len(self.poses)))])
-        self.ids = np.concatenate([self.ids, rows])
+        self._append(
+            found[good].astype(np.float32),
+            anchor_rays[rows],
+            anchor_world[rows],
+            np.full(len(rows), anchor_std),
+            np.full(len(rows), float(len(self.poses))),
+            rows,
+        )
 
     def _seen_rays(
         self,
