@@ -43,8 +43,15 @@ class RayOptions(NamedTuple):
     optimize_batch: int
 
 
-RAY_DEFAULT = RayOptions(2, None, 2, None, 16)
-"""What ``batch``'s ``ray`` parameter (the Ray options' place) defaults to."""
+_DEFAULT = BatchConfig()
+RAY_DEFAULT = RayOptions(
+    _DEFAULT.workers,
+    _DEFAULT.retarget_workers,
+    _DEFAULT.max_retries,
+    _DEFAULT.address,
+    _DEFAULT.optimize_batch,
+)
+"""What ``batch``'s ``ray`` parameter (the Ray options' place) defaults to: BatchConfig's."""
 
 
 def _ray_options(
