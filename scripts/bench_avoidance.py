@@ -95,7 +95,7 @@ def main() -> None:
                     result: dict[str, object] = {"clip": path.name, "hand": side}
                     result["robot"] = robot.name
                     for label, avoid in (("off", False), ("on", True)):
-                        config = retarget.RetargetConfig(avoid_self_collision=avoid)
+                        config = retarget.RetargetConfig(avoid_self_collision=avoid, optimize=False)
                         start = time.perf_counter()
                         out = pipeline.retarget_tracks(
                             done.tracks,

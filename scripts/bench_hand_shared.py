@@ -135,8 +135,8 @@ def main(dex_python: str) -> None:
     )
     robots = {side: retarget.load_robot(f"allegro_{side}") for side in ("left", "right")}
     settings = {
-        "default": retarget.RetargetConfig(),
-        "raw": retarget.RetargetConfig(avoid_self_collision=False),
+        "default": retarget.RetargetConfig(optimize=False),
+        "raw": retarget.RetargetConfig(avoid_self_collision=False, optimize=False),
     }
     totals: dict[str, dict[str, float]] = {}
     first_call = {}

@@ -40,6 +40,9 @@ from retarget import Flag
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+#: The per-frame solve: what the arm reaches frame by frame (the trajectory optimiser, on by
+#: default, is measured by bench_trajectory.py).
+PER_FRAME = retarget.RetargetConfig(optimize=False)
 CLIPS = (
     "kettle_pour_third_person.mp4",
     "cups_shuffle_third_person.mp4",
@@ -100,7 +103,7 @@ def still_open_close(tracks: list[pipeline.HandTracks], robot: retarget.Robot) -
 
     print(f"\nstill wrist, opening or closing ({robot.name}, default settings):")
     for clip, one in zip(CLIPS, tracks, strict=True):
-        for done in pipeline.retarget_sides(one, robot):
+        for done in pipeline.retarget_sides(one, robot, config=PER_FRAME):
             hand = one.hands[done.side]
             present = np.asarray(hand.present)
             keypoints = np.where(present[:, None, None], hand.world_keypoints, np.nan)
@@ -144,7 +147,7 @@ def main() -> None:
     print("| --- " * (7 + len(names)) + "|")
     for name in args.robots:
         robot = retarget.load_robot(name)
-        default = retarget.RetargetConfig()
+        default = PER_FRAME
         runs = {
             "off": dataclasses.replace(default, use_symmetry=False),
             robot.description.symmetry.value: default,

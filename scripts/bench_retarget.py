@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-avoid", action="store_true", help="no self-collision avoidance")
     args = parser.parse_args()
-    config = retarget.RetargetConfig(avoid_self_collision=not args.no_avoid)
+    config = retarget.RetargetConfig(avoid_self_collision=not args.no_avoid, optimize=False)
     tracks = pipeline.read_tracks(args.tracks)
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -37,7 +37,7 @@ import pipeline
 import retarget
 from retarget import Flag
 
-PER_FRAME = retarget.RetargetConfig()
+PER_FRAME = retarget.RetargetConfig(optimize=False)
 OPTIMIZED = retarget.RetargetConfig(optimize=True)
 
 
