@@ -40,12 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
-from pipeline.depth_maps import load_depth_map  # noqa: E402
-
 import pipeline  # noqa: E402
 import retarget  # noqa: E402
 from pipeline.camera_geometry import rotation_angle_deg  # noqa: E402
 from pipeline.camera_motion import CameraMotionConfig, CameraMotionEstimator  # noqa: E402
+from pipeline.depth_maps import load_depth_map  # noqa: E402
 from pipeline.tracks import Intrinsics, hands_in_world  # noqa: E402
 from retarget import Flag  # noqa: E402
 from tests.media import moving_rgbd_clip, turning_clip  # noqa: E402
