@@ -59,6 +59,11 @@ class ExtractConfig:
     """The person's hand length, wrist crease to the tip of the middle finger [m], when known:
     it sets the metric depth of a monocular lift (:mod:`pipeline.lifting`). None: the adult mean
     (0.185 m), and its uncertainty enters ``wrist_position_std``."""
+    reflect_mirrored: bool = True
+    """Reflect through its palm each landmarker 3D hand that has the other hand's chirality (fingers
+    curled behind the palm; decided along the track, :mod:`pipeline.chirality`), so that it is
+    a hand of its track's side; recorded per frame in ``HandTrack.mirrored``. False keeps the
+    landmarker's shapes (earlier releases)."""
 
     def __post_init__(self) -> None:
         problems = []

@@ -147,12 +147,12 @@ def lift_wrist_poses(
         for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
     """
     poses, errors = _transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
-    poses = poses @ _hand_frames(world_keypoints, side)
+    poses = poses @ hand_frames(world_keypoints, side)
     errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
     return poses, errors
 
 
-def _hand_frames(world_keypoints: NDArray[np.float64], side: str) -> NDArray[np.float64]:
+def hand_frames(world_keypoints: NDArray[np.float64], side: str) -> NDArray[np.float64]:
     """Poses of the hand frame H in W, (N, 4, 4); NaN for a degenerate hand."""
     try:
         return hand_frame_from_keypoints(world_keypoints, side)  # type: ignore[arg-type]
@@ -361,7 +361,7 @@ def lift_track(
     wrist = viewing_rays(image_keypoints[:, 0], intrinsics) * distance[:, None]
     rotation = world_to_camera[:, :3, :3]
     world_to_camera[:, :3, 3] = wrist - np.einsum("nij,nj->ni", rotation, world[:, 0])
-    poses = world_to_camera @ _hand_frames(world, side)
+    poses = world_to_camera @ hand_frames(world, side)
     std = wrist_range_std(distance, noise, hand_length is not None)
     lost = ~np.isfinite(poses).all(axis=(1, 2)) | ~np.isfinite(world).all(axis=(1, 2))
     poses[lost], world[lost], errors[lost], std[lost] = np.nan, np.nan, np.nan, np.nan

@@ -2,8 +2,10 @@
 
 What :mod:`pipeline.extract` does once the landmarker has seen every frame: detections are
 linked into tracklets by keypoint continuity and given sides (:mod:`pipeline.hand_identity`),
-short gaps inside a tracklet are interpolated, keypoints smoothed in time, and each frame's hand
-lifted to a metric pose in the camera frame (:mod:`pipeline.lifting`).
+a landmarker 3D hand of the other chirality is reflected through its palm to the track's side
+(:mod:`pipeline.chirality`), short gaps inside a tracklet are interpolated, keypoints smoothed in
+time, and each frame's hand lifted to a metric pose in the camera frame
+(:mod:`pipeline.lifting`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline import hand_identity
+from pipeline.chirality import mirrored_hands, reflect_fingers
 from pipeline.extract_config import ExtractConfig
 from pipeline.lifting import lift_track, lift_wrist_poses
 from pipeline.tracks import SIDES, HandTrack, Intrinsics
@@ -39,24 +42,40 @@ def side_track(
             track.world_keypoints[frame] = detection.world_keypoints
             track.label_agrees[frame] = (detection.probability_right > 0.5) == (side == "right")
     detected = track.present.copy()
+    # Decided before gaps are filled and shapes smoothed: a reflected hand among its neighbours
+    # would blend two chiralities.
+    mirrored = np.zeros(len(timestamps), dtype=bool)
+    if config.reflect_mirrored:
+        rows = np.flatnonzero(detected)
+        starts = np.ones(len(rows), dtype=bool)
+        starts[1:] = (np.diff(rows) > 1) | (np.diff(identity[rows]) != 0)
+        mirrored[rows] = mirrored_hands(track.world_keypoints[rows], side, starts)
+    # Two versions of the 3D hand: as the landmarker gave it, for the pose (its image keypoints
+    # follow its chirality; PnP on the reflected fingers turns a mirrored hand by 130-150 deg,
+    # median, on the shared cups clip), and reflected to the track's side, for the articulation
+    # written out. Both have the same wrist, index MCP and little MCP in every frame, through
+    # the filling and smoothing below, and so the same hand frame H.
+    given = track.world_keypoints
+    articulated = given.copy()
+    articulated[mirrored] = reflect_fingers(given[mirrored])
     filled = hand_identity.interpolate_gaps(
         timestamps,
         identity,
-        [track.image_keypoints, track.world_keypoints, track.score],
+        [track.image_keypoints, given, articulated, track.score],
         config.interpolate_max_gap_s,
     )
     track.interpolated[:] = filled
     track.present[:] = detected | filled
-    image = hand_identity.smooth(
-        timestamps, track.present, track.image_keypoints, config.smoothing_sigma_s
-    )
-    world = hand_identity.smooth(
-        timestamps, track.present, track.world_keypoints, config.smoothing_sigma_s
+    image, world, articulated = (
+        hand_identity.smooth(timestamps, track.present, values, config.smoothing_sigma_s)
+        for values in (track.image_keypoints, given, articulated)
     )
     track.image_keypoints[:] = image
-    track.world_keypoints[:] = world
+    track.world_keypoints[:] = articulated
     rows = np.flatnonzero(track.present)
-    track = dataclasses.replace(track, wrist_position_std=np.full(len(timestamps), np.nan))
+    track = dataclasses.replace(
+        track, wrist_position_std=np.full(len(timestamps), np.nan), mirrored=mirrored
+    )
     if rows.size:
         if config.monocular_depth == "landmarker":
             poses, errors = lift_wrist_poses(world[rows], image[rows], intrinsics, side)
@@ -65,6 +84,14 @@ def side_track(
             poses, scaled, errors, std = lift_track(
                 world[rows], image[rows], intrinsics, side, timestamps[rows], config.hand_size
             )
+        # The reflected articulation at the size the lift gave the landmarker's hand (a scale
+        # about W's origin), where the two versions differ.
+        changed = np.flatnonzero((articulated[rows] != world[rows]).any(axis=(1, 2)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.linalg.norm(scaled[changed], axis=(1, 2)) / np.linalg.norm(
+                world[rows[changed]], axis=(1, 2)
+            )
+        scaled[changed] = articulated[rows[changed]] * scale[:, None, None]
         track.transform_wrist_to_camera[rows] = poses
         track.world_keypoints[rows] = scaled
         track.reprojection_error[rows] = errors

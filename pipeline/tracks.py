@@ -13,7 +13,9 @@ File layout (version 2): one row per input frame, columns
   ``h.transform_wrist_to_camera`` fixed_size_list<float64>[16]
   (row-major 4x4, pose of the hand frame H in the camera frame [m]),
   ``h.reprojection_error`` float32 [px], ``h.wrist_position_std`` float32 [m] (the lift's
-  uncertainty along the wrist's viewing ray; absent in files of earlier releases) and, where
+  uncertainty along the wrist's viewing ray; absent in files of earlier releases),
+  ``h.mirrored`` bool (the landmarker's 3D hand reflected through its palm to the track's side, see
+  :func:`pipeline.chirality.mirrored_hands`; absent in files of earlier releases) and, where
   depth maps were given, ``h.depth_residual`` float32 [m] (the depth-map fit's residual, see
   :mod:`pipeline.depth`);
 
@@ -120,6 +122,9 @@ class HandTrack:
         wrist_position_std: Shape (T,) [m]: standard deviation of the wrist's position along
             its viewing ray (:func:`pipeline.lifting.wrist_range_std`; with depth maps, from
             the fit), NaN where absent; None in track files of earlier releases.
+        mirrored: Shape (T,) bool: detected frames whose landmarker 3D hand had the other
+            hand's chirality and was reflected through its palm to this side
+            (:func:`pipeline.chirality.mirrored_hands`); None in files of earlier releases.
     """
 
     side: str
@@ -133,6 +138,7 @@ class HandTrack:
     label_agrees: NDArray[np.bool_]
     depth_residual: NDArray[np.float64] | None = None
     wrist_position_std: NDArray[np.float64] | None = None
+    mirrored: NDArray[np.bool_] | None = None
 
     @staticmethod
     def empty(side: str, frames: int) -> HandTrack:
@@ -234,6 +240,8 @@ def write_tracks(tracks: HandTracks, path: str | Path) -> Path:
             )
         if hand.depth_residual is not None:
             columns[f"{prefix}.depth_residual"] = pa.array(hand.depth_residual.astype(np.float32))
+        if hand.mirrored is not None:
+            columns[f"{prefix}.mirrored"] = pa.array(hand.mirrored, pa.bool_())
     columns["camera.transform_camera_to_world"] = fixed_size_list(
         tracks.transform_camera_to_world, np.float64
     )
@@ -296,6 +304,8 @@ def read_tracks(path: str | Path) -> HandTracks:
     def optional(name: str) -> NDArray[np.float64] | None:
         return _column(table, name, ()) if name in table.column_names else None
 
+    names = set(table.column_names)
+
     def track(prefix: str, side: str) -> HandTrack:
         return HandTrack(
             side=side,
@@ -309,6 +319,7 @@ def read_tracks(path: str | Path) -> HandTracks:
             label_agrees=flags(f"{prefix}.label_agrees"),
             depth_residual=optional(f"{prefix}.depth_residual"),
             wrist_position_std=optional(f"{prefix}.wrist_position_std"),
+            mirrored=flags(f"{prefix}.mirrored") if f"{prefix}.mirrored" in names else None,
         )
 
     try:

@@ -1,6 +1,7 @@
 """hand2robot's hand solver against dex-retargeting's vector retargeting, same targets, one run.
 
-    python -m venv /tmp/dexenv && /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0
+    python -m venv /tmp/dexenv
+    /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0 six
     python scripts/bench_dex_retargeting.py --dex-python /tmp/dexenv/bin/python [--repeats 3]
                                             [--shared]
 

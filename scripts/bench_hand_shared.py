@@ -1,7 +1,8 @@
 """The default hand solver against dex-retargeting on every shared video, in one run.
 
-    python -m venv /tmp/dexenv && /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0
-    python scripts/bench_hand_shared.py --dex-python /tmp/dexenv/bin/python
+    python -m venv /tmp/dexenv
+    /tmp/dexenv/bin/pip install dex_retargeting==0.5.0 torch==2.13.0 six
+    python scripts/bench_hand_shared.py --dex-python /tmp/dexenv/bin/python [--keep-mirrored]
 
 (also ``python scripts/bench_dex_retargeting.py --dex-python ... --shared``). Each shared video
 is extracted once (both hands); every hand present in at least 10 frames goes onto the Allegro
@@ -111,7 +112,9 @@ def open_close(human: np.ndarray, window: int = 15, span: float = 0.25) -> np.nd
     return chosen
 
 
-def hands(temp: Path) -> list[tuple[str, str, pipeline.HandTracks, bool]]:
+def hands(
+    temp: Path, reflect_mirrored: bool = True
+) -> list[tuple[str, str, pipeline.HandTracks, bool]]:
     """(clip, side, tracks, egocentric) of every shared video's hands seen 10 frames or more."""
     with open(SHARED / "MANIFEST.tsv", newline="") as handle:
         clips = [r for r in csv.DictReader(handle, delimiter="\t") if r["kind"] == "video"]
@@ -119,7 +122,10 @@ def hands(temp: Path) -> list[tuple[str, str, pipeline.HandTracks, bool]]:
     for clip in clips:
         path = SHARED / clip["path"]
         done = pipeline.extract_input(
-            path, extract=pipeline.ExtractConfig(num_hands=2), video=None, temp_dir=temp
+            path,
+            extract=pipeline.ExtractConfig(num_hands=2, reflect_mirrored=reflect_mirrored),
+            video=None,
+            temp_dir=temp,
         )
         for side, hand in done.tracks.hands.items():
             if hand.present.sum() >= 10:
@@ -127,7 +133,7 @@ def hands(temp: Path) -> list[tuple[str, str, pipeline.HandTracks, bool]]:
     return found
 
 
-def main(dex_python: str) -> None:
+def main(dex_python: str, reflect_mirrored: bool = True) -> None:
     """Run the comparison and print one JSON line per hand, then the totals."""
     print(
         f"# {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
@@ -151,7 +157,7 @@ def main(dex_python: str) -> None:
             setup[side, label] = float(np.median(times))
     human_all, robot_all = [], {label: [] for label in (*settings, "dex")}
     with tempfile.TemporaryDirectory() as temp:
-        found = hands(Path(temp))
+        found = hands(Path(temp), reflect_mirrored)
     for clip, side, tracks, egocentric in found:
         robot = robots[side]
         placement = pipeline.PlacementConfig(egocentric=egocentric)
@@ -238,4 +244,9 @@ def main(dex_python: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dex-python", required=True, help="Python with dex_retargeting")
-    main(parser.parse_args().dex_python)
+    parser.add_argument(
+        "--keep-mirrored", action="store_true",
+        help="keep the landmarker's mirrored hands (ExtractConfig(reflect_mirrored=False))",
+    )  # fmt: skip
+    args = parser.parse_args()
+    main(args.dex_python, reflect_mirrored=not args.keep_mirrored)

@@ -3,6 +3,7 @@
     python scripts/bench_reach.py [--robots panda so101 ur5_allegro] [--max-fps 24]
     python scripts/bench_reach.py --placements [--robots panda so101]
     python scripts/bench_reach.py --still-open-close
+    python scripts/bench_reach.py --chirality [--robots panda so101 ur5_allegro allegro_left ...]
 
 The five shared videos (``../shared/data/videos``: kettle, cups, stove, juggle, armwrestling)
 are extracted once (hand-track cache, ``--max-fps 24``), then retargeted with the default
@@ -20,7 +21,11 @@ unfitted (``PlacementConfig(fit_yaw=False, fit_offset=False)``, ``--no-fit-place
 yaw alone fitted (``fit_yaw=True, fit_offset=False``), and the yaw and the nominal point's
 offset fitted (the default), with the fitted placement of each clip. ``--still-open-close``
 looks for the frames where a still wrist opens or closes the hand and reports the Panda's
-feasible frames there (:func:`still_open_close`).
+feasible frames there (:func:`still_open_close`). ``--chirality`` extracts the clips twice, with
+the landmarker's mirrored hands kept (``ExtractConfig(reflect_mirrored=False)``, earlier
+releases) and reflected to their side (the default), and reports per clip and hand the frames
+reflected and the hand's turn between neighbouring frames, then per robot the per-frame and
+the default (optimised) retargeting of both (:func:`chirality`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 import pipeline
 import retarget
@@ -72,7 +78,7 @@ def measure(
             q = np.asarray(result.q)[present][:, arm]
             # Each frame's arm joint nearest its limit, as a fraction of that joint's range.
             margin = np.minimum(q - robot.lower[arm], robot.upper[arm] - q) / span
-            margins.append(margin.min(axis=1))
+            margins.append(margin.min(axis=1) if len(arm) else np.full(len(q), np.nan))
             if result.target_turn is not None:
                 turns.append(np.asarray(result.target_turn)[present])
     every = np.concatenate(flags)
@@ -123,6 +129,61 @@ def still_open_close(tracks: list[pipeline.HandTracks], robot: retarget.Robot) -
             )
 
 
+def turn_between_frames(hand: pipeline.HandTrack) -> NDArray[np.float64]:
+    """The hand frame's rotation between neighbouring frames with a hand [deg], shape (n,)."""
+    present = np.flatnonzero(hand.present)
+    pairs = present[:-1][np.diff(present) == 1]
+    rotation = np.asarray(hand.transform_wrist_to_camera)[:, :3, :3]
+    relative = np.einsum("nji,njk->nik", rotation[pairs], rotation[pairs + 1])
+    cosine = (np.trace(relative, axis1=1, axis2=2) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def chirality(robots: list[str], max_fps: float) -> None:
+    """The landmarker's mirrored hands kept against reflected to their side (one run)."""
+    runs = {
+        "kept": pipeline.ExtractConfig(max_fps=max_fps, reflect_mirrored=False),
+        "reflected (default)": pipeline.ExtractConfig(max_fps=max_fps),
+    }
+    tracks = {
+        label: [pipeline.extract_cached(VIDEOS / clip, config=config).tracks for clip in CLIPS]
+        for label, config in runs.items()
+    }
+    print(
+        "\n| clip | hand | frames | reflected | turn between frames p50 / p90 / p99 [deg]: "
+        f"{' ; '.join(runs)} |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for index, clip in enumerate(CLIPS):
+        for side in ("left", "right"):
+            cells = []
+            for label in runs:
+                hand = tracks[label][index].hands[side]
+                turn = turn_between_frames(hand)
+                if len(turn):
+                    cells.append(" / ".join(f"{v:.1f}" for v in np.percentile(turn, [50, 90, 99])))
+            hand = tracks["reflected (default)"][index].hands[side]
+            if hand.present.sum() < 10 or hand.mirrored is None:
+                continue
+            print(
+                f"| {Path(clip).stem} | {side} | {int(hand.present.sum())} | "
+                f"{int(hand.mirrored.sum())} | {' ; '.join(cells)} |"
+            )
+    names = [f.name for f in Flag if f is not Flag.NO_HAND]
+    print(f"\n| robot | lift | solve | frames | feasible | {' | '.join(names)} |")
+    print("| --- " * (5 + len(names)) + "|")
+    for name in robots:
+        robot = retarget.load_robot(name)
+        for solve, config in (("per frame", PER_FRAME), ("default", retarget.RetargetConfig())):
+            for label in runs:
+                row = measure(tracks[label], robot, config)
+                counts = " | ".join(str(row[n]) for n in names)
+                print(
+                    f"| {name} | {label} | {solve} | {row['frames']:.0f} | "
+                    f"{row['feasible']:.1%} | {counts} |"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--robots", nargs="+", default=["panda", "so101", "ur5_allegro"])
@@ -132,8 +193,15 @@ def main() -> None:
         "--still-open-close", action="store_true",
         help="only the frames where a still wrist opens or closes the hand, on the Panda",
     )  # fmt: skip
+    parser.add_argument(
+        "--chirality", action="store_true",
+        help="the landmarker's mirrored hands kept against reflected to their side",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"bench_reach, {date.today()}, {platform.processor() or platform.machine()}")
+    if args.chirality:
+        chirality(args.robots, args.max_fps)
+        return
     config = pipeline.ExtractConfig(max_fps=args.max_fps)
     tracks = [pipeline.extract_cached(VIDEOS / clip, config=config).tracks for clip in CLIPS]
     if args.still_open_close:
