@@ -27,6 +27,7 @@ from tests.dataset_digest import (  # noqa: E402
     build_datasets,
     codec_versions,
     digest_tree,
+    landmark_digests,
 )
 
 
@@ -38,6 +39,7 @@ def main() -> None:
         roots = build_datasets(Path(base), SHARED_DATA)
         record = {
             "codec_versions": codec_versions(),
+            "landmarks": landmark_digests(Path(base)),
             "datasets": {name: digest_tree(root) for name, root in roots.items()},
         }
     if sys.argv[1:] == ["--print"]:

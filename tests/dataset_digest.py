@@ -11,6 +11,13 @@ row of every column, every JSON value, the dataset card, the stored video bytes)
 package; ``scripts/write_dataset_digests.py`` regenerates it (only do so for a deliberate change
 of the output, and say so in the commit).
 
+The hand landmarks MediaPipe finds in the shared video differ between CPUs too (measured on
+2026-12-07: the same code, an AMD EPYC with AVX-512 and the machine the digests were made on;
+every dataset from the bundled tracks the same, the video's extraction not, and neither numpy's
+AVX-512 paths nor OpenBLAS behind it): :func:`landmark_digests` records what the extraction
+found, and the video dataset's files made from those numbers are compared only where the
+landmarks are the same (as the MP4 bytes are only where the video libraries are).
+
 The arm's inverse kinematics goes through OpenBLAS, whose kernels are chosen for the CPU at run
 time and round differently in the last bits (measured: the Panda datasets from OpenBLAS's
 Haswell kernels, which an AMD EPYC gets, and its SkylakeX kernels, which an AVX-512 Intel gets,
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pyarrow.parquet as pq
 
 import retarget
@@ -35,6 +43,7 @@ from pipeline.conversion import convert
 from pipeline.dataset import DatasetConfig
 from pipeline.extract import ExtractConfig
 from pipeline.placement import PlacementConfig
+from pipeline.tracks import read_tracks
 from retarget import load_any_robot
 
 DIGESTS = Path(__file__).parent / "data" / "dataset_digests.json"
@@ -52,7 +61,8 @@ SCALED = PlacementConfig(workspace_scale=0.8)
 
 def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
     """Write the guarded datasets under ``base``; returns name -> dataset folder."""
-    cache = base / "cache"
+    cache = base / "cache"  # a folder: one file per extraction, named by its key
+    cache.mkdir(parents=True, exist_ok=True)
     no_video = DatasetConfig(video=None)
     roots = {}
     for name, robot, options, placement in (
@@ -150,6 +160,26 @@ def digest_tree(root: Path) -> dict[str, str]:
             digests[key] = _text_digest(path)
         else:
             digests[key] = _sha(path.read_bytes())
+    return digests
+
+
+#: The video dataset's files made from the landmarks' numbers (the rest holds none).
+FROM_LANDMARKS = ("data/", "meta/stats.json", "meta/hand2robot.json")
+
+
+def landmark_digests(base: Path) -> dict[str, str]:
+    """One digest per hand-track file the extractions of :func:`build_datasets` cached under
+    ``base`` (named by their content key): every hand's image keypoints, world keypoints and
+    scores, as MediaPipe gave them."""
+    digests = {}
+    for path in sorted((base / "cache").glob("*.parquet")):
+        tracks = read_tracks(path)
+        arrays = [
+            array
+            for _, hand in sorted(tracks.hands.items())
+            for array in (hand.image_keypoints, hand.world_keypoints, hand.score)
+        ]
+        digests[path.stem] = _sha(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays))
     return digests
 
 

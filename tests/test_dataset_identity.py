@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.dataset_digest import DIGESTS, PINNED_BLAS, runs_pinned_blas
+from tests.dataset_digest import DIGESTS, FROM_LANDMARKS, PINNED_BLAS, runs_pinned_blas
 
 CANNOT = runs_pinned_blas()
 
@@ -50,6 +50,15 @@ def test_datasets_match_the_recorded_digests_file_by_file(written: dict) -> None
             f"{recorded['codec_versions']}: stored MP4 bytes not compared",
             stacklevel=1,
         )
+    # The landmarks of one file each cached extraction: the same set of extractions always.
+    assert sorted(written["landmarks"]) == sorted(recorded["landmarks"])
+    same_landmarks = written["landmarks"] == recorded["landmarks"]
+    if not same_landmarks:  # said, not silent: every other file is still compared
+        warnings.warn(
+            "MediaPipe's landmarks on this CPU differ from those the digests were made with: "
+            f"{', '.join(FROM_LANDMARKS)} of stove_panda_video not compared",
+            stacklevel=1,
+        )
     assert set(written["datasets"]) == set(recorded["datasets"])
     for name, digests in written["datasets"].items():
         expected = recorded["datasets"][name]
@@ -57,6 +66,10 @@ def test_datasets_match_the_recorded_digests_file_by_file(written: dict) -> None
         differ = [
             path
             for path, digest in digests.items()
-            if digest != expected[path] and (same_codecs or not path.endswith(".mp4"))
+            if digest != expected[path]
+            and (same_codecs or not path.endswith(".mp4"))
+            and (
+                same_landmarks or name != "stove_panda_video" or not path.startswith(FROM_LANDMARKS)
+            )
         ]
         assert not differ, f"{name}: these files differ from the recorded dataset: {differ}"

@@ -439,3 +439,34 @@ def test_optimised_fingers_are_kept_out_of_contacts_the_per_frame_answer_was_cle
         np.testing.assert_allclose(out[t], optimised[t] + fraction * step, atol=1e-12)
         assert 0 < fraction <= 1
         assert shapes.in_contact(optimised[t, columns] + (fraction - 1e-5) * step[columns])
+
+
+def test_optimised_arm_links_are_kept_out_of_contacts_the_per_frame_answer_was_clear_of(
+    robots_loaded,
+):
+    """The SO-101's links (no sphere cover in the optimiser) stepped back to clear coal's
+    contacts where the per-frame answer is clear; left as they are where it is not."""
+    robot = robots_loaded["so101"]
+    retargeter = retarget.Retargeter(robot, OPTIMIZE)
+    checker = SelfCollision(robot)
+    samples = _random_q(robot, 400, seed=11)
+    colliding = np.array([bool(checker.colliding(robot.model_configuration(q))) for q in samples])
+    assert 3 <= colliding.sum() < len(samples) - 5  # both kinds among random poses
+    inside, clear = samples[colliding][:3], samples[~colliding][:5]
+    # Frames 0-2 collide with clear per-frame answers, 3 collides with a colliding one, 4-7 are
+    # clear.
+    optimised = np.concatenate([inside, inside[:1], clear[1:]])
+    start = np.concatenate([clear[:3], inside[:1], clear[1:]])
+    frames = np.array([0, 1, 2, 3])
+    out = retargeter._clear_robot_contacts(optimised, start, frames)
+    assert out is not optimised
+    for t in range(3):
+        assert not checker.colliding(robot.model_configuration(out[t]))
+        step = start[t] - optimised[t]
+        fraction = np.linalg.norm(out[t] - optimised[t]) / np.linalg.norm(step)
+        np.testing.assert_allclose(out[t], optimised[t] + fraction * step, atol=1e-12)
+        assert 0 < fraction <= 1
+        assert checker.colliding(robot.model_configuration(optimised[t] + (fraction - 1e-5) * step))
+    np.testing.assert_array_equal(out[3:], optimised[3:])
+    # Nothing flagged: the very same array back.
+    assert retargeter._clear_robot_contacts(optimised, start, frames[:0]) is optimised
