@@ -9,7 +9,7 @@ joint trajectory, not only the solver's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -252,15 +252,7 @@ class Retargeter:
             return q
         cleared = q.copy()
         for t in touching.tolist():
-            step = start[t, columns] - q[t, columns]
-            inside, clear = 0.0, 1.0
-            while clear - inside > 1e-6:
-                middle = (inside + clear) / 2
-                if shapes.in_contact(q[t, columns] + middle * step):
-                    inside = middle
-                else:
-                    clear = middle
-            cleared[t, columns] = q[t, columns] + clear * step
+            cleared[t, columns] = _step_back(q[t, columns], start[t, columns], shapes.in_contact)
         return cleared
 
     def _clear_robot_contacts(
@@ -279,22 +271,17 @@ class Retargeter:
         checker = self.solvers.collision
         if checker is None or frames.size == 0:
             return q
-        model_q = self.robot.model_configuration
+
+        def touching(q_frame: NDArray[np.float64]) -> bool:
+            return bool(checker.colliding(self.robot.model_configuration(q_frame)))
+
         cleared = q
         for t in frames.tolist():
-            if checker.colliding(model_q(start[t])):
+            if touching(start[t]):
                 continue  # the per-frame answer touches too: nothing to step back to
             if cleared is q:
                 cleared = q.copy()
-            step = start[t] - q[t]
-            inside, clear = 0.0, 1.0
-            while clear - inside > 1e-6:
-                middle = (inside + clear) / 2
-                if checker.colliding(model_q(q[t] + middle * step)):
-                    inside = middle
-                else:
-                    clear = middle
-            cleared[t] = q[t] + clear * step
+            cleared[t] = _step_back(q[t], start[t], touching)
         return cleared
 
     def targets(
@@ -528,3 +515,23 @@ def _checked_figures(
     if "timestamps" in extras and not np.all(np.diff(extras["timestamps"]) > 0):
         raise InvalidInputError("timestamps must be finite and strictly increasing [s]")
     return extras
+
+
+def _step_back(
+    q: NDArray[np.float64],
+    start: NDArray[np.float64],
+    touching: Callable[[NDArray[np.float64]], bool],
+) -> NDArray[np.float64]:
+    """The point nearest ``q`` on the segment to ``start`` that ``touching`` finds clear.
+
+    ``q`` touches, ``start`` is clear; bisection to 1e-6 of the segment. Shapes (n,).
+    """
+    step = start - q
+    inside, clear = 0.0, 1.0
+    while clear - inside > 1e-6:
+        middle = (inside + clear) / 2
+        if touching(q + middle * step):
+            inside = middle
+        else:
+            clear = middle
+    return q + clear * step
