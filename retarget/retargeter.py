@@ -9,7 +9,7 @@ joint trajectory, not only the solver's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from retarget.arm_ik import IKResult
 from retarget.collision import SelfCollision
 from retarget.config import FeasibilityConfig, RetargetConfig
+from retarget.contacts import clear_hand_contacts, clear_robot_contacts
 from retarget.evaluate import Evaluation, Evaluator, Targets
 from retarget.exceptions import InvalidInputError
 from retarget.flags import Flag
@@ -202,7 +203,9 @@ class Retargeter:
             assert optimizer is not None
             starts = [Clip(clips[i], solved[i][0], solved[i][2]) for i in chosen]
             for index, answer in zip(chosen, optimizer.optimize_many(starts), strict=True):
-                trajectories[index] = self._clear_contacts(answer.q, solved[index][0])
+                trajectories[index] = clear_hand_contacts(
+                    answer.q, solved[index][0], self.solvers.hand
+                )
         results = []
         for index, (targets, q, (start, iterations, turns)) in enumerate(
             zip(clips, trajectories, solved, strict=True)
@@ -210,7 +213,7 @@ class Retargeter:
             verdict = self.evaluate(q, targets)
             if index in chosen:
                 touching = np.flatnonzero(verdict.flags & Flag.SELF_COLLISION)
-                q = self._clear_robot_contacts(q, start, touching)
+                q = clear_robot_contacts(q, start, touching, self.solvers.collision, self.robot)
                 if q is not trajectories[index]:
                     verdict = self.evaluate(q, targets)
             results.append(
@@ -227,62 +230,6 @@ class Retargeter:
                 )
             )
         return results
-
-    def _clear_contacts(
-        self, q: NDArray[np.float64], start: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """The optimised hand kept out of the contacts the per-frame answer ``start`` was clear of.
-
-        The optimiser keeps the fingers apart with a penalty on a cover of spheres, which a
-        frame can still end up a fraction of a millimetre inside (measured on the shared clips:
-        3 frames of 237 on the cups clip's left hand, 0.1-1.2 mm deep). On such a frame the
-        hand's joints take the smallest step back along the line to ``start`` that clears the
-        hand's shapes (bisection, 1e-6 of the step; the shapes are never closer than the
-        parts, so coal finds no contact there either). Both shapes (T, nq).
-        """
-        hand = self.solvers.hand
-        shapes = hand.vector.shapes if hand is not None else None
-        if hand is None or shapes is None:
-            return q
-        columns = hand.columns
-        touching = np.flatnonzero(
-            shapes.in_contact_many(q[:, columns]) & ~shapes.in_contact_many(start[:, columns])
-        )
-        if touching.size == 0:
-            return q
-        cleared = q.copy()
-        for t in touching.tolist():
-            cleared[t, columns] = _step_back(q[t, columns], start[t, columns], shapes.in_contact)
-        return cleared
-
-    def _clear_robot_contacts(
-        self, q: NDArray[np.float64], start: NDArray[np.float64], frames: NDArray[np.intp]
-    ) -> NDArray[np.float64]:
-        """The optimised robot kept out of the self-collisions the per-frame answer was clear of.
-
-        The optimiser's sphere cover holds a dexterous hand's own pairs only
-        (:meth:`_clear_contacts`); an arm's links can still end in contact with each other or
-        with the hand where the per-frame answer was clear (measured on the five shared videos:
-        the SO-101 22 frames optimised against 7 per frame). On each such frame of ``frames``
-        (those :meth:`evaluate` flagged ``SELF_COLLISION``) all joints take the smallest step
-        back along the line to ``start`` that coal finds clear of contact (bisection, 1e-6 of
-        the step). Returns ``q`` itself where nothing changed, else a copy. Shapes (T, nq).
-        """
-        checker = self.solvers.collision
-        if checker is None or frames.size == 0:
-            return q
-
-        def touching(q_frame: NDArray[np.float64]) -> bool:
-            return bool(checker.colliding(self.robot.model_configuration(q_frame)))
-
-        cleared = q
-        for t in frames.tolist():
-            if touching(start[t]):
-                continue  # the per-frame answer touches too: nothing to step back to
-            if cleared is q:
-                cleared = q.copy()
-            cleared[t] = _step_back(q[t], start[t], touching)
-        return cleared
 
     def targets(
         self,
@@ -515,23 +462,3 @@ def _checked_figures(
     if "timestamps" in extras and not np.all(np.diff(extras["timestamps"]) > 0):
         raise InvalidInputError("timestamps must be finite and strictly increasing [s]")
     return extras
-
-
-def _step_back(
-    q: NDArray[np.float64],
-    start: NDArray[np.float64],
-    touching: Callable[[NDArray[np.float64]], bool],
-) -> NDArray[np.float64]:
-    """The point nearest ``q`` on the segment to ``start`` that ``touching`` finds clear.
-
-    ``q`` touches, ``start`` is clear; bisection to 1e-6 of the segment. Shapes (n,).
-    """
-    step = start - q
-    inside, clear = 0.0, 1.0
-    while clear - inside > 1e-6:
-        middle = (inside + clear) / 2
-        if touching(q + middle * step):
-            inside = middle
-        else:
-            clear = middle
-    return q + clear * step

@@ -17,6 +17,7 @@ from retarget import _banded as banded
 from retarget import _smoothness as smooth
 from retarget._tracking import FrameTargets, Tracking
 from retarget.collision import SelfCollision
+from retarget.contacts import clear_hand_contacts, clear_robot_contacts
 from retarget.spheres import SphereModel
 from retarget.torch_kinematics import TorchKinematics
 from tests.conftest import SAMPLE_TRACKS
@@ -425,7 +426,7 @@ def test_optimised_fingers_are_kept_out_of_contacts_the_per_frame_answer_was_cle
     optimised[5:, columns] = np.clip(
         optimised[5:, columns], robot.lower[columns], robot.upper[columns]
     )
-    out = retargeter._clear_contacts(optimised, start)
+    out = clear_hand_contacts(optimised, start, hand)
     assert not shapes.in_contact_many(out[:, columns]).any()
     checker = SelfCollision(robot)
     assert all(not checker.colliding(robot.model_configuration(q)) for q in out)
@@ -447,7 +448,6 @@ def test_optimised_arm_links_are_kept_out_of_contacts_the_per_frame_answer_was_c
     """The SO-101's links (no sphere cover in the optimiser) stepped back to clear coal's
     contacts where the per-frame answer is clear; left as they are where it is not."""
     robot = robots_loaded["so101"]
-    retargeter = retarget.Retargeter(robot, OPTIMIZE)
     checker = SelfCollision(robot)
     samples = _random_q(robot, 400, seed=11)
     colliding = np.array([bool(checker.colliding(robot.model_configuration(q))) for q in samples])
@@ -458,7 +458,7 @@ def test_optimised_arm_links_are_kept_out_of_contacts_the_per_frame_answer_was_c
     optimised = np.concatenate([inside, inside[:1], clear[1:]])
     start = np.concatenate([clear[:3], inside[:1], clear[1:]])
     frames = np.array([0, 1, 2, 3])
-    out = retargeter._clear_robot_contacts(optimised, start, frames)
+    out = clear_robot_contacts(optimised, start, frames, checker, robot)
     assert out is not optimised
     for t in range(3):
         assert not checker.colliding(robot.model_configuration(out[t]))
@@ -469,4 +469,4 @@ def test_optimised_arm_links_are_kept_out_of_contacts_the_per_frame_answer_was_c
         assert checker.colliding(robot.model_configuration(optimised[t] + (fraction - 1e-5) * step))
     np.testing.assert_array_equal(out[3:], optimised[3:])
     # Nothing flagged: the very same array back.
-    assert retargeter._clear_robot_contacts(optimised, start, frames[:0]) is optimised
+    assert clear_robot_contacts(optimised, start, frames[:0], checker, robot) is optimised
