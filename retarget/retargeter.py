@@ -211,11 +211,13 @@ class Retargeter:
             zip(clips, trajectories, solved, strict=True)
         ):
             verdict = self.evaluate(q, targets)
-            if index in chosen:
+            if index in chosen:  # judged again only where a frame stepped back
                 touching = np.flatnonzero(verdict.flags & Flag.SELF_COLLISION)
-                q = clear_robot_contacts(q, start, touching, self.solvers.collision, self.robot)
-                if q is not trajectories[index]:
-                    verdict = self.evaluate(q, targets)
+                cleared = clear_robot_contacts(
+                    q, start, touching, self.solvers.collision, self.robot
+                )
+                if cleared is not q:
+                    q, verdict = cleared, self.evaluate(cleared, targets)
             results.append(
                 RetargetResult(
                     joint_names=self.robot.joint_names,

@@ -57,6 +57,8 @@ VERSION_KEYS = {"hand2robot_version"}
 #: A given camera pose: x, y, z [m], roll, pitch, yaw [rad].
 POSE = (1.0, 0.1, 0.5, 0.0, 0.3, 3.14159)
 SCALED = PlacementConfig(workspace_scale=0.8)
+#: The one dataset made from a video (extraction included); the others from the sample tracks.
+VIDEO_DATASET = "stove_panda_video"
 
 
 def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
@@ -93,7 +95,7 @@ def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
         convert(SAMPLE_TRACKS, robot_loaded, root, dataset=dataset, cache=cache, **placement)
         roots[name] = root
     # Real video through the extraction and encoding path, then a still appended to it.
-    root = base / "stove_panda_video"
+    root = base / VIDEO_DATASET
     panda = retarget.load_robot("panda")
     convert(
         shared_data / STOVE,
@@ -104,7 +106,7 @@ def build_datasets(base: Path, shared_data: Path) -> dict[str, Path]:
         cache=cache,
     )
     convert(shared_data / STILL, panda, root, side="right", cache=cache)
-    roots["stove_panda_video"] = root
+    roots[VIDEO_DATASET] = root
     return roots
 
 
