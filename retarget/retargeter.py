@@ -101,7 +101,7 @@ class Retargeter:
     def target_vectors(
         self, keypoints: NDArray[np.floating], side: HandSide
     ) -> NDArray[np.float64]:
-        """Scaled human vectors in the robot's palm frame.
+        """Scaled human vectors in the robot's palm frame (``RetargetConfig.finger_roots``).
 
         Args:
             keypoints: Shape (T, 21, 3), any metric frame [m], finite.
@@ -117,10 +117,11 @@ class Retargeter:
         if hand is None:
             raise InvalidInputError(f"robot {self.robot.name!r} has no dexterous hand")
         in_hand = keypoints_in_hand_frame(keypoints, side)
-        points = in_hand[:, hand.keypoint_of_point]
-        vectors = points[:, hand.pairs[:, 1]] - points[:, hand.pairs[:, 0]]
+        ends = hand.keypoint_of_point[hand.pairs[:, 1]]
+        vectors = in_hand[:, ends] - in_hand[:, hand.human_start]
         rotation = self.robot.transform_hand_to_ee[:3, :3]
-        return np.asarray(self.robot.description.scale * vectors @ rotation.T)
+        scaled = self.robot.description.scale * vectors @ rotation.T
+        return np.asarray(scaled + hand.robot_start)
 
     def retarget_sequence(
         self,

@@ -60,6 +60,13 @@ class HandSolvers:
     """MediaPipe keypoint of each mapped point: the wrist, then each fingertip."""
     pairs: NDArray[np.intp]
     """Shape (K, 2): the points each target vector runs between."""
+    human_start: NDArray[np.intp]
+    """Shape (K,): the MediaPipe keypoint each target's human vector starts at: the first
+    point's, or a finger's MCP where the target starts at the robot's finger root
+    (``RetargetConfig.finger_roots``)."""
+    robot_start: NDArray[np.float64]
+    """Shape (K, 3) [m]: added to each scaled human vector, in the palm frame: the robot's
+    wrist point to that finger's root joint where the target starts there, else zero."""
 
 
 @dataclass(frozen=True)
@@ -143,10 +150,45 @@ def _hand_solvers(
     )
     free = VectorRetargeter(model, *arguments)
     _without_limits(free)
+    solver = VectorRetargeter(model, *arguments)
+    keypoints = np.array([WRIST] + [f.keypoint for f in tips])
+    human_start = keypoints[np.array(pairs)[:, 0]]
+    robot_start = np.zeros((len(pairs), 3))
+    if config.finger_roots:
+        roots = finger_roots(solver, tuple(f.frame for f in tips))
+        for k, (a, b) in enumerate(pairs):
+            mcp = FINGER_MCP.get(int(keypoints[b]))
+            if a == 0 and mcp is not None:
+                human_start[k], robot_start[k] = mcp, roots[b - 1]
     return HandSolvers(
-        VectorRetargeter(model, *arguments),
+        solver,
         free,
         robot.joint_indices(robot.hand_joints),
-        np.array([WRIST] + [f.keypoint for f in tips]),
+        keypoints,
         np.array(pairs),
+        human_start,
+        robot_start,
     )
+
+
+FINGER_MCP = {8: 5, 12: 9, 16: 13, 20: 17}
+"""MediaPipe's MCP keypoint of each finger's tip keypoint (index, middle, ring, little)."""
+
+
+def finger_roots(solver: VectorRetargeter, tip_frames: tuple[str, ...]) -> NDArray[np.float64]:
+    """Each fingertip's root joint (the finger's first joint), from the solver's wrist point.
+
+    Returns:
+        Shape (F, 3) [m], in the palm frame the solver's vectors are in. A root joint's origin
+        does not move with the finger's own joints.
+    """
+    model = solver.model
+    data = model.createData()
+    pin.forwardKinematics(model, data, pin.neutral(model))
+    roots = np.empty((len(tip_frames), 3))
+    for i, name in enumerate(tip_frames):
+        joint = model.frames[model.getFrameId(name)].parentJoint
+        while model.parents[joint] != 0:
+            joint = model.parents[joint]
+        roots[i] = solver.rotation_palm.T @ (data.oMi[joint].translation - solver.wrist_position)
+    return roots

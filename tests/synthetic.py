@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pinocchio as pin
 from numpy.typing import NDArray
 
-from retarget import Robot, aperture_from_gripper
+from retarget import RetargetConfig, Robot, aperture_from_gripper
+from retarget.solvers import FINGER_MCP
 
 # A human hand in its own frame H (right hand: y towards the little finger), [m]. Wrist,
 # index MCP (5), middle MCP (9) and little MCP (17) define H exactly: 9 lies on +x, 5 and 17 in
@@ -78,16 +80,27 @@ def random_rigid(rng: np.random.Generator) -> NDArray[np.float64]:
     return transform
 
 
-def synthetic_keypoints(robot: Robot, q: NDArray[np.float64], side: str) -> NDArray[np.float64]:
+FROM_WRIST = RetargetConfig(finger_roots=False)
+"""The default settings with every finger target taken from the wrist: the hands that
+:func:`synthetic_keypoints` makes by default are exact for it (their MCPs are the template's,
+not at the robot's finger roots)."""
+
+
+def synthetic_keypoints(
+    robot: Robot, q: NDArray[np.float64], side: str, finger_roots: bool = False
+) -> NDArray[np.float64]:
     """Human keypoints in H whose retargeting target is exactly the robot at ``q``.
 
-    Fingertips come from forward kinematics mapped back through the mounting and scale; the
-    thumb-index aperture is set from the gripper joint when the robot has one.
+    Fingertips come from forward kinematics mapped back through the mounting and scale; with
+    ``finger_roots`` (``RetargetConfig.finger_roots``) a finger's tip is placed from its MCP as
+    the robot's is from the finger's root. The thumb-index aperture is set from the gripper
+    joint when the robot has one.
 
     Args:
         robot: A loaded robot.
         q: Joint trajectory, shape (T, nq).
         side: ``"right"`` or ``"left"``.
+        finger_roots: The retargeting's ``RetargetConfig.finger_roots``.
 
     Returns:
         Shape (T, 21, 3) [m], in the hand frame H.
@@ -103,12 +116,34 @@ def synthetic_keypoints(robot: Robot, q: NDArray[np.float64], side: str) -> NDAr
             in_hand = (in_ee - mounting[:3, 3]) @ mounting[:3, :3] / d.scale
             for f, p in zip(d.fingertips, in_hand, strict=True):
                 points[t, f.keypoint] = p
+            if finger_roots:
+                for keypoint, root in _finger_roots_in_hand(robot, qt).items():
+                    points[t, keypoint] += points[t, FINGER_MCP[keypoint]] - root
     if d.gripper is not None:
         column = robot.joint_names.index(d.gripper.joint)
         aperture = aperture_from_gripper(q[:, column], d.gripper)
         # Place the thumb tip at that distance from the index tip, along -z (palmar side).
         points[:, 4] = points[:, 8] + aperture[:, None] * np.array([0.0, 0.0, 1.0])
     return points
+
+
+def _finger_roots_in_hand(robot: Robot, q: NDArray[np.float64]) -> dict[int, NDArray[np.float64]]:
+    """Each finger's root joint in H at human scale, by the finger's tip keypoint (thumb aside)."""
+    d, model = robot.description, robot.model
+    data = model.createData()
+    pin.framesForwardKinematics(model, data, robot.model_configuration(q))
+    ee = data.oMf[model.getFrameId(d.ee_frame)]
+    mounting = robot.transform_hand_to_ee
+    roots = {}
+    for f in d.fingertips:
+        if f.keypoint not in FINGER_MCP:
+            continue
+        joint = model.frames[model.getFrameId(f.frame)].parentJoint
+        while model.names[model.parents[joint]] in robot.hand_joints:
+            joint = model.parents[joint]
+        in_ee = ee.actInv(data.oMi[joint].translation)
+        roots[f.keypoint] = (in_ee - mounting[:3, 3]) @ mounting[:3, :3] / d.scale
+    return roots
 
 
 def apply_transform(

@@ -1,5 +1,7 @@
 """Self-collision avoidance in the hand solver (retarget.collision.CollisionAvoidance)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,9 +10,10 @@ import retarget
 from retarget import Flag
 from retarget.collision import CollisionAvoidance, SelfCollision
 from tests.conftest import SAMPLE_TRACKS
-from tests.synthetic import smooth_trajectory, synthetic_keypoints
+from tests.synthetic import FROM_WRIST, smooth_trajectory, synthetic_keypoints
 
 RAW = retarget.RetargetConfig(avoid_self_collision=False)
+RAW_FROM_WRIST = dataclasses.replace(FROM_WRIST, avoid_self_collision=False)
 
 
 def _avoidance(robot: retarget.Robot) -> CollisionAvoidance:
@@ -97,8 +100,8 @@ def test_finger_stops_short_of_the_thumb(robots_loaded):
     index = hand.joint_names.index("joint_1.0")
     q[1, index] = hand.upper[index] - 0.05
     keypoints = synthetic_keypoints(hand, q, "right")
-    raw = retarget.Retargeter(hand, RAW).retarget_sequence(keypoints)
-    avoided = retarget.Retargeter(hand).retarget_sequence(keypoints)
+    raw = retarget.Retargeter(hand, RAW_FROM_WRIST).retarget_sequence(keypoints)
+    avoided = retarget.Retargeter(hand, FROM_WRIST).retarget_sequence(keypoints)
     assert raw.flags[1] == Flag.SELF_COLLISION
     np.testing.assert_array_equal(avoided.flags, [0, 0, 0])
     np.testing.assert_array_equal(avoided.residual.collisions, [0, 0, 0])
@@ -131,8 +134,8 @@ def test_motion_clear_of_contact_is_reproduced(robots_loaded):
         pytest.fail("no scale of the trajectory keeps clear of contact")
     assert np.ptp(q[:, columns], axis=0).min() > 0.15  # every joint still moves 9 deg or more
     keypoints = synthetic_keypoints(hand, q, "left")
-    avoided = retarget.Retargeter(hand).retarget_sequence(keypoints)
-    raw = retarget.Retargeter(hand, RAW).retarget_sequence(keypoints)
+    avoided = retarget.Retargeter(hand, FROM_WRIST).retarget_sequence(keypoints)
+    raw = retarget.Retargeter(hand, RAW_FROM_WRIST).retarget_sequence(keypoints)
     assert not avoided.flags[1:].any()
     tips_avoided = avoided.residual.fingertip[1:]
     assert np.percentile(tips_avoided, 95) < 2e-3
@@ -141,10 +144,11 @@ def test_motion_clear_of_contact_is_reproduced(robots_loaded):
 
 @pytest.mark.parametrize(("name", "side"), [("allegro_left", "left"), ("allegro_right", "right")])
 def test_real_fingers_are_kept_apart(robots_loaded, name, side):
-    """The bundled real kettle clip: the raw mapping drives neighbouring Allegro fingers 2-3 cm
-    through each other on every frame; with the avoidance no frame collides and the parts
-    stay apart, at the price of a larger fingertip error (targets it cannot reach are missed
-    and flagged, not faked)."""
+    """The bundled real kettle clip: the raw mapping drives neighbouring Allegro fingers about
+    2 cm through each other (median; 1.9 cm on the right hand since the fingers' targets start
+    at their roots, ``RetargetConfig.finger_roots``) on almost every frame; with the avoidance
+    no frame collides and the parts stay apart, at the price of a larger fingertip error
+    (targets it cannot reach are missed and flagged, not faked)."""
     robot = robots_loaded[name]
     hand = pipeline.read_tracks(SAMPLE_TRACKS).hands[side]
     present = hand.present
@@ -162,7 +166,7 @@ def test_real_fingers_are_kept_apart(robots_loaded, name, side):
     closest = np.array([avoidance.closest(q[columns]) for q in avoided.q[present]])
     assert closest.min() > 0.0
     raw_closest = np.array([avoidance.closest(q[columns]) for q in raw.q[present]])
-    assert np.median(raw_closest) < -0.02
+    assert np.median(raw_closest) < -0.015
     tip_raw = np.nanmedian(raw.residual.fingertip)
     tip_avoided = np.nanmedian(avoided.residual.fingertip)
     assert tip_raw < tip_avoided < 0.06

@@ -5,7 +5,7 @@ import pytest
 
 import retarget
 from retarget import Flag
-from tests.synthetic import synthetic_keypoints
+from tests.synthetic import FROM_WRIST, synthetic_keypoints
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_pose_beyond_a_joint_limit_is_a_joint_limit_flag(robots_loaded):
     ]
     q[1, beyond] = hand.upper[beyond] + 0.8
     keypoints = synthetic_keypoints(hand, q, "right")
-    retargeter = retarget.Retargeter(hand)
+    retargeter = retarget.Retargeter(hand, FROM_WRIST)
     result = retargeter.retarget_sequence(keypoints)
     # The best reachable answer curls the distal joints fully to make up for the held ones,
     # which presses a middle/ring fingertip into the palm: SELF_COLLISION is then also set,
