@@ -35,6 +35,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
@@ -129,7 +130,9 @@ def main() -> None:
         return
 
     robot = retarget.load_robot("allegro_right")
-    rt = retarget.Retargeter(robot, retarget.RetargetConfig(avoid_self_collision=False))
+    # dex-retargeting's kind of targets (every vector the human's, scaled), for both solvers.
+    raw = retarget.RetargetConfig(avoid_self_collision=False, finger_roots=False)
+    rt = retarget.Retargeter(robot, raw)
     solver = rt.solvers.hand.vector  # the bare hand solver, as the retargeter calls it
     assert solver is not None
     hand = pipeline.read_tracks(args.tracks).hands["right"]
@@ -139,9 +142,8 @@ def main() -> None:
     columns = robot.joint_indices(robot.hand_joints)
 
     # hand2robot's default (tip and thumb-to-finger vectors) and tip vectors only, as dex's.
-    tips_only = retarget.Retargeter(
-        robot, retarget.RetargetConfig(thumb_vectors=False, avoid_self_collision=False)
-    ).solvers.hand
+    no_thumb = dataclasses.replace(raw, thumb_vectors=False)
+    tips_only = retarget.Retargeter(robot, no_thumb).solvers.hand
     assert tips_only is not None
     tips_only = tips_only.vector
     runs = {}

@@ -16,7 +16,8 @@ hand and in total:
   (the step less one ``retarget.Retargeter`` construction, timed alone: URDF, collision
   geometry, solvers; made once per clip and hand here), as dex-retargeting's timing leaves its
   ``config.build()`` out;
-- dex-retargeting 0.5.0's vector retargeting on the same wrist-to-fingertip targets and URDF
+- dex-retargeting 0.5.0's vector retargeting on its own kind of targets (the human's
+  wrist-to-fingertip vectors, scaled: ``RetargetConfig(finger_roots=False)``) and the same URDF
   (its own process, as ``scripts/bench_dex_retargeting.py`` configures it), solver only;
 - the fingertip geometry: the seven palm-normalised fingertip distances (thumb tip to index,
   middle and ring tips; wrist to thumb, index, middle and ring tips; each over the wrist to
@@ -203,7 +204,7 @@ def main(dex_python: str, reflect_mirrored: bool = True) -> None:
                 elif key == "ms_per_frame_without_setup":
                     value = seconds - setup[side, label]
                 total[key] = total.get(key, 0.0) + value
-        rt = retarget.Retargeter(robot)
+        rt = retarget.Retargeter(robot, retarget.RetargetConfig(finger_roots=False))
         tips = rt.target_vectors(tracks.hands[side].world_keypoints[present], side)[:, :4]
         dex_q, dex_ms = run_dex(dex_python, robot, tips, repeats=1)
         dex_distances = robot_distances(rt, dex_q)

@@ -43,14 +43,15 @@ def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_p
     assert 50 < summary["total_frames"] - summary["flag_counts"]["NO_HAND"] < 120
     provenance = json.loads((hand_dataset / "meta/hand2robot.json").read_text())
     assert provenance["inputs"][0]["hand"] == "right"
-    # The fingers are kept apart by default; --no-avoid-collisions gives the raw mapping, whose
-    # fingers pass through each other on (almost) every frame with a hand.
+    # The fingers are kept apart by default; --no-avoid-collisions --no-finger-roots gives the
+    # raw mapping of earlier releases, whose fingers pass through each other on (almost) every
+    # frame with a hand.
     assert provenance["inputs"][0]["retarget_settings"]["avoid_self_collision"] is True
     assert summary["flag_counts"].get("SELF_COLLISION", 0) == 0
     raw_dataset = tmp_path / "allegro_raw"
     done = cli(
         "retarget", clip, "--robot", "allegro_right", "--no-avoid-collisions",
-        "--out", str(raw_dataset),
+        "--no-finger-roots", "--out", str(raw_dataset),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     raw = json.loads(cli("inspect", str(raw_dataset), "--json").stdout)
@@ -58,6 +59,10 @@ def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_p
     assert raw["flag_counts"]["SELF_COLLISION"] >= 0.9 * with_hand
     settings = json.loads((raw_dataset / "meta/hand2robot.json").read_text())["inputs"][0]
     assert settings["retarget_settings"]["avoid_self_collision"] is False
+    # The fingers' targets start at the robot's finger roots by default (recorded); the
+    # earlier wrist-based targets on request.
+    assert provenance["inputs"][0]["retarget_settings"]["finger_roots"] is True
+    assert settings["retarget_settings"]["finger_roots"] is False
 
     arm_dataset = tmp_path / "panda"
     pose = "1.2,0,0.5,0,0.4,3.14159"

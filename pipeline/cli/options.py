@@ -9,7 +9,6 @@ command receives ``ExtractConfig``, :class:`ChainOptions` and ``DatasetConfig`` 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +19,19 @@ from typing import Annotated, Any, NamedTuple
 import typer
 
 from pipeline.cli.app import interruptible
+from pipeline.cli.solve_options import (
+    AvoidOption,
+    FingerRootsOption,
+    OptimizeOption,
+    ThresholdOption,
+    retarget_config_option,
+)
 from pipeline.dataset import DatasetConfig
 from pipeline.encoding import VideoConfig
 from pipeline.extract import ExtractConfig
 from pipeline.placement import PlacementConfig
 from pipeline.retargeted import HandRequest
-from retarget import FeasibilityConfig, RetargetConfig
+from retarget import RetargetConfig
 
 ModelOption = Annotated[
     Path | None,
@@ -202,37 +208,6 @@ FitPlacementOption = Annotated[
         show_default=False,
     ),
 ]
-ThresholdOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--threshold",
-        help="Flag threshold KEY=VALUE, repeatable (retarget.FeasibilityConfig), e.g. "
-        "max_position_error=0.02 or check_self_collision=false.",
-    ),
-]
-AvoidOption = Annotated[
-    bool,
-    typer.Option(
-        "--avoid-collisions/--no-avoid-collisions",
-        help="Keep a dexterous hand's fingers from passing through each other while solving "
-        "(no effect on grippers). Off: the raw vector mapping, faster, with SELF_COLLISION "
-        "flags wherever the fingers meet.",
-    ),
-]
-OptimizeOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--optimize/--no-optimize",
-        help="Refine each clip's per-frame solution as a whole trajectory (torch): smooth, "
-        "within the URDF velocity limits, fingers kept apart; flags are judged on the result. "
-        "More feasible frames for every robot, 7-9% of a clip's conversion time; "
-        "--no-optimize keeps the per-frame solve (README: Trajectory optimisation). "
-        "Default: on.",
-        show_default=False,
-    ),
-]
-
-
 EgocentricOption = Annotated[
     bool, typer.Option(help="The camera is a head camera (default: third-person).")
 ]
@@ -251,35 +226,6 @@ def camera_pose_option(text: str | None) -> tuple[float, ...] | None:
             f"--camera-pose takes six comma-separated numbers x,y,z,roll,pitch,yaw; got {text!r}"
         )
     return values
-
-
-def retarget_config_option(
-    thresholds: list[str] | None, avoid: bool = True, optimize: bool | None = None
-) -> RetargetConfig:
-    """``RetargetConfig`` from ``--threshold``, ``--[no-]avoid-collisions``, ``--[no-]optimize``."""
-    fields = {f.name: f for f in dataclasses.fields(FeasibilityConfig)}
-    values: dict[str, object] = {}
-    for item in thresholds or []:
-        key, _, text = item.partition("=")
-        if key not in fields or not text:
-            raise typer.BadParameter(
-                f"--threshold {item!r}: give KEY=VALUE with KEY one of {', '.join(fields)}"
-            )
-        kind = type(getattr(FeasibilityConfig(), key))
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise typer.BadParameter(f"--threshold {item!r}: {key} takes true or false")
-            values[key] = text.lower() in ("true", "1")
-        else:
-            try:
-                values[key] = kind(text)
-            except ValueError:
-                raise typer.BadParameter(f"--threshold {item!r}: {key} takes a number") from None
-    return RetargetConfig(
-        feasibility=FeasibilityConfig(**values),  # type: ignore[arg-type]
-        avoid_self_collision=avoid,
-        optimize=optimize,
-    )
 
 
 def dataset_config_option(
@@ -325,7 +271,7 @@ class ChainOptions(NamedTuple):
     placement: PlacementConfig
     """``--egocentric``, ``--camera-pose``, ``--workspace-scale``, ``--fit-placement``."""
     retarget: RetargetConfig
-    """``--threshold``, ``--[no-]avoid-collisions`` and ``--[no-]optimize``."""
+    """``--threshold`` and the solver switches (:mod:`pipeline.cli.solve_options`)."""
 
 
 def _extraction_options(
@@ -381,6 +327,7 @@ def _chain_options(
     threshold: ThresholdOption = None,
     avoid_collisions: AvoidOption = True,
     optimize: OptimizeOption = None,
+    finger_roots: FingerRootsOption = True,
 ) -> None:
     """The retargeting options shared by ``retarget`` and ``batch``."""
 
@@ -394,6 +341,7 @@ def _chain(
     threshold: list[str] | None,
     avoid_collisions: bool,
     optimize: bool | None,
+    finger_roots: bool,
 ) -> ChainOptions:
     placement = PlacementConfig(
         egocentric=egocentric,
@@ -405,7 +353,7 @@ def _chain(
     return ChainOptions(
         HandRequest.parse(hand),
         placement,
-        retarget_config_option(threshold, avoid_collisions, optimize),
+        retarget_config_option(threshold, avoid_collisions, optimize, finger_roots),
     )
 
 
