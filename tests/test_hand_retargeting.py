@@ -36,6 +36,18 @@ def _tips_in_palm(robot, q):
     return np.array(out)
 
 
+def _round_trip(rt, q, keypoints):
+    """The retargeter's answer to keypoints made from ``q`` (the arm given its true palm pose),
+    and each fingertip's distance from the true one in the palm frame, shape (T, F) [m]."""
+    robot = rt.robot
+    if robot.arm_joints:
+        ee = np.stack([robot.frame_placements(qt, ("palm_link",))[0] for qt in q])
+        res = rt.retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
+    else:
+        res = rt.retarget_sequence(keypoints)
+    return res, np.linalg.norm(_tips_in_palm(robot, res.q) - _tips_in_palm(robot, q), axis=-1)
+
+
 def test_vector_jacobian_matches_finite_differences(robots_loaded):
     robot = robots_loaded["allegro_right"]
     solver = retarget.Retargeter(robot).solvers.hand.vector
@@ -64,12 +76,7 @@ def test_round_trip_reproduces_fingertips(robots_loaded, name):
     # refuses to follow: this test is about the vector solver and the flag, so it is off here
     # (tests/test_collision_avoidance.py covers it).
     rt = retarget.Retargeter(robot, dataclasses.replace(FROM_WRIST, avoid_self_collision=False))
-    if robot.arm_joints:
-        ee = np.stack([robot.frame_placements(qt, ("palm_link",))[0] for qt in q])
-        res = rt.retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
-    else:
-        res = rt.retarget_sequence(keypoints)
-    error = np.linalg.norm(_tips_in_palm(robot, res.q) - _tips_in_palm(robot, q), axis=-1)
+    res, error = _round_trip(rt, q, keypoints)
     # Frame 0 starts from the rest pose; the others are warm-started.
     assert np.percentile(error[1:], 95) < 2e-3, np.percentile(error[1:], 95)
     assert np.max(error[1:]) < 5e-3, np.max(error[1:])
@@ -243,12 +250,7 @@ def test_finger_targets_start_at_the_robot_finger_roots(robots_loaded, name):
         else:
             expected = from_wrist[:, row]
         np.testing.assert_allclose(targets[:, row], expected, atol=1e-12)
-    if robot.arm_joints:
-        ee = np.stack([robot.frame_placements(qt, ("palm_link",))[0] for qt in q])
-        res = rt.retarget_sequence(keypoints, ee @ robot.transform_hand_to_ee)
-    else:
-        res = rt.retarget_sequence(keypoints)
-    error = np.linalg.norm(_tips_in_palm(robot, res.q) - _tips_in_palm(robot, q), axis=-1)
+    error = _round_trip(rt, q, keypoints)[1]
     assert np.percentile(error[1:], 95) < 2e-3, np.percentile(error[1:], 95)
 
 
