@@ -278,12 +278,22 @@ def test_panel_view_is_fixed_and_frames_a_bimanual_robot(robots_loaded) -> None:
 
 
 def test_links_in_contact_are_drawn_red_on_a_self_collision_frame(
-    zed_datasets: dict[str, Path],
+    shared_data: Path, tmp_path: Path
 ) -> None:
+    """The ZED frames on the UR5 + Allegro with the fingers' targets taken from the wrist
+    (``finger_roots=False``, earlier releases): a fingertip meets the UR5's forearm there."""
     from pipeline.viz.scene import Contacts
 
-    episode = load_episode(zed_datasets["ur5_allegro"], 0)
     robot = retarget.load_robot("ur5_allegro")
+    pipeline.convert(
+        shared_data / ZED,
+        robot,
+        tmp_path / "ur5_allegro",
+        retarget=retarget.RetargetConfig(finger_roots=False),
+        placement=pipeline.PlacementConfig(egocentric=True),
+        cache=tmp_path / "cache",
+    )
+    episode = load_episode(tmp_path / "ur5_allegro", 0)
     flags = episode.rows["flags"].astype(np.int64)
     colliding = np.flatnonzero(flags & retarget.Flag.SELF_COLLISION)
     assert len(colliding) >= 1  # the clip has such frames (the forearm against a fingertip)
