@@ -31,6 +31,8 @@ INDEX_MCP = 5
 INDEX_TIP = 8
 MIDDLE_MCP = 9
 LITTLE_MCP = 17
+FINGER_MCP = {INDEX_TIP: INDEX_MCP, 12: MIDDLE_MCP, 16: 13, 20: LITTLE_MCP}
+"""The MCP keypoint of each finger's tip keypoint (index, middle, ring, little; thumb aside)."""
 
 HandSide = Literal["right", "left"]
 

@@ -212,7 +212,9 @@ class Retargeter:
             zip(clips, trajectories, solved, strict=True)
         ):
             verdict = self.evaluate(q, targets)
-            if index in chosen:  # judged again only where a frame stepped back
+            # An optimised clip: arm-link contacts the optimiser made step back, and the clip
+            # is judged again only where a frame did.
+            if index in chosen:
                 touching = np.flatnonzero(verdict.flags & Flag.SELF_COLLISION)
                 cleared = clear_robot_contacts(
                     q, start, touching, self.solvers.collision, self.robot

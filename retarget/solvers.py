@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from retarget.arm_ik import ArmIK, chain_length
 from retarget.collision import SelfCollision
 from retarget.config import RetargetConfig
-from retarget.hand_frame import WRIST
+from retarget.hand_frame import FINGER_MCP, WRIST
 from retarget.robot import Robot
 from retarget.shapes import HandShapes
 from retarget.vector_retargeting import VectorRetargeter
@@ -169,10 +169,6 @@ def _hand_solvers(
         human_start,
         robot_start,
     )
-
-
-FINGER_MCP = {8: 5, 12: 9, 16: 13, 20: 17}
-"""MediaPipe's MCP keypoint of each finger's tip keypoint (index, middle, ring, little)."""
 
 
 def finger_roots(solver: VectorRetargeter, tip_frames: tuple[str, ...]) -> NDArray[np.float64]:

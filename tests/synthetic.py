@@ -7,7 +7,7 @@ import pinocchio as pin
 from numpy.typing import NDArray
 
 from retarget import RetargetConfig, Robot, aperture_from_gripper
-from retarget.solvers import FINGER_MCP
+from retarget.hand_frame import FINGER_MCP
 
 # A human hand in its own frame H (right hand: y towards the little finger), [m]. Wrist,
 # index MCP (5), middle MCP (9) and little MCP (17) define H exactly: 9 lies on +x, 5 and 17 in
