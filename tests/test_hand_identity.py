@@ -87,6 +87,48 @@ def test_a_stretch_with_both_labels_wrong_follows_the_hands_positions():
     assert sides["right"][0][0].image_keypoints[10, 0] == 900.0
 
 
+def test_positions_do_not_overrule_a_long_confidently_named_track():
+    # One hand, named right with 0.99 in frames 0-59 (A) and 90-99 (D); between them, after a
+    # gap longer than the linking gap, the same hand named left with 0.7 (B, frames 62-75),
+    # while another hand far away is named left too for two frames (C, 66-67), so one person's
+    # two hands put C on the right. B continues A and D in position, C does not: positions
+    # alone would turn A and D left. Their labels (60 and 10 frames at 0.99) outweigh B's.
+    # The same layout as arm-wrestling_lowres.mp4 at 24 fps (167 frames named right, 179 of
+    # 189 once turned left).
+    timestamps = np.arange(100) / 30.0
+    detections: list[list[hand_identity.Detection]] = [[] for _ in range(100)]
+    for t in [*range(60), *range(90, 100)]:
+        detections[t].append(_detection(t, (300, 300), right=True, score=0.99))
+    for t in range(62, 76):
+        detections[t].append(_detection(t, (300, 300), right=False, score=0.7))
+    for t in (66, 67):
+        detections[t].append(_detection(t, (900, 520), right=False, score=0.9))
+    tracklets = hand_identity.link_tracklets(detections, timestamps, gate=0.6, max_gap_s=0.05)
+    assert len(tracklets) == 4
+    sides, extra = hand_identity.assign_sides(tracklets, one_person=True)
+    assert extra == []
+    right = sorted(d.frame for t in sides["right"] for d in t)
+    assert set(range(60)) | set(range(90, 100)) <= set(right)
+    assert sorted(d.frame for t in sides["left"] for d in t) == list(range(62, 76))
+
+
+def test_arm_wrestling_at_24_fps_keeps_the_right_hand_right(shared_data: Path) -> None:
+    """Real footage: the clasped right hands of two people, resampled to 24 fps (a dataset's
+    default rate for mixed inputs). The hand the detector names right on most frames stays the
+    right track (it was turned left by its neighbours' positions: 195 frames)."""
+    from pipeline import ExtractConfig, extract_hands
+
+    tracks = extract_hands(
+        shared_data / "videos/armwrestling_lowres.mp4", config=ExtractConfig(max_fps=24.0)
+    )
+    right, left = tracks.hands["right"], tracks.hands["left"]
+    detected = right.present & ~right.interpolated
+    # Measured: right 179 detected frames, 175 named right by the detector; left 16 frames.
+    assert detected.sum() >= 170
+    assert right.label_agrees[detected].mean() > 0.9
+    assert left.present.sum() <= 20
+
+
 def test_one_person_resolves_two_same_labels_but_a_still_image_keeps_them():
     # Both hands labelled Left in every frame; the first is more certain.
     timestamps = np.arange(5) / 30.0
