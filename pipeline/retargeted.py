@@ -20,7 +20,8 @@ class HandRequest(StrEnum):
     """Which human hand to retarget (``--hand``); a plain string of the same value also works."""
 
     AUTO = "auto"
-    """The hand seen in most frames; a dexterous hand takes its own side, a bimanual robot both."""
+    """The hand with the most frames free of input flags (then the hand seen most); a dexterous
+    hand takes its own side, a bimanual robot both."""
     LEFT = "left"
     RIGHT = "right"
     BOTH = "both"

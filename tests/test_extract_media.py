@@ -124,6 +124,24 @@ def test_cups_identity_survives_label_flicker(cups):
     assert (cups.hands["left"].present | cups.hands["right"].present).mean() > 0.85
 
 
+def test_auto_takes_the_hand_with_the_most_trusted_frames(cups):
+    """Both hands are seen about as often; the left one, half hidden behind the cups, is lifted
+    with much less certainty. ``auto`` takes the hand whose frames carry no input flag."""
+    from pipeline.retargeting import _trusted_and_seen
+
+    feasibility = retarget.FeasibilityConfig()
+    left = _trusted_and_seen(cups, "left", feasibility)
+    right = _trusted_and_seen(cups, "right", feasibility)
+    # Measured: left 38 of 237 frames, right 95 of 231.
+    assert left[1] > right[1] and right[0] > 2 * left[0]
+    assert pipeline.choose_side(cups, "auto") == "right"
+    # What a trusted frame is follows the thresholds the flags use.
+    lenient = retarget.FeasibilityConfig(max_wrist_std=10.0, min_score=0.0)
+    assert _trusted_and_seen(cups, "left", lenient) == (left[1], left[1])
+    assert pipeline.choose_side(cups, "auto", lenient) == "left"  # then: the hand seen most
+    assert pipeline.choose_side(cups, "left") == "left"
+
+
 def test_two_left_hands_in_a_still_are_both_left(shared_data):
     tracks = pipeline.extract_hands(shared_data / "images/two_left_hands_back.jpg")
     _one_row_per_frame(tracks, 1)

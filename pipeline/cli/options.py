@@ -181,7 +181,8 @@ AllowDuplicateOption = Annotated[
 HandOption = Annotated[
     str,
     typer.Option(
-        help="auto (the hand seen most; a dexterous hand takes its own), left, right, or both "
+        help="auto (the hand with the most confident, certainly lifted frames; a dexterous "
+        "hand takes its own), left, right, or both "
         "(one two-arm episode on a bimanual robot such as bimanual_panda; else one episode "
         "per hand, for robots that take either hand)."
     ),
