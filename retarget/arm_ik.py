@@ -201,14 +201,22 @@ class ArmIK:
     def better(self, a: IKResult, b: IKResult) -> bool:
         """Whether ``a`` is closer to the target than ``b``.
 
-        Position first, then orientation; full-pose arms weigh 1 cm like 0.1 rad.
+        Arms with fewer than six joints: position first, then orientation: of two answers that
+        reach the position (within ``position_tolerance``) the one with the smaller orientation
+        error, else the one nearer in position. Full-pose arms weigh 1 cm like 0.1 rad.
         """
         if self.prioritized:
-            return (a.position_error, a.orientation_error) < (b.position_error, b.orientation_error)
+            return self._priority(a) < self._priority(b)
         return (
             a.position_error + 0.1 * a.orientation_error
             < b.position_error + 0.1 * b.orientation_error
         )
+
+    def _priority(self, result: IKResult) -> tuple[bool, float]:
+        """Sort key of :meth:`better` for an arm of fewer than six joints."""
+        if result.position_error < self.config.position_tolerance:
+            return False, result.orientation_error
+        return True, result.position_error
 
     def _prioritized_step(
         self, jacobian: NDArray[np.float64], error: NDArray[np.float64]

@@ -218,3 +218,45 @@ def test_null_space_posture_keeps_the_panda_from_its_limits_without_losing_the_p
     # the solve without posture reached it.
     ok = reached_still < tolerance.position_tolerance
     assert ok.mean() > 0.9 and np.all(reached[ok] < tolerance.position_tolerance)
+
+
+def test_a_five_dof_arm_ranks_reached_positions_by_orientation(robots_loaded):
+    from retarget.arm_ik import ArmIK, IKResult
+
+    robot = robots_loaded["so101"]
+    model, _ = _arm_model(robot)
+    ik = ArmIK(model, robot.description.ee_frame)
+    assert ik.prioritized
+    tolerance = ik.config.position_tolerance
+
+    def answer(position: float, orientation: float) -> IKResult:
+        return IKResult(np.zeros(model.nq), position, orientation, 10, True, np.eye(4))
+
+    # Both reach the position: the nearer orientation wins, whatever micrometres apart.
+    assert ik.better(answer(0.5 * tolerance, 0.1), answer(0.1 * tolerance, 1.4))
+    assert not ik.better(answer(0.1 * tolerance, 1.4), answer(0.5 * tolerance, 0.1))
+    # Position first: reaching it beats any orientation; between misses, the nearer position.
+    assert ik.better(answer(0.5 * tolerance, 1.4), answer(2 * tolerance, 0.0))
+    assert ik.better(answer(2 * tolerance, 1.4), answer(3 * tolerance, 0.0))
+
+
+def test_a_five_dof_arm_starts_again_when_its_gripper_is_turned_away(robots_loaded, shared_data):
+    """Real footage (the right hand of armwrestling_lowres.mp4 at 24 fps) on the SO-101, frame
+    by frame: the warm start reached every position with the gripper turned far from the hand's
+    orientation; the frames where the orientation misses its threshold are solved again from the
+    last good answer and the rest pose, the better kept."""
+    import pipeline
+
+    tracks = pipeline.extract_hands(
+        shared_data / "videos/armwrestling_lowres.mp4",
+        config=pipeline.ExtractConfig(max_fps=24.0),
+    )
+    config = retarget.RetargetConfig(optimize=False)
+    (done,) = pipeline.retarget_sides(tracks, robots_loaded["so101"], side="right", config=config)
+    seen = (done.result.flags & Flag.NO_HAND) == 0
+    orientation = done.result.residual.orientation[seen]
+    # Measured: 161 of 181 frames without a flag, orientation error 0.06 rad median (before:
+    # 8 frames, 1.37 rad median with every position reached).
+    assert seen.sum() > 170
+    assert np.median(orientation) < 0.2
+    assert done.result.feasible[seen].mean() > 0.8
