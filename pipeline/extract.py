@@ -103,6 +103,9 @@ def cache_key(
         # Distance from the angles the hand's segments subtend (was: their lengths in the
         # normalised image plane; before that, landmarker PnP).
         "lift": "ruler angles+envelope",
+        # A group of tracks turns to the other sides by position only where its labels weigh
+        # less than its neighbours' (was: by position alone).
+        "sides": "labels weighed",
         "hand2robot": package_version(),
     }
     if depth is not None:
