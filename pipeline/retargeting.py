@@ -25,7 +25,8 @@ from pipeline.placement import (
 )
 from pipeline.retargeted import HandRequest, RetargetedHand
 from pipeline.tracks import SIDES, HandTrack, HandTracks, hands_in_world
-from retarget import BimanualRobot, HandSide, RetargetConfig, Robot
+from retarget import BimanualRobot, Flag, HandSide, RetargetConfig, Robot
+from retarget.evaluate import input_flags
 from retarget.exceptions import InvalidInputError
 
 
@@ -59,17 +60,18 @@ def choose_side(
 def _trusted_and_seen(
     tracks: HandTracks, side: str, feasibility: retarget.FeasibilityConfig
 ) -> tuple[int, int]:
-    """Frames of one hand without an input flag, and frames with the hand at all."""
+    """Frames of one hand without an input flag of its own, and frames with the hand at all.
+
+    The flags are ``LOW_CONFIDENCE`` and ``LIFT_UNCERTAIN``, by their own rule
+    (:func:`retarget.evaluate.input_flags`).
+    """
     hand = tracks.hands[side]
     seen = np.asarray(hand.present, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        trusted = seen & (hand.score >= feasibility.min_score)
-        figure = _lift_figure(hand, seen, size_prior(tracks))
-        if "wrist_std" in figure:
-            trusted &= figure["wrist_std"] <= feasibility.max_wrist_std
-        else:
-            trusted &= figure["lift_error"] <= feasibility.max_lift_error
-    return int(trusted.sum()), int(seen.sum())
+    figures = retarget.Targets(
+        seen, None, None, None, score=hand.score, **_lift_figure(hand, seen, size_prior(tracks))
+    )
+    doubt = input_flags(seen, figures, feasibility) & (Flag.LOW_CONFIDENCE | Flag.LIFT_UNCERTAIN)
+    return int((seen & (doubt == 0)).sum()), int(seen.sum())
 
 
 def retarget_sides(
