@@ -240,19 +240,18 @@ def test_a_five_dof_arm_ranks_reached_positions_by_orientation(robots_loaded):
     assert ik.better(answer(2 * tolerance, 1.4), answer(3 * tolerance, 0.0))
 
 
-def test_a_five_dof_arm_starts_again_when_its_gripper_is_turned_away(robots_loaded, shared_data):
+def test_a_five_dof_arm_starts_again_when_its_gripper_is_turned_away(
+    robots_loaded, armwrestling_24fps
+):
     """Real footage (the right hand of armwrestling_lowres.mp4 at 24 fps) on the SO-101, frame
     by frame: the warm start reached every position with the gripper turned far from the hand's
     orientation; the frames where the orientation misses its threshold are solved again from the
     last good answer and the rest pose, the better kept."""
     import pipeline
 
-    tracks = pipeline.extract_hands(
-        shared_data / "videos/armwrestling_lowres.mp4",
-        config=pipeline.ExtractConfig(max_fps=24.0),
-    )
     config = retarget.RetargetConfig(optimize=False)
-    (done,) = pipeline.retarget_sides(tracks, robots_loaded["so101"], side="right", config=config)
+    robot = robots_loaded["so101"]
+    (done,) = pipeline.retarget_sides(armwrestling_24fps, robot, side="right", config=config)
     seen = (done.result.flags & Flag.NO_HAND) == 0
     orientation = done.result.residual.orientation[seen]
     # Measured: 161 of 181 frames without a flag, orientation error 0.06 rad median (before:

@@ -112,16 +112,11 @@ def test_positions_do_not_overrule_a_long_confidently_named_track():
     assert sorted(d.frame for t in sides["left"] for d in t) == list(range(62, 76))
 
 
-def test_arm_wrestling_at_24_fps_keeps_the_right_hand_right(shared_data: Path) -> None:
+def test_arm_wrestling_at_24_fps_keeps_the_right_hand_right(armwrestling_24fps) -> None:
     """Real footage: the clasped right hands of two people, resampled to 24 fps (a dataset's
     default rate for mixed inputs). The hand the detector names right on most frames stays the
     right track (it was turned left by its neighbours' positions: 195 frames)."""
-    from pipeline import ExtractConfig, extract_hands
-
-    tracks = extract_hands(
-        shared_data / "videos/armwrestling_lowres.mp4", config=ExtractConfig(max_fps=24.0)
-    )
-    right, left = tracks.hands["right"], tracks.hands["left"]
+    right, left = armwrestling_24fps.hands["right"], armwrestling_24fps.hands["left"]
     detected = right.present & ~right.interpolated
     # Measured: right 179 detected frames, 175 named right by the detector; left 16 frames.
     assert detected.sum() >= 170
