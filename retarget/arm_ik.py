@@ -74,9 +74,19 @@ class ArmIK:
         model: Pinocchio model with only the arm's joints free (others locked).
         frame: Name of the end-effector frame.
         config: Solver settings.
+        orientation_bound: An arm of fewer than six joints reaches its target when the
+            position is within tolerance and the orientation within this [rad] (its IK reaches
+            the position first); the retargeter gives the ``UNREACHABLE`` threshold,
+            ``FeasibilityConfig.max_orientation_error``. Full-pose arms ignore it.
     """
 
-    def __init__(self, model: pin.Model, frame: str, config: IKConfig | None = None) -> None:
+    def __init__(
+        self,
+        model: pin.Model,
+        frame: str,
+        config: IKConfig | None = None,
+        orientation_bound: float = float("inf"),
+    ) -> None:
         self.model = model
         self.data = model.createData()
         self.frame_id = model.getFrameId(frame)
@@ -84,6 +94,7 @@ class ArmIK:
         self.lower = model.lowerPositionLimit.copy()
         self.upper = model.upperPositionLimit.copy()
         self.prioritized = model.nv < 6
+        self.orientation_bound = orientation_bound
         finite = np.isfinite(self.lower) & np.isfinite(self.upper)
         self.redundant = model.nv > 6 and bool(finite.all()) and self.config.posture_gain > 0
         self._middle = np.where(finite, (self.lower + self.upper) / 2, 0.0)
@@ -181,21 +192,20 @@ class ArmIK:
     def succeeded(self, result: IKResult) -> bool:
         """Whether a result reached its target.
 
-        Position and orientation within tolerance, or position alone for arms with fewer than
-        six joints.
+        Position and orientation within tolerance; for arms with fewer than six joints, the
+        position within tolerance and the orientation within ``orientation_bound``.
         """
         return self.reached(result.position_error, result.orientation_error)
 
     def reached(self, position_error: float, orientation_error: float) -> bool:
         """Whether a position [m] and orientation [rad] error reach the target.
 
-        :meth:`succeeded` on the figures alone: both within tolerance, or the position alone
-        for arms with fewer than six joints.
+        :meth:`succeeded` on the figures alone.
         """
         cfg = self.config
         close = position_error < cfg.position_tolerance
         if self.prioritized:
-            return close
+            return close and orientation_error <= self.orientation_bound
         return close and orientation_error < cfg.orientation_tolerance
 
     def better(self, a: IKResult, b: IKResult) -> bool:

@@ -111,8 +111,9 @@ def _without_limits(solver: ArmIK | VectorRetargeter) -> ArmIK | VectorRetargete
 def _arm_solvers(robot: Robot, config: RetargetConfig) -> ArmSolvers:
     model = locked_model(robot, robot.arm_joints)
     frame = robot.description.ee_frame
-    ik = ArmIK(model, frame, config.ik)
-    free = ArmIK(model, frame, config.ik)
+    bound = config.feasibility.max_orientation_error
+    ik = ArmIK(model, frame, config.ik, bound)
+    free = ArmIK(model, frame, config.ik, bound)
     _without_limits(free)
     return ArmSolvers(
         ik, free, robot.joint_indices(robot.arm_joints), chain_length(model, ik.frame_id)

@@ -240,6 +240,37 @@ def test_a_five_dof_arm_ranks_reached_positions_by_orientation(robots_loaded):
     assert ik.better(answer(2 * tolerance, 1.4), answer(3 * tolerance, 0.0))
 
 
+def test_a_five_dof_arm_reaches_a_target_only_within_the_orientation_bound(robots_loaded):
+    """One meaning of "reached" for a five-joint arm, in the IK and in the retargeter: the
+    position within the IK's tolerance and the orientation within the UNREACHABLE threshold
+    (the bound the retargeter gives its ArmIK). A full-pose arm keeps both tolerances."""
+    from retarget.arm_ik import ArmIK, IKResult
+
+    config = retarget.RetargetConfig()
+    bound = config.feasibility.max_orientation_error
+    so101 = retarget.Retargeter(robots_loaded["so101"], config).solvers.arm
+    panda = retarget.Retargeter(robots_loaded["panda"], config).solvers.arm
+    assert so101 is not None and panda is not None
+    assert so101.ik.orientation_bound == so101.free.orientation_bound == bound
+    tolerance = so101.ik.config.position_tolerance
+
+    def answer(position: float, orientation: float) -> IKResult:
+        return IKResult(np.zeros(5), position, orientation, 10, True, np.eye(4))
+
+    assert so101.ik.succeeded(answer(0.5 * tolerance, 0.9 * bound))
+    assert not so101.ik.succeeded(answer(0.5 * tolerance, 1.1 * bound))  # turned away
+    assert not so101.ik.succeeded(answer(2 * tolerance, 0.0))
+    # Unbounded (ArmIK's own default): the position alone, as the IK orders its tasks.
+    model, _ = _arm_model(robots_loaded["so101"])
+    assert ArmIK(model, robots_loaded["so101"].description.ee_frame).succeeded(
+        answer(0.5 * tolerance, 3.0)
+    )
+    # A full-pose arm: both within the IK's tolerances, the bound plays no part.
+    orientation_tolerance = panda.ik.config.orientation_tolerance
+    assert panda.ik.succeeded(answer(0.5 * tolerance, 0.5 * orientation_tolerance))
+    assert not panda.ik.succeeded(answer(0.5 * tolerance, 2 * orientation_tolerance))
+
+
 def test_a_five_dof_arm_starts_again_when_its_gripper_is_turned_away(
     robots_loaded, armwrestling_24fps
 ):
