@@ -322,6 +322,10 @@ def test_inspect_shows_each_inputs_hand_and_camera_placement(tmp_path: Path) -> 
     assert summary["episodes"][0]["hand"] == "left"
     table = run_cli("inspect", out).stdout
     assert "left (auto)" in table and "default egocentric" in table
+    # The episode's kept frames, first to last (the record's range is half-open: [0, 287)).
+    assert summary["episodes"][0]["source_frame_range"] == [0, 287]
+    assert "0-286" in table and "0-287" not in table
+    assert "1 episode," in made.stdout  # the summary counts in words: "1 episode", "2 episodes"
 
 
 def test_native_console_lines_go_to_a_log_unless_verbose(shared_data: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.app import Command, app, say
+from pipeline.cli.render import counted
 from pipeline.dataset.adopt import restore_provenance
 
 
@@ -38,6 +39,7 @@ def adopt(
     """
     provenance = restore_provenance(dataset, sources)
     say(
-        f"{len(provenance['episodes'])} episodes from {len(provenance['inputs'])} inputs -> "
+        f"{counted(len(provenance['episodes']), 'episode')} from "
+        f"{counted(len(provenance['inputs']), 'input')} -> "
         f"{dataset / 'meta/hand2robot.json'}"
     )

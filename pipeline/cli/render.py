@@ -20,6 +20,11 @@ def print_table(table: Table) -> None:
     out.print(table)
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural unless one: "1 episode", "3 episodes", "0 inputs"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def summary(title: str, rows: list[tuple[str, str]]) -> None:
     """Print a two-column summary (a label, a value) under ``title``."""
     table = Table(title=title, show_header=False)

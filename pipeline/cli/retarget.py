@@ -32,6 +32,7 @@ from pipeline.cli.options import (
     with_options,
 )
 from pipeline.cli.render import (
+    counted,
     ensure_model_shown,
     flag_hints,
     frame_progress,
@@ -192,7 +193,8 @@ def _append_to_dataset(
     if report.already_there:
         say(
             f"{input_path.name}: already in the dataset {output} (same content, model, "
-            f"extraction settings and hand), {report.total_episodes} episodes; nothing "
+            f"extraction settings and hand), {counted(report.total_episodes, 'episode')}; "
+            "nothing "
             "appended (--allow-duplicate appends it again)"
         )
         return
@@ -205,7 +207,8 @@ def _append_to_dataset(
     if report.dropped_frames:
         rows.append(("left out by --split-gap", f"{report.dropped_frames} frames"))
     rows += _appended_rows(output, report.episodes, robot)
-    rows.append(("dataset now", f"{report.total_episodes} episodes, {report.total_frames} frames"))
+    dataset_now = f"{counted(report.total_episodes, 'episode')}, {report.total_frames} frames"
+    rows.append(("dataset now", dataset_now))
     rows.append(("time", f"{time.perf_counter() - start:.1f} s"))
     summary(f"{input_path.name} -> {output} ({robot.name})", rows)
 

@@ -168,7 +168,9 @@ def inspect(
         )
     print_table(inputs)
     table = Table(title="episodes")
-    for column in ("episode", "frames", "feasible", "task", "source", "frames in source"):
+    # source_frame_range is half-open, over the input's kept frames (at the dataset's rate;
+    # the source's own frame numbers are the per-frame source_frame_index column).
+    for column in ("episode", "frames", "feasible", "task", "source", "kept frames"):
         table.add_column(column)
     for episode in summary["episodes"]:
         start, stop = episode["source_frame_range"]
@@ -178,6 +180,6 @@ def inspect(
             f"{episode['feasible_fraction']:.1%}",
             episode["task"],
             Path(str(episode["source"])).name,
-            f"{start}-{stop}",
+            f"{start}-{stop - 1}",
         )
     print_table(table)
