@@ -208,9 +208,11 @@ class RetargetConfig:
     tracking against smoothness and velocity limits, in torch). None (the default): every clip
     that has timestamps (every clip the pipeline retargets; a plain
     ``retarget_sequence(keypoints)`` has none and is solved per frame); True: every clip
-    (timestamps required); False: never. Measured on the five shared videos: more feasible
-    frames for every registry robot at its default placement and no ``VELOCITY_LIMIT``, for
-    7-9% of a clip's conversion time (README, "Trajectory optimisation")."""
+    (timestamps required); False: never. Measured on the five shared videos at the default
+    placements: more feasible frames for the two Allegro hands and the UR5 + Allegro, 2% fewer
+    for the Panda and 1% fewer for the SO-101 (which keep to the velocity limits through the
+    lift's noise), ``VELOCITY_LIMIT`` on 12 frames instead of 798, for 6-8% of a clip's
+    conversion time (README, "Trajectory optimisation")."""
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     """The trajectory optimiser's weights and solver settings."""
     thumb_vectors: bool = True

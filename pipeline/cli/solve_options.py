@@ -36,7 +36,8 @@ OptimizeOption = Annotated[
         "--optimize/--no-optimize",
         help="Refine each clip's per-frame solution as a whole trajectory (torch): smooth, "
         "within the URDF velocity limits, fingers kept apart; flags are judged on the result. "
-        "More feasible frames for four of the five registry robots (the Panda: 2% fewer), "
+        "More feasible frames for three of the five registry robots (the Panda 2% fewer, "
+        "the SO-101 1% fewer), "
         "a motion within the velocity limits for all, 6-8% of a clip's conversion time; "
         "--no-optimize keeps the per-frame solve (README: Trajectory optimisation). "
         "Default: on.",
