@@ -134,9 +134,10 @@ def _check_seen(tracks: HandTracks, side: str, robot: Robot) -> None:
         if robot.description.side.value == side
         else f"choose --hand {other} or auto"
     )
+    where = "it" if tracks.num_frames == 1 else f"{seen} of them"
     raise InvalidInputError(
         f"{_input_name(tracks)}: no {side} hand in {_frames(tracks)} (the {other} hand is in "
-        f"{seen}); {hint}"
+        f"{where}); {hint}"
     )
 
 

@@ -343,6 +343,11 @@ def test_bad_appends_are_refused_with_reasons(
     with pytest.raises(retarget.Hand2RobotError, match=message):
         convert(gloves, robots_loaded["panda"], tmp_path / "empty", cache=cache)
     assert not (tmp_path / "empty").exists()
+    backs = shared_data / "images/two_left_hands_back.jpg"  # left hands only
+    message = "no right hand in its only frame \\(the left hand is in it\\); 'allegro_right' is"
+    with pytest.raises(retarget.Hand2RobotError, match=message):
+        convert(backs, robots_loaded["allegro_right"], tmp_path / "empty", cache=cache)
+    assert not (tmp_path / "empty").exists()
 
 
 def test_crash_before_commit_leaves_previous_dataset(

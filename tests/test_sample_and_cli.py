@@ -89,7 +89,7 @@ def test_a_hand_in_no_frame_is_an_error_naming_the_input_and_the_other_hand(samp
     no_right = without(sample, "right")  # the left hand is in all 287 frames
     name = Path(sample.source["path"]).name  # the input the sample was extracted from
     message = f"{re.escape(name)}: no right hand in any of its 287 frames"
-    with pytest.raises(InvalidInputError, match=f"{message} \\(the left hand is in 287\\)"):
+    with pytest.raises(InvalidInputError, match=f"{message} \\(the left hand is in 287 of them\\)"):
         retarget_tracks(no_right, robots_loaded["allegro_right"])  # a right hand takes its own
     with pytest.raises(InvalidInputError, match="'allegro_right' is a right hand; choose a left"):
         retarget_tracks(no_right, robots_loaded["allegro_right"])
