@@ -194,21 +194,20 @@ def _append_to_dataset(
         say(
             f"{input_path.name}: already in the dataset {output} (same content, model, "
             f"extraction settings and hand), {counted(report.total_episodes, 'episode')}; "
-            "nothing "
-            "appended (--allow-duplicate appends it again)"
+            "nothing appended (--allow-duplicate appends it again)"
         )
         return
     rows = [
-        (f"episode {episode}", f"{frames} frames, {fraction:.1%} feasible")
+        (f"episode {episode}", f"{counted(frames, 'frame')}, {fraction:.1%} feasible")
         for episode, frames, fraction in zip(
             report.episodes, report.frames, report.feasible_fraction, strict=True
         )
     ]
     if report.dropped_frames:
-        rows.append(("left out by --split-gap", f"{report.dropped_frames} frames"))
+        rows.append(("left out by --split-gap", counted(report.dropped_frames, "frame")))
     rows += _appended_rows(output, report.episodes, robot)
-    dataset_now = f"{counted(report.total_episodes, 'episode')}, {report.total_frames} frames"
-    rows.append(("dataset now", dataset_now))
+    total = f"{counted(report.total_episodes, 'episode')}, {counted(report.total_frames, 'frame')}"
+    rows.append(("dataset now", total))
     rows.append(("time", f"{time.perf_counter() - start:.1f} s"))
     summary(f"{input_path.name} -> {output} ({robot.name})", rows)
 
