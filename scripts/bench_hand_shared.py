@@ -41,6 +41,7 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -51,6 +52,9 @@ from bench_dex_retargeting import run_dex  # noqa: E402  (this folder's script)
 import pipeline  # noqa: E402
 import retarget  # noqa: E402
 from retarget import Flag  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import media  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HAND_FLAGS = Flag.UNREACHABLE | Flag.JOINT_LIMIT | Flag.SELF_COLLISION
@@ -102,15 +106,10 @@ def geometry(human: np.ndarray, robot: np.ndarray) -> dict[str, float]:
     }
 
 
-def open_close(human: np.ndarray, window: int = 15, span: float = 0.25) -> np.ndarray:
-    """Frames of the open-and-close stretches (see the module docstring), (T,) bool."""
-    closure = human[:, 3:].mean(axis=1)
-    chosen = np.zeros(len(closure), dtype=bool)
-    for start in range(max(1, len(closure) - window + 1)):
-        part = closure[start : start + window]
-        if part.max() - part.min() >= span:
-            chosen[start : start + window] = True
-    return chosen
+def open_close(human: np.ndarray) -> np.ndarray:
+    """Frames of the open-and-close stretches (see the module docstring), (T,) bool, from the
+    seven distances (T, 7): the last four are the wrist-to-fingertip ones."""
+    return media.open_close(human[:, 3:].mean(axis=1))
 
 
 def hands(

@@ -20,12 +20,12 @@ The runs above use the default placement, which is fitted (turn, then nominal po
 unfitted (``PlacementConfig(fit_yaw=False, fit_offset=False)``, ``--no-fit-placement``), the
 yaw alone fitted (``fit_yaw=True, fit_offset=False``), and the yaw and the nominal point's
 offset fitted (the default), with the fitted placement of each clip. ``--still-open-close``
-looks for the frames where a still wrist opens or closes the hand and reports the Panda's
-feasible frames there (:func:`still_open_close`). ``--chirality`` extracts the clips twice, with
-the landmarker's mirrored hands kept (``ExtractConfig(reflect_mirrored=False)``, earlier
-releases) and reflected to their side (the default), and reports per clip and hand the frames
-reflected and the hand's turn between neighbouring frames, then per robot the per-frame and
-the default (optimised) retargeting of both (:func:`chirality`).
+finds the stretches where a hand opens or closes, makes still-wrist clips of them and reports
+the Panda's feasible frames on those (:func:`still_open_close`). ``--chirality`` extracts the
+clips twice, with the landmarker's mirrored hands kept (``ExtractConfig(reflect_mirrored=False)``,
+earlier releases) and reflected to their side (the default), and reports per clip and hand the
+frames reflected and the hand's turn between neighbouring frames, then per robot the per-frame
+and the default (optimised) retargeting of both (:func:`chirality`).
 """
 
 from __future__ import annotations
@@ -96,37 +96,75 @@ def measure(
 
 
 def still_open_close(tracks: list[pipeline.HandTracks], robot: retarget.Robot) -> None:
-    """The frames where a still wrist opens or closes the hand, and what the robot does there.
+    """Still-wrist open-and-close clips made from the shared clips, and the robot on them.
 
-    A frame is chosen when the hand's closure (``bench_hand_shared.open_close``: 0.5 s windows
-    whose mean palm-normalised wrist-to-fingertip distance spans 0.25 or more) changes around
-    it while its lifted wrist stays within 3 cm on every axis over the 15 frames centred on it
-    (10 of them with the hand at least). Printed per clip and hand: frames chosen, feasible
-    among them, and the flags.
+    Every open-and-close stretch of every hand (``tests.media.open_close_stretches``: 15-frame
+    windows over which the hand's closure spans 0.25 or more, 15 frames at least) is made into
+    a clip whose wrist stands still (``tests.media.still_wrist_clip``: each frame turned,
+    scaled and shifted so that the wrist stays at the centre of a 480 px square, the palm
+    keeping its median direction and 0.22 of the frame; PNG frames named by their time). The
+    clip is extracted and retargeted like a user's (default settings, ``--hand auto``), per
+    frame and optimised (the default). The wrist's 3D orientation cannot be taken out of a 2D
+    clip: a stretch counts as a still wrist when its source hand keeps 90% of its frames within
+    30 deg of its median orientation (the medoid's; the others turn the cups they hold).
+    Printed per stretch (its time in the source) and summed: frames with a hand, the made
+    clip's wrist range (largest axis), feasible frames, flags.
     """
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from bench_hand_shared import human_distances, open_close
+    import tempfile
 
-    print(f"\nstill wrist, opening or closing ({robot.name}, default settings):")
-    for clip, one in zip(CLIPS, tracks, strict=True):
-        for done in pipeline.retarget_sides(one, robot, config=PER_FRAME):
-            hand = one.hands[done.side]
-            present = np.asarray(hand.present)
-            keypoints = np.where(present[:, None, None], hand.world_keypoints, np.nan)
-            moving = open_close(np.nan_to_num(human_distances(keypoints))) & present
-            wrist = np.asarray(hand.transform_wrist_to_camera)[:, :3, 3]
-            still = np.zeros(len(present), dtype=bool)
-            for t in range(len(present)):
-                window = slice(max(0, t - 7), t + 8)
-                seen = wrist[window][present[window]]
-                still[t] = len(seen) >= 10 and float(np.ptp(seen, axis=0).max()) < 0.03
-            chosen = moving & still
-            flags = np.asarray(done.result.flags)[chosen]
-            named = {f.name: int(np.count_nonzero(flags & f)) for f in Flag if (flags & f).any()}
-            print(
-                f"  {clip} {done.side}: {int(chosen.sum())} frames, "
-                f"{int(np.count_nonzero(flags == 0))} feasible, flags {named}"
-            )
+    sys.path.insert(0, str(ROOT))
+    from tests.media import open_close_stretches, still_wrist_clip, turn_from_medoid_deg
+
+    print(f"\nstill-wrist open-and-close clips ({robot.name}, default settings):")
+    print(
+        "| clip | hand | source [s] | within 30 deg | frames | wrist range [cm] | "
+        "per frame feasible | optimised feasible | optimised flags |"
+    )
+    print("| --- " * 9 + "|")
+    totals: dict[str, list[int]] = {"still": [0, 0, 0], "all": [0, 0, 0]}
+    with tempfile.TemporaryDirectory() as temp:
+        for clip, one in zip(CLIPS, tracks, strict=True):
+            for side, hand in one.hands.items():
+                for frames in open_close_stretches(hand.world_keypoints, hand.present):
+                    rotations = np.asarray(hand.transform_wrist_to_camera)[frames, :3, :3]
+                    share = float(np.mean(turn_from_medoid_deg(rotations) <= 30.0))
+                    span = f"{one.timestamps[frames[0]]:.2f}-{one.timestamps[frames[-1]]:.2f}"
+                    made = still_wrist_clip(
+                        VIDEOS / clip,
+                        Path(temp) / f"{Path(clip).stem}_{side}_{frames[0]}",
+                        one.timestamps[frames],
+                        np.asarray(hand.image_keypoints)[frames],
+                    )
+                    seen = pipeline.extract_hands(made)
+                    if not any(h.present.any() for h in seen.hands.values()):
+                        print(f"| {Path(clip).stem} | {side} | {span} | "
+                              f"{share:.0%} | 0 | no hand found in the made clip |")  # fmt: skip
+                        continue
+                    row = [0, 0, 0]
+                    for config in (PER_FRAME, retarget.RetargetConfig()):
+                        done = pipeline.retarget_tracks(seen, robot, config=config)
+                        present = np.asarray(seen.hands[done.side].present)
+                        flags = np.asarray(done.result.flags)[present]
+                        row[0] = len(flags)
+                        row[1 if config is PER_FRAME else 2] = int(np.count_nonzero(flags == 0))
+                    wrist = np.asarray(seen.hands[done.side].transform_wrist_to_camera)
+                    spread = np.ptp(wrist[present, :3, 3], axis=0).max() * 100
+                    named = {f.name: int(np.count_nonzero(flags & f)) for f in Flag}
+                    shown = {name: count for name, count in named.items() if count}
+                    still = share >= 0.9
+                    for key in ("still", "all") if still else ("all",):
+                        totals[key] = [a + b for a, b in zip(totals[key], row, strict=True)]
+                    print(
+                        f"| {Path(clip).stem} | {side} | {span} | "
+                        f"{share:.0%}{' (still)' if still else ''} | {row[0]} | {spread:.1f} | "
+                        f"{row[1]} | {row[2]} | {shown} |"
+                    )
+    for key, (frames_seen, per_frame, optimised) in totals.items():
+        print(
+            f"{key}: {frames_seen} frames, per frame {per_frame} feasible "
+            f"({per_frame / max(frames_seen, 1):.1%}), optimised {optimised} "
+            f"({optimised / max(frames_seen, 1):.1%})"
+        )
 
 
 def turn_between_frames(hand: pipeline.HandTrack) -> NDArray[np.float64]:

@@ -184,3 +184,106 @@ def moving_rgbd_clip(
     )  # fmt: skip
     truth = np.asarray(poses)
     return np.asarray(np.linalg.inv(truth[0]) @ truth)
+
+
+def open_close(closure: NDArray[np.float64], window: int = 15, span: float = 0.25) -> NDArray:
+    """Frames of the open-and-close stretches, shape (T,) bool.
+
+    Every frame of a ``window``-frame stretch over which ``closure`` (:func:`hand_closure`, one
+    value per frame) spans ``span`` or more: the hand opens or closes within it.
+    """
+    chosen = np.zeros(len(closure), dtype=bool)
+    for start in range(max(1, len(closure) - window + 1)):
+        part = closure[start : start + window]
+        if part.max() - part.min() >= span:
+            chosen[start : start + window] = True
+    return chosen
+
+
+def hand_closure(world_keypoints: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How open a hand is: the mean wrist-to-fingertip distance of the thumb, index, middle and
+    ring fingers over the wrist-to-middle-knuckle length, shape (T,) from (T, 21, 3)."""
+    tips = np.linalg.norm(world_keypoints[:, [4, 8, 12, 16]] - world_keypoints[:, :1], axis=-1)
+    palm = np.linalg.norm(world_keypoints[:, 9] - world_keypoints[:, 0], axis=-1)
+    return np.asarray(tips.mean(axis=1) / palm)
+
+
+def open_close_stretches(
+    world_keypoints: NDArray[np.float64], present: NDArray[np.bool_], window: int = 15
+) -> list[NDArray[np.int64]]:
+    """Runs of consecutive frames with a hand in :func:`open_close` stretches, at least
+    ``window`` frames each: frame indices."""
+    closure = hand_closure(np.where(present[:, None, None], world_keypoints, np.nan))
+    chosen = np.flatnonzero(open_close(np.nan_to_num(closure), window) & present)
+    runs = np.split(chosen, np.flatnonzero(np.diff(chosen) > 1) + 1)
+    return [run for run in runs if len(run) >= window]
+
+
+def turn_from_medoid_deg(rotations: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each rotation's angle from the stretch's medoid (the rotation with the smallest median
+    angle to the others) [deg], shape (N,) from (N, 3, 3)."""
+    relative = np.einsum("aji,bjk->abik", rotations, rotations)
+    cosine = (np.trace(relative, axis1=2, axis2=3) - 1) / 2
+    angles = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    return np.asarray(angles[int(np.argmin(np.median(angles, axis=1)))])
+
+
+def still_wrist_clip(
+    source: Path,
+    target: Path,
+    timestamps: NDArray[np.float64],
+    image_keypoints: NDArray[np.float64],
+    size: int = 480,
+    palm_fraction: float = 0.22,
+) -> Path:
+    """The frames of ``source`` at ``timestamps``, moved so that the hand's wrist stands still.
+
+    Each frame is turned, scaled and shifted (one similarity per frame, from the wrist and
+    middle knuckle smoothed over 50 ms) so that the wrist stays at the centre of a ``size``
+    square and the wrist-to-middle-knuckle line keeps the stretch's median direction; the scale
+    is one for the whole clip, the palm ``palm_fraction`` of the frame on the median frame (with
+    the default field of view a hand about 0.35 m from the camera). What the fingers do is
+    left as it was. Written as PNG frames named by their time (``0.041667.png`` [s]): lossless,
+    so the same every time (a re-encode's bytes, and so the landmarker's answers, varied from
+    run to run).
+
+    Args:
+        source: A video.
+        target: The folder to write (created).
+        timestamps: Shape (N,) [s] from the first frame, the source frames to take.
+        image_keypoints: Shape (N, 21, 2) [px], the hand in those frames (no NaN).
+    """
+    import cv2
+
+    from pipeline.hand_identity import smooth
+
+    wrist, knuckle = image_keypoints[:, 0], image_keypoints[:, 9]
+    direction = np.unwrap(np.arctan2(*(knuckle - wrist).T[::-1]))
+    valid = np.ones(len(timestamps), dtype=bool)
+    path = smooth(timestamps, valid, np.column_stack([wrist, direction]), 0.05)
+    median = float(np.median(direction))
+    scale = palm_fraction * size / float(np.median(np.linalg.norm(knuckle - wrist, axis=1)))
+    centre = np.array([size / 2, size / 2])
+    target.mkdir(parents=True, exist_ok=True)
+    taken = 0
+    with av.open(str(source)) as inp:
+        stream = inp.streams.video[0]
+        half = 0.5 / float(stream.average_rate or 30)
+        first = None
+        for frame in inp.decode(stream):
+            assert frame.pts is not None and stream.time_base is not None
+            stamp = float(frame.pts * stream.time_base)
+            first = stamp if first is None else first
+            if taken == len(timestamps):
+                break
+            if abs(stamp - first - timestamps[taken]) >= half:
+                continue  # not one of the wanted frames
+            x, y, angle = path[taken]
+            turn = median - angle
+            linear = scale * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+            affine = np.column_stack([linear, centre - linear @ (x, y)])
+            image = cv2.warpAffine(frame.to_ndarray(format="bgr24"), affine, (size, size))
+            cv2.imwrite(str(target / f"{stamp - first:.6f}.png"), image)
+            taken += 1
+    assert taken == len(timestamps), f"{source}: {taken} of {len(timestamps)} frames found"
+    return target
