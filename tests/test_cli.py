@@ -90,12 +90,18 @@ def test_retarget_to_dataset_for_an_arm_and_a_hand(cli, shared_data: Path, tmp_p
 
 def test_usage_errors_exit_2_with_a_message(cli, tmp_path: Path) -> None:
     sample = str(Path(__file__).parents[1] / "data/kettle_pour.tracks.parquet")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("not a dataset")
     for args, message in (
         (("retarget",), "Missing argument 'INPUT'"),
         (("retarget", sample, "--threshold", "speed=1"), "KEY one of max_position_error"),
         (("retarget", sample, "--threshold", "min_score=high"), "min_score takes a number"),
         (("retarget", sample, "--camera-pose", "1,2,3"), "six comma-separated numbers"),
-        (("inspect", str(tmp_path)), "no dataset here"),
+        (("inspect", str(tmp_path / "absent")), "no dataset here"),
+        # A folder to read is not told what --out takes.
+        (("inspect", str(notes)), "not a dataset; give a dataset folder hand2robot wrote"),
+        (("retarget", sample, "--no-video", "--out", str(notes)), "--out takes a new or empty"),
         (("retarget", sample, "--out", str(tmp_path / "d"), "--video-preset", "quick"), "fast, me"),
         (("batch", str(tmp_path / "none*.mp4"), "--out", str(tmp_path / "d")), "no glob match"),
         (("batch", sample, "--out", str(tmp_path / "d"), "--robot", "panda,r2d2"), "r2d2"),

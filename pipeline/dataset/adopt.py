@@ -83,7 +83,7 @@ def restore_provenance(root: str | Path, sources: Sequence[str | Path]) -> dict[
     known: dict[str, list[tuple[int, int]]] = {}
     provenances = []
     for s, source in enumerate(Path(p) for p in sources):
-        existing = read_existing(source)
+        existing = read_existing(source, writing=False)
         if existing is None:
             raise DatasetError(f"{source}: no dataset there")
         provenances.append(existing.provenance)

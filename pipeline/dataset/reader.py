@@ -38,8 +38,11 @@ class ExistingDataset:
     tasks: list[str]
 
 
-def read_existing(root: Path) -> ExistingDataset | None:
+def read_existing(root: Path, writing: bool = True) -> ExistingDataset | None:
     """The dataset at ``root``; None for a missing or empty folder.
+
+    ``writing``: ``root`` is where a dataset is to be written (``--out``), so the errors say
+    what ``--out`` takes; False: a dataset to read (``inspect``, ``adopt --from``).
 
     Raises:
         DatasetError: A file, a folder that is not a dataset, a dataset hand2robot did not
@@ -47,16 +50,17 @@ def read_existing(root: Path) -> ExistingDataset | None:
     """
     if not root.exists():
         return None
+    wanted = "--out takes a new or empty folder, or" if writing else "give"
     if not root.is_dir():
-        raise DatasetError(f"{root} is a file; --out takes a dataset folder")
+        raise DatasetError(f"{root} is a file; {wanted} a dataset folder hand2robot wrote")
     if not any(root.iterdir()):
         return None
     info_path = root / INFO_PATH
     provenance_path = root / PROVENANCE_PATH
     if not info_path.is_file():
         raise DatasetError(
-            f"{root} is a non-empty folder without meta/info.json; give a new or empty folder, "
-            "or a dataset hand2robot wrote"
+            f"{root} is a non-empty folder without meta/info.json, not a dataset; {wanted} a "
+            "dataset folder hand2robot wrote"
         )
     if not provenance_path.is_file():
         raise DatasetError(
@@ -150,7 +154,7 @@ def describe_dataset(root: str | Path) -> dict[str, Any]:
         DatasetError: Not a dataset hand2robot wrote.
     """
     root = Path(root)
-    existing = read_existing(root) if root.is_dir() else None
+    existing = read_existing(root, writing=False) if root.exists() else None
     if existing is None:
         raise DatasetError(f"{root}: no dataset here (no meta/info.json)")
     info, provenance = existing.info, existing.provenance
