@@ -70,8 +70,29 @@ def quiet_ray_data_console() -> None:
             handler.addFilter(_RayConsoleFilter())
 
 
+class _TokenNoteFilter(logging.Filter):
+    """Ray's note that a new local cluster uses token authentication: left out.
+
+    It is Ray's default, and Ray says so at the start of every embedded job. Its other
+    authentication warnings (a cluster without it, a missing token) still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(
+            "Token authentication is enabled for this Ray cluster"
+        )
+
+
+#: Where Ray logs its authentication notes (ray/_private/authentication).
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
 def _start_ray(config: BatchConfig, address: str | None) -> None:
     import ray
+
+    notes = logging.getLogger(_AUTH_LOGGER)
+    if not any(isinstance(f, _TokenNoteFilter) for f in notes.filters):
+        notes.addFilter(_TokenNoteFilter())
 
     options: dict[str, Any] = {
         "include_dashboard": False,
