@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 import pipeline
 import retarget
+from pipeline.camera_geometry import rotation_angle_deg
 from retarget import Flag
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,9 +173,7 @@ def turn_between_frames(hand: pipeline.HandTrack) -> NDArray[np.float64]:
     present = np.flatnonzero(hand.present)
     pairs = present[:-1][np.diff(present) == 1]
     rotation = np.asarray(hand.transform_wrist_to_camera)[:, :3, :3]
-    relative = np.einsum("nji,njk->nik", rotation[pairs], rotation[pairs + 1])
-    cosine = (np.trace(relative, axis1=1, axis2=2) - 1) / 2
-    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    return rotation_angle_deg(rotation[pairs], rotation[pairs + 1])
 
 
 def chirality(robots: list[str], max_fps: float) -> None:

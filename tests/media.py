@@ -186,7 +186,9 @@ def moving_rgbd_clip(
     return np.asarray(np.linalg.inv(truth[0]) @ truth)
 
 
-def open_close(closure: NDArray[np.float64], window: int = 15, span: float = 0.25) -> NDArray:
+def open_close(
+    closure: NDArray[np.float64], window: int = 15, span: float = 0.25
+) -> NDArray[np.bool_]:
     """Frames of the open-and-close stretches, shape (T,) bool.
 
     Every frame of a ``window``-frame stretch over which ``closure`` (:func:`hand_closure`, one
@@ -222,9 +224,9 @@ def open_close_stretches(
 def turn_from_medoid_deg(rotations: NDArray[np.float64]) -> NDArray[np.float64]:
     """Each rotation's angle from the stretch's medoid (the rotation with the smallest median
     angle to the others) [deg], shape (N,) from (N, 3, 3)."""
-    relative = np.einsum("aji,bjk->abik", rotations, rotations)
-    cosine = (np.trace(relative, axis1=2, axis2=3) - 1) / 2
-    angles = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    from pipeline.camera_geometry import rotation_angle_deg
+
+    angles = rotation_angle_deg(rotations[:, None], rotations[None])
     return np.asarray(angles[int(np.argmin(np.median(angles, axis=1)))])
 
 
