@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.exceptions import InputMediaError
+from pipeline.lifting import DISTANCE_SPREAD
 
 MONOCULAR_DEPTHS = ("rulers", "landmarker")
 
@@ -59,6 +60,12 @@ class ExtractConfig:
     """The person's hand length, wrist crease to the tip of the middle finger [m], when known:
     it sets the metric depth of a monocular lift (:mod:`pipeline.lifting`). None: the adult mean
     (0.185 m), and its uncertainty enters ``wrist_position_std``."""
+    distance_spread: float | None = DISTANCE_SPREAD
+    """How far a hand's distance from the camera strays from its track's median (standard
+    deviation of log distance): a monocular lift draws each frame towards that median by the
+    frame's own noise (:func:`pipeline.lifting.towards_track_median`), so that frames whose
+    rulers disagree do not carry the hand tens of centimetres away. None keeps each frame where
+    its rulers put it (earlier releases)."""
     reflect_mirrored: bool = True
     """Reflect through its palm each landmarker 3D hand that has the other hand's chirality (fingers
     curled behind the palm; decided along the track, :mod:`pipeline.chirality`), so that it is
@@ -99,6 +106,11 @@ class ExtractConfig:
         if self.hand_size is not None and not 0.05 <= self.hand_size <= 0.4:
             problems.append(
                 f"hand_size must be a hand length within [0.05, 0.4] m, got {self.hand_size}"
+            )
+        if self.distance_spread is not None and not 0.0 < self.distance_spread <= 2.0:
+            problems.append(
+                "distance_spread must be within (0, 2] (None, or 0 on the command line, "
+                f"turns it off), got {self.distance_spread}"
             )
         if self.link_gate <= 0:
             problems.append(f"link_gate must be > 0, got {self.link_gate}")

@@ -82,7 +82,13 @@ def side_track(
             scaled, std = world[rows], np.full(len(rows), np.nan)
         else:
             poses, scaled, errors, std = lift_track(
-                world[rows], image[rows], intrinsics, side, timestamps[rows], config.hand_size
+                world[rows],
+                image[rows],
+                intrinsics,
+                side,
+                timestamps[rows],
+                config.hand_size,
+                config.distance_spread,
             )
         # The reflected articulation at the size the lift gave the landmarker's hand (a scale
         # about W's origin), where the two versions differ.

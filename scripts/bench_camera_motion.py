@@ -8,7 +8,8 @@ In one run:
   a camera turning by known rotations (``tests.media.turning_clip``: amplitudes 8, 4, 2.4 deg,
   period 4 s, CRF 18), and the same frames unturned: the estimate's rotation error against the
   truth, the unturned clip's estimated rotation (a static camera), and the world-frame wrists'
-  distance from the unturned clip's, with the camera-frame wrists' for comparison;
+  distance from the unturned clip's, with the camera-frame wrists' for comparison; with the
+  default lift and with the track's distance prior off (``ExtractConfig(distance_spread=None)``);
 - ``stove_stir_egocentric.mp4`` (a real head camera): the head rotation the estimate finds, its
   standard deviation and inliers, and the Panda's feasible and ``VELOCITY_LIMIT`` frames with
   ``--egocentric`` placement, static camera against estimated;
@@ -45,6 +46,7 @@ import retarget  # noqa: E402
 from pipeline.camera_geometry import rotation_angle_deg  # noqa: E402
 from pipeline.camera_motion import CameraMotionConfig, CameraMotionEstimator  # noqa: E402
 from pipeline.depth_maps import load_depth_map  # noqa: E402
+from pipeline.extract_config import ExtractConfig  # noqa: E402
 from pipeline.tracks import Intrinsics, hands_in_world  # noqa: E402
 from retarget import Flag  # noqa: E402
 from tests.media import moving_rgbd_clip, turning_clip  # noqa: E402
@@ -52,6 +54,8 @@ from tests.media import moving_rgbd_clip, turning_clip  # noqa: E402
 CLIPS = ("kettle_pour_third_person.mp4", "cups_shuffle_third_person.mp4")
 STOVE = SHARED / "videos" / "stove_stir_egocentric.mp4"
 FRAMES = 150
+#: The monocular lift of releases before the track's distance prior, for the turning clips.
+NO_PRIOR = ExtractConfig(distance_spread=None)
 
 
 def _matrix(path: Path) -> np.ndarray:
@@ -87,16 +91,18 @@ def turning(folder: Path) -> None:
         turn, still = folder / f"turn_{name}", folder / f"still_{name}"
         _, truth = turning_clip(source, turn, matrix, max_frames=FRAMES)
         turning_clip(source, still, matrix, amplitude_deg=(0, 0, 0), max_frames=FRAMES)
-        turned = pipeline.extract_hands(turn, camera_motion="estimate")
-        unturned = pipeline.extract_hands(still, camera_motion="estimate")
-        error = rotation_angle_deg(truth, turned.transform_camera_to_world[:, :3, :3])
-        static = rotation_angle_deg(np.eye(3), unturned.transform_camera_to_world[:, :3, :3])
-        swing = rotation_angle_deg(truth[:1], truth)
-        print(
-            f"| {name} | {len(truth)} | {swing.max():.1f} deg | {np.nanmedian(error):.3f} / "
-            f"{np.nanmax(error):.3f} deg | {np.nanmedian(static):.3f} / {np.nanmax(static):.3f} "
-            f"deg | {_wrist_gap(turned, unturned, True)} | {_wrist_gap(turned, unturned, False)} |"
-        )
+        for label, config in (("", ExtractConfig()), (", no track prior", NO_PRIOR)):
+            turned = pipeline.extract_hands(turn, camera_motion="estimate", config=config)
+            unturned = pipeline.extract_hands(still, camera_motion="estimate", config=config)
+            error = rotation_angle_deg(truth, turned.transform_camera_to_world[:, :3, :3])
+            static = rotation_angle_deg(np.eye(3), unturned.transform_camera_to_world[:, :3, :3])
+            swing = rotation_angle_deg(truth[:1], truth)
+            print(
+                f"| {name}{label} | {len(truth)} | {swing.max():.1f} deg | "
+                f"{np.nanmedian(error):.3f} / {np.nanmax(error):.3f} deg | "
+                f"{np.nanmedian(static):.3f} / {np.nanmax(static):.3f} deg | "
+                f"{_wrist_gap(turned, unturned, True)} | {_wrist_gap(turned, unturned, False)} |"
+            )
 
 
 def stove() -> None:

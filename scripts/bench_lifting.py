@@ -15,7 +15,9 @@ In one run:
   measured depth, and of re-encode pairs' wrist depths within 2 sigma of each other (total, and
   the per-frame part without the hand-size prior), with the median sigma;
 - "before" is the landmarker's own PnP depth (``ExtractConfig(monocular_depth="landmarker")``,
-  the lift of earlier releases), "after" the default;
+  the lift of earlier releases), "after" the default; "no track prior" the default but every
+  frame left where its rulers put it (``ExtractConfig(distance_spread=None)``, releases before
+  the prior);
 - the depth fit's cost per frame and hand (sampling, fit and re-posing; the map's decoding
   apart).
 """
@@ -135,6 +137,8 @@ def main() -> None:
     print("\n| lift | median abs dz | best clip scale | after it | worst wrist after it | n |")
     print("| --- | --- | --- | --- | --- | --- |")
     zed_figures(pipeline.extract_hands(ZED, config=before), maps, "before: landmarker PnP")
+    no_prior = ExtractConfig(distance_spread=None)
+    zed_figures(pipeline.extract_hands(ZED, config=no_prior), maps, "monocular, no track prior")
     zed_figures(monocular, maps, "monocular (rulers)")
     zed_figures(with_depth, maps, "with depth maps")
     print("\n| wrist uncertainty | within 2 sigma | median sigma | median error | n |")
@@ -151,7 +155,11 @@ def main() -> None:
         copy = reencode(KETTLE, Path(scratch) / "kettle_crf18.mp4", 18)
         pairs = {
             name: (pipeline.extract_hands(KETTLE, config=c), pipeline.extract_hands(copy, config=c))
-            for name, c in (("before", before), ("after", ExtractConfig()))
+            for name, c in (
+                ("before", before),
+                ("no track prior", no_prior),
+                ("after", ExtractConfig()),
+            )
         }
     print("\n| pair | wrist gap median | p90 | depth jitter median |")
     print("| --- | --- | --- | --- |")

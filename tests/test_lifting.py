@@ -25,8 +25,9 @@ from pipeline.lifting import (
     RULERS,
     frame_std,
     ruler_range_bounds,
+    towards_track_median,
 )
-from pipeline.tracks import HandTracks
+from pipeline.tracks import HandTracks, read_tracks
 from tests.conftest import run_cli
 from tests.media import reencode
 
@@ -62,6 +63,7 @@ def zed(shared_data: Path) -> dict[str, HandTracks]:
         "monocular": pipeline.extract_hands(frames),
         "sized": pipeline.extract_hands(frames, hand_size=2 * HAND_LENGTH_M),
         "depth": pipeline.extract_hands(frames, depth=shared_data / ZED_DEPTH),
+        "no prior": pipeline.extract_hands(frames, config=ExtractConfig(distance_spread=None)),
     }
 
 
@@ -109,22 +111,51 @@ def test_rulers_do_not_move_when_the_camera_turns() -> None:
         np.testing.assert_allclose(turned, bounds, rtol=1e-12)
 
 
+def _after_one_scale(lifted: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """The best single scale for the clip and the median |dz| after it [m]."""
+    scales = np.linspace(0.5, 2.0, 1501)
+    costs = [np.median(np.abs(s * lifted - true)) for s in scales]
+    best = int(np.argmin(costs))
+    return float(scales[best]), float(costs[best])
+
+
 def test_monocular_lift_against_the_zed_depth(zed: dict[str, HandTracks], shared_data: Path):
     lifted, true, wrists = zed_wrists(zed["monocular"], shared_data)
     assert len(lifted) >= 150 and len(wrists) >= 8
     # Before (the landmarker's PnP depth): 17.7 cm, 11.1 cm after the best clip scale, wrists up
     # to 61% off after it.
-    assert np.median(np.abs(lifted - true)) <= 0.07  # measured 6.2 cm
-    scales = np.linspace(0.5, 2.0, 1501)
-    costs = [np.median(np.abs(s * lifted - true)) for s in scales]
-    scale = scales[int(np.argmin(costs))]
-    assert min(costs) <= 0.05  # measured 5.0 cm (the issue's goal, 3.0 cm, is not met)
+    assert np.median(np.abs(lifted - true)) <= 0.07  # measured 5.7 cm
+    scale, after = _after_one_scale(lifted, true)
+    assert after <= 0.042  # measured 3.8 cm (the issue's goal, 3.0 cm, is not met)
     worst = np.max(np.abs(scale * wrists[:, 0] / wrists[:, 1] - 1.0))
-    assert worst <= 0.25  # measured 18%
+    assert worst <= 0.25  # measured 15%
+    # Without the track's prior (earlier releases) the frames' own rulers: 4.5 cm.
+    _, alone = _after_one_scale(*zed_wrists(zed["no prior"], shared_data)[:2])
+    assert after <= alone - 0.004
     # The calibration of the uncertainty against the real depth.
     within = np.abs(wrists[:, 0] - wrists[:, 1]) <= 2 * wrists[:, 2]
     assert within.mean() >= 0.9
     assert 0.03 <= np.median(wrists[:, 2]) <= 0.12  # measured 81 mm at 0.54-0.73 m
+
+
+def test_noisy_frames_are_drawn_towards_the_track_median() -> None:
+    rng = np.random.default_rng(11)
+    # A hand at 0.6 m whose rulers agree (noise 0.04) except for 12 frames where it is half
+    # hidden: their rulers disagree (noise 0.4) and put it 50-70% too far.
+    true = np.full(60, np.log(0.6))
+    noise = np.full(60, 0.04)
+    noise[20:32] = 0.4
+    seen = true + rng.normal(0.0, 0.01, 60)
+    seen[20:32] += rng.uniform(0.4, 0.55, 12)
+    drawn = towards_track_median(seen, noise, 0.15)
+    assert np.abs(drawn[20:32] - true[20:32]).max() <= 0.08  # seen: 0.4-0.55
+    assert np.abs(drawn - seen)[noise < 0.1].max() <= 0.002
+    # A real reach towards the camera (1.0 -> 0.4 m) seen by frames whose rulers agree keeps
+    # its extent: every frame within 6% of the truth, the ends included.
+    reach = np.log(np.linspace(1.0, 0.4, 40))
+    drawn = towards_track_median(reach, np.full(40, 0.04), 0.15)
+    assert np.abs(np.exp(drawn - reach) - 1.0).max() <= 0.06
+    assert np.exp(drawn[0] - drawn[-1]) >= 2.3  # the truth: 2.5
 
 
 def test_depth_maps_shrink_the_uncertainty(zed: dict[str, HandTracks], shared_data: Path):
@@ -162,6 +193,25 @@ def test_bad_hand_size_is_refused_with_the_valid_range(shared_data: Path) -> Non
         pipeline.extract_hands(shared_data / ZED, hand_size=1.8)
     result = run_cli("extract", str(shared_data / ZED), "--hand-size", "0", "--out", "x.parquet")
     assert result.returncode != 0 and "hand_size" in result.stderr
+
+
+def test_the_distance_prior_is_turned_off_from_the_command_line(
+    zed: dict[str, HandTracks], shared_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "no_prior.parquet"
+    done = run_cli("extract", shared_data / ZED, "--distance-spread", "0", "--out", out)
+    assert done.returncode == 0, done.stderr
+    tracks = read_tracks(out)
+    assert tracks.settings["distance_spread"] is None
+    np.testing.assert_allclose(
+        tracks.hands["right"].transform_wrist_to_camera,
+        zed["no prior"].hands["right"].transform_wrist_to_camera,
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    assert zed["monocular"].settings["distance_spread"] == 0.15
+    bad = run_cli("extract", shared_data / ZED, "--distance-spread", "-1", "--out", out)
+    assert bad.returncode != 0 and "distance_spread must be within (0, 2]" in bad.stderr
 
 
 def test_reencode_moves_the_wrists_by_millimetres(kettle_pair: list[HandTracks]) -> None:

@@ -127,6 +127,16 @@ HandSizeOption = Annotated[
     ),
 ]
 
+DistanceSpreadOption = Annotated[
+    float,
+    typer.Option(
+        "--distance-spread",
+        help="How far a hand's distance from the camera strays over a clip (standard "
+        "deviation of log distance): a monocular lift draws the frames whose rulers disagree "
+        "towards the track's median distance; 0 leaves every frame where its rulers put it.",
+    ),
+]
+
 
 TaskOption = Annotated[
     str | None, typer.Option(help="Task string of the episodes. Default: the input's name.")
@@ -287,6 +297,7 @@ def _extraction_options(
     max_gap: MaxGapOption = _EXTRACT.interpolate_max_gap_s,
     one_person: OnePersonOption = _EXTRACT.one_person,
     hand_size: HandSizeOption = _EXTRACT.hand_size,
+    distance_spread: DistanceSpreadOption = _EXTRACT.distance_spread or 0.0,
 ) -> None:
     """The extraction options shared by ``extract``, ``retarget`` and ``batch``."""
 
@@ -303,6 +314,7 @@ def _extract_config(
     max_gap: float,
     one_person: bool,
     hand_size: float | None,
+    distance_spread: float,
 ) -> ExtractConfig:
     return ExtractConfig(
         num_hands=hands,
@@ -316,6 +328,7 @@ def _extract_config(
         interpolate_max_gap_s=max_gap,
         one_person=one_person,
         hand_size=hand_size,
+        distance_spread=distance_spread or None,
     )
 
 

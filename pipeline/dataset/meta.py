@@ -39,9 +39,12 @@ def lifting_method(settings: dict[str, Any], source: dict[str, Any]) -> str:
         method = (
             "MediaPipe hand landmarker: per-frame articulation from its world landmarks, "
             "orientation by PnP (OpenCV SQPnP), distance from the angles the hand's segments "
-            f"subtend against a fixed-proportion hand of length {length}, smoothed in time "
-            "(pipeline.lifting)"
+            f"subtend against a fixed-proportion hand of length {length}, "
         )
+        spread = settings.get("distance_spread")
+        if spread:
+            method += f"drawn towards the track's median by its noise (spread {spread}), "
+        method += "smoothed in time (pipeline.lifting)"
     if "depth" in source:
         method += "; then fitted to the depth maps " + str(source["depth"])
     return method
