@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import pipeline
+from pipeline.dataset.meta import lifting_method
 from pipeline.decoding import open_media
 from pipeline.depth import measured_depth_pairs
 from pipeline.depth_maps import DepthRequest, match_depth
@@ -210,6 +211,11 @@ def test_the_distance_prior_is_turned_off_from_the_command_line(
         atol=1e-12,
     )
     assert zed["monocular"].settings["distance_spread"] == 0.15
+    # The provenance says which lift it was.
+    assert "median by its noise (spread 0.15)" in lifting_method(
+        zed["monocular"].settings, zed["monocular"].source
+    )
+    assert "median" not in lifting_method(tracks.settings, tracks.source)
     bad = run_cli("extract", shared_data / ZED, "--distance-spread", "-1", "--out", out)
     assert bad.returncode != 0 and "distance_spread must be within (0, 2]" in bad.stderr
 
