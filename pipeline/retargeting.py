@@ -68,7 +68,12 @@ def _trusted_and_seen(
     hand = tracks.hands[side]
     seen = np.asarray(hand.present, dtype=bool)
     figures = retarget.Targets(
-        seen, None, None, None, score=hand.score, **_lift_figure(hand, seen, size_prior(tracks))
+        present=seen,
+        transform_ee_to_base=None,  # only the input's figures are judged here
+        vectors=None,
+        gripper=None,
+        score=hand.score,
+        **_lift_figure(hand, seen, size_prior(tracks)),
     )
     doubt = input_flags(seen, figures, feasibility) & (Flag.LOW_CONFIDENCE | Flag.LIFT_UNCERTAIN)
     return int((seen & (doubt == 0)).sum()), int(seen.sum())
