@@ -287,11 +287,13 @@ def monocular_ranges(
             return smooth(timestamps, valid, values[:, None], smoothing_s)[:, 0]
         return values
 
-    wobble = np.hypot(disagreement, log_raw - smoothed(log_bound))
+    log_range = smoothed(log_bound)
+    wobble = np.hypot(disagreement, log_raw - log_range)
     noise = np.hypot(FRAME_NOISE_GAIN * wobble, FRAME_NOISE_FLOOR)
     if spread is not None and valid.any():
         log_bound[valid] = towards_track_median(log_bound[valid], noise[valid], spread)
-    return np.exp(smoothed(log_bound)), noise
+        log_range = smoothed(log_bound)
+    return np.exp(log_range), noise
 
 
 def towards_track_median(

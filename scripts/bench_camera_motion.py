@@ -91,12 +91,12 @@ def turning(folder: Path) -> None:
         turn, still = folder / f"turn_{name}", folder / f"still_{name}"
         _, truth = turning_clip(source, turn, matrix, max_frames=FRAMES)
         turning_clip(source, still, matrix, amplitude_deg=(0, 0, 0), max_frames=FRAMES)
+        swing = rotation_angle_deg(truth[:1], truth)
         for label, config in (("", ExtractConfig()), (", no track prior", NO_PRIOR)):
             turned = pipeline.extract_hands(turn, camera_motion="estimate", config=config)
             unturned = pipeline.extract_hands(still, camera_motion="estimate", config=config)
             error = rotation_angle_deg(truth, turned.transform_camera_to_world[:, :3, :3])
             static = rotation_angle_deg(np.eye(3), unturned.transform_camera_to_world[:, :3, :3])
-            swing = rotation_angle_deg(truth[:1], truth)
             print(
                 f"| {name}{label} | {len(truth)} | {swing.max():.1f} deg | "
                 f"{np.nanmedian(error):.3f} / {np.nanmax(error):.3f} deg | "
