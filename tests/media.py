@@ -253,12 +253,16 @@ def still_wrist_clip(
         source: A video.
         target: The folder to write (created).
         timestamps: Shape (N,) [s] from the first frame, the source frames to take.
-        image_keypoints: Shape (N, 21, 2) [px], the hand in those frames (no NaN).
+        image_keypoints: Shape (N, 21, 2) [px], the hand in those frames (no NaN). Taken at
+            the precision a hand-track file keeps them (float32), so that a track fresh from
+            the landmarker and the same track read from the cache make the same clip: the
+            landmarker's answers on the made clip change with differences of 1e-5 px.
     """
     import cv2
 
     from pipeline.hand_identity import smooth
 
+    image_keypoints = np.asarray(image_keypoints, dtype=np.float32).astype(np.float64)
     wrist, knuckle = image_keypoints[:, 0], image_keypoints[:, 9]
     direction = np.unwrap(np.arctan2(*(knuckle - wrist).T[::-1]))
     valid = np.ones(len(timestamps), dtype=bool)
