@@ -101,8 +101,9 @@ def cache_key(
         "sampling": 3,  # an integer max_fps resamples any rate rounding above it (was: 5% margin)
         "fov": "long side",  # the field of view spans the long side (was: the displayed width)
         # Distance from the angles the hand's segments subtend (was: their lengths in the
-        # normalised image plane; before that, landmarker PnP).
-        "lift": "ruler angles+envelope",
+        # normalised image plane; before that, landmarker PnP); where PnP's mirror solution fits
+        # as well, the landmarker's own view decides (was: SQPnP's answer kept as it came).
+        "lift": "ruler angles+envelope, pnp ties to the view",
         # A group of tracks turns to the other sides by position only where its labels weigh
         # less than its neighbours' (was: by position alone).
         "sides": "labels weighed",

@@ -4,7 +4,9 @@ The landmarker gives 21 keypoints in a hand-centred frame W (its world landmarks
 keypoints in the image. Two steps:
 
 1. **Orientation and shape** (:func:`lift_wrist_poses`): SQPnP (OpenCV) against the camera
-   intrinsics places W in the camera frame; :func:`retarget.hand_frame_from_keypoints` turns
+   intrinsics places W in the camera frame, kept near the landmarker's own view of the hand
+   where a nearly flat hand's mirror solution fits as well (:mod:`pipeline.hand_pnp`);
+   :func:`retarget.hand_frame_from_keypoints` turns
    that into the pose of the hand frame H. The landmarker's 3D hand has no reliable size: it
    shrinks and flattens when the fingers wrap an object (measured on the ZED frames: 2-3x too
    close while the hand holds the bottle), so PnP's depth is not kept.
@@ -38,11 +40,11 @@ fits its image.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.hand_identity import smooth
+from pipeline.hand_pnp import transforms_world_to_camera, viewing_rays
 from pipeline.tracks import HandTrack, HandTracks, Intrinsics
 from retarget import hand_frame_from_keypoints
 from retarget.exceptions import InvalidInputError
@@ -94,51 +96,6 @@ RULERS: tuple[tuple[int, int, float], ...] = (
 segments of at least a fifth of the hand: a short one's image length is mostly 2D noise."""
 
 
-def _transforms_world_to_camera(
-    world_keypoints: NDArray[np.float64],
-    image_keypoints: NDArray[np.float64],
-    intrinsics: Intrinsics,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """SQPnP poses of the landmarker's metric frame W in the camera frame, and reprojection errors.
-
-    Returns:
-        ``transform_world_to_camera`` (N, 4, 4) and mean reprojection errors (N,) [px]; NaN
-        where PnP fails.
-    """
-    count = len(world_keypoints)
-    transforms = np.full((count, 4, 4), np.nan)
-    for index in range(count):
-        ok, rvec, tvec = cv2.solvePnP(
-            world_keypoints[index],
-            image_keypoints[index],
-            intrinsics.matrix,
-            intrinsics.distortion,
-            flags=cv2.SOLVEPNP_SQPNP,
-        )
-        if ok:
-            transforms[index, :3, :3] = cv2.Rodrigues(rvec)[0]
-            transforms[index, :3, 3] = tvec.ravel()
-            transforms[index, 3] = (0.0, 0.0, 0.0, 1.0)
-    # Every frame's keypoints in the camera frame, projected (with distortion) in one call.
-    points_camera = (
-        np.einsum("nij,nkj->nki", transforms[:, :3, :3], world_keypoints)
-        + transforms[:, None, :3, 3]
-    )
-    errors = np.full(count, np.nan)
-    solved = np.isfinite(points_camera).all(axis=(1, 2))
-    if solved.any():
-        projected, _ = cv2.projectPoints(
-            points_camera[solved].reshape(-1, 3),
-            np.zeros(3),
-            np.zeros(3),
-            intrinsics.matrix,
-            intrinsics.distortion,
-        )
-        residuals = projected.reshape(-1, 21, 2) - image_keypoints[solved]
-        errors[solved] = np.linalg.norm(residuals, axis=2).mean(axis=1)
-    return transforms, errors
-
-
 def lift_wrist_poses(
     world_keypoints: NDArray[np.float64],
     image_keypoints: NDArray[np.float64],
@@ -146,6 +103,9 @@ def lift_wrist_poses(
     side: str,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Metric poses of the hand frame H in the camera frame, by PnP, for many frames.
+
+    :func:`pipeline.hand_pnp.transforms_world_to_camera` places W; PnP's depth is that of the
+    landmarker's hand at its own size (the lift of earlier releases).
 
     Args:
         world_keypoints: Shape (N, 21, 3) [m], the landmarker's hand-centred metric frame W.
@@ -157,7 +117,7 @@ def lift_wrist_poses(
         ``transform_wrist_to_camera`` (N, 4, 4) and the mean reprojection errors (N,) [px]; NaN
         for a frame where PnP fails or the hand is degenerate (wrist and MCPs collinear).
     """
-    poses, errors = _transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
+    poses, errors = transforms_world_to_camera(world_keypoints, image_keypoints, intrinsics)
     poses = poses @ hand_frames(world_keypoints, side)
     errors[~np.isfinite(poses).all(axis=(1, 2))] = np.nan
     return poses, errors
@@ -210,20 +170,6 @@ def lifted_in_camera(hand: HandTrack) -> tuple[NDArray[np.float64], NDArray[np.f
             + world_to_camera[rows, None, :3, 3]
         )
     return points, world_to_camera
-
-
-def normalized_points(pixels: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
-    """Undistorted normalised image coordinates of ``pixels`` [px], shape (..., 2) -> (..., 2)."""
-    flat = np.asarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
-    undistorted = cv2.undistortPoints(flat, intrinsics.matrix, intrinsics.distortion)
-    return np.asarray(undistorted, dtype=np.float64).reshape(np.shape(pixels))
-
-
-def viewing_rays(pixels: NDArray[np.float64], intrinsics: Intrinsics) -> NDArray[np.float64]:
-    """Unit viewing rays of ``pixels`` [px] in the camera frame, shape (..., 2) -> (..., 3)."""
-    normalized = normalized_points(pixels, intrinsics)
-    rays = np.concatenate([normalized, np.ones(normalized.shape[:-1] + (1,))], axis=-1)
-    return np.asarray(rays / np.linalg.norm(rays, axis=-1, keepdims=True))
 
 
 def ruler_range_bounds(rays: NDArray[np.float64], hand_length: float) -> NDArray[np.float64]:
@@ -392,7 +338,7 @@ def lift_track(
         NaN where a frame cannot be lifted.
     """
     length = hand_length or HAND_LENGTH_M
-    world_to_camera, errors = _transforms_world_to_camera(
+    world_to_camera, errors = transforms_world_to_camera(
         world_keypoints, image_keypoints, intrinsics
     )
     distance, noise = monocular_ranges(
