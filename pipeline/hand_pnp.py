@@ -55,6 +55,8 @@ def landmarker_orientation(
     The smallest rotation that takes the optical axis onto the viewing ray through the
     keypoints' centroid; ``image_keypoints`` shape (N, 21, 2) [px].
     """
+    if len(image_keypoints) == 0:
+        return np.zeros((0, 3, 3))
     centre = viewing_rays(np.asarray(image_keypoints).mean(axis=1), intrinsics)  # (N, 3)
     axis = np.cross([0.0, 0.0, 1.0], centre)
     sine = np.linalg.norm(axis, axis=1)

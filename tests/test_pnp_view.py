@@ -27,6 +27,9 @@ def _image(world: np.ndarray, rotation: np.ndarray, translation: np.ndarray) -> 
 
 
 def test_the_landmarker_view_turns_the_optical_axis_onto_the_hand() -> None:
+    assert landmarker_orientation(np.zeros((0, 21, 2)), INTRINSICS).shape == (0, 3, 3)
+    poses, errors = lift_wrist_poses(np.zeros((0, 21, 3)), np.zeros((0, 21, 2)), INTRINSICS, "left")
+    assert poses.shape == (0, 4, 4) and errors.shape == (0,)
     centred = np.full((1, 21, 2), (320.0, 240.0))
     np.testing.assert_allclose(landmarker_orientation(centred, INTRINSICS)[0], np.eye(3), atol=1e-9)
     corner = np.full((1, 21, 2), (600.0, 60.0))
