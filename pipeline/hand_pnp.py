@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 
 from pipeline.camera_geometry import rotation_angle_deg
 from pipeline.tracks import Intrinsics
@@ -62,7 +63,7 @@ def landmarker_orientation(
     sine = np.linalg.norm(axis, axis=1)
     angle = np.arctan2(sine, centre[:, 2])
     vectors = axis / np.where(sine > 0, sine, 1.0)[:, None] * angle[:, None]
-    return np.stack([cv2.Rodrigues(vector)[0] for vector in vectors]).reshape(-1, 3, 3)
+    return np.asarray(Rotation.from_rotvec(vectors).as_matrix())
 
 
 def transforms_world_to_camera(
@@ -86,41 +87,58 @@ def transforms_world_to_camera(
     """
     count = len(world_keypoints)
     transforms = np.full((count, 4, 4), np.nan)
-    errors = np.full(count, np.nan)
-    views = landmarker_orientation(image_keypoints, intrinsics)
     for index in range(count):
-        world, image = world_keypoints[index], image_keypoints[index]
         ok, rvec, tvec = cv2.solvePnP(
-            world, image, intrinsics.matrix, intrinsics.distortion, flags=cv2.SOLVEPNP_SQPNP
+            world_keypoints[index],
+            image_keypoints[index],
+            intrinsics.matrix,
+            intrinsics.distortion,
+            flags=cv2.SOLVEPNP_SQPNP,
         )
-        if not ok:
-            continue
-        rotation = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
-        translation = np.asarray(tvec, dtype=np.float64).ravel()
-        error = _reprojection_error(world, image, intrinsics, rotation, translation)
-        if not rotation_angle_deg(rotation, views[index]) <= MAX_PNP_TURN_DEG:
-            near = _near_view(world, image, intrinsics, views[index])
-            if near[2] <= error + PNP_TIE_SHARE * float(np.ptp(image, axis=0).max()):
-                rotation, translation, error = near
-        transforms[index, :3, :3], transforms[index, :3, 3] = rotation, translation
-        transforms[index, 3] = (0.0, 0.0, 0.0, 1.0)
-        errors[index] = error
+        if ok:
+            transforms[index, :3, :3] = cv2.Rodrigues(rvec)[0]
+            transforms[index, :3, 3] = tvec.ravel()
+            transforms[index, 3] = (0.0, 0.0, 0.0, 1.0)
+    errors = reprojection_errors(world_keypoints, image_keypoints, intrinsics, transforms)
+    views = landmarker_orientation(image_keypoints, intrinsics)
+    with np.errstate(invalid="ignore"):
+        far = rotation_angle_deg(transforms[:, :3, :3], views) > MAX_PNP_TURN_DEG
+    for row in np.flatnonzero(far).tolist():
+        world, image = world_keypoints[row], image_keypoints[row]
+        near, error = _near_view(world, image, intrinsics, views[row])
+        if error <= errors[row] + PNP_TIE_SHARE * float(np.ptp(image, axis=0).max()):
+            transforms[row], errors[row] = near, error
     return transforms, errors
 
 
-def _reprojection_error(
-    world: NDArray[np.float64],
-    image: NDArray[np.float64],
+def reprojection_errors(
+    world_keypoints: NDArray[np.float64],
+    image_keypoints: NDArray[np.float64],
     intrinsics: Intrinsics,
-    rotation: NDArray[np.float64],
-    translation: NDArray[np.float64],
-) -> float:
-    """Mean distance [px] between ``image`` (21, 2) and ``world`` (21, 3) seen at that pose."""
-    camera = world @ rotation.T + translation
-    projected, _ = cv2.projectPoints(
-        camera, np.zeros(3), np.zeros(3), intrinsics.matrix, intrinsics.distortion
+    transforms: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Mean reprojection error [px] of each frame, shape (N,); NaN where its pose is NaN.
+
+    The distance between the image keypoints (N, 21, 2) and the W keypoints (N, 21, 3) seen at
+    ``transforms`` (N, 4, 4), the camera's distortion modelled.
+    """
+    points = (
+        np.einsum("nij,nkj->nki", transforms[:, :3, :3], world_keypoints)
+        + transforms[:, None, :3, 3]
     )
-    return float(np.linalg.norm(projected.reshape(-1, 2) - image, axis=1).mean())
+    errors = np.full(len(points), np.nan)
+    solved = np.isfinite(points).all(axis=(1, 2))
+    if solved.any():
+        projected, _ = cv2.projectPoints(
+            points[solved].reshape(-1, 3),
+            np.zeros(3),
+            np.zeros(3),
+            intrinsics.matrix,
+            intrinsics.distortion,
+        )
+        residuals = projected.reshape(-1, 21, 2) - image_keypoints[solved]
+        errors[solved] = np.linalg.norm(residuals, axis=2).mean(axis=1)
+    return errors
 
 
 def _near_view(
@@ -128,8 +146,8 @@ def _near_view(
     image: NDArray[np.float64],
     intrinsics: Intrinsics,
     view: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """The better fitting of two poses near ``view``: rotation, translation, error [px].
+) -> tuple[NDArray[np.float64], float]:
+    """The better fitting of two poses of W near ``view``: (4, 4) and its error [px].
 
     PnP started from ``view`` (where it stays within :data:`MAX_PNP_TURN_DEG` of it), and
     ``view`` itself with the translation that puts the keypoints nearest their rays.
@@ -141,7 +159,8 @@ def _near_view(
     skew -= skew.transpose(0, 2, 1)
     offset = -np.einsum("nij,nj->ni", skew, world @ view.T).reshape(-1)
     translation = np.linalg.lstsq(skew.reshape(-1, 3), offset, rcond=None)[0]
-    candidates = [(view, translation)]
+    candidates = np.tile(np.eye(4), (2, 1, 1))
+    candidates[0, :3, :3], candidates[0, :3, 3] = view, translation
     ok, rvec, tvec = cv2.solvePnP(
         world,
         image,
@@ -152,8 +171,14 @@ def _near_view(
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,
     )
-    rotation = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
-    if ok and rotation_angle_deg(rotation, view) <= MAX_PNP_TURN_DEG:
-        candidates.append((rotation, np.asarray(tvec, dtype=np.float64).ravel()))
-    scored = [(r, t, _reprojection_error(world, image, intrinsics, r, t)) for r, t in candidates]
-    return min(scored, key=lambda candidate: candidate[2])
+    candidates[1, :3, :3], candidates[1, :3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+    if not ok or not rotation_angle_deg(candidates[1, :3, :3], view) <= MAX_PNP_TURN_DEG:
+        candidates = candidates[:1]
+    errors = reprojection_errors(
+        np.repeat(world[None], len(candidates), axis=0),
+        np.repeat(image[None], len(candidates), axis=0),
+        intrinsics,
+        candidates,
+    )
+    best = int(np.argmin(errors))
+    return candidates[best], float(errors[best])
