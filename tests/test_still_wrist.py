@@ -51,7 +51,7 @@ def test_a_still_wrist_opening_and_closing_the_hand_is_feasible_on_the_panda(
 
 
 def test_the_clasped_hand_made_still_keeps_its_orientation_and_the_panda_follows_it(
-    robots_loaded, shared_data: Path, tmp_path: Path
+    robots_loaded, shared_data: Path, armwrestling_24fps: pipeline.HandTracks, tmp_path: Path
 ) -> None:
     """The arm-wrestlers' clasped right hand (its one still stretch at 24 fps, 30 frames).
 
@@ -61,7 +61,7 @@ def test_the_clasped_hand_made_still_keeps_its_orientation_and_the_panda_follows
     26 frames. The landmarker's view now decides such ties (:mod:`pipeline.hand_pnp`).
     """
     source = shared_data / "videos/armwrestling_lowres.mp4"
-    tracks = pipeline.extract_hands(source, config=pipeline.ExtractConfig(max_fps=24))
+    tracks = armwrestling_24fps
     hand = tracks.hands["right"]
     still = [
         frames
