@@ -52,16 +52,22 @@ ZED_DEPTH = SHARED / "frames" / "pour_water_egocentric_zed_depth"
 KETTLE = SHARED / "videos" / "kettle_pour_third_person.mp4"
 
 
+def best_clip_scale(pairs: np.ndarray) -> tuple[float, float]:
+    """The single scale (0.3-3.0, steps of 0.001) of the lifted depths ``pairs[:, 0]`` that
+    brings them nearest the measured ``pairs[:, 1]`` [m], and that median |dz| [m]."""
+    scales = np.linspace(0.3, 3.0, 2701)
+    costs = [np.median(np.abs(s * pairs[:, 0] - pairs[:, 1])) for s in scales]
+    best = int(np.argmin(costs))
+    return float(scales[best]), float(costs[best])
+
+
 def zed_figures(tracks: pipeline.HandTracks, maps: depth_maps.DepthMaps, name: str) -> None:
     pairs, wrists = depth_fit.measured_depth_pairs(tracks, maps)
-    scales = np.linspace(0.3, 3.0, 2701)
-    # The best single scale for the clip, over every keypoint with depth.
-    costs = [np.median(np.abs(s * pairs[:, 0] - pairs[:, 1])) for s in scales]
-    scale = float(scales[int(np.argmin(costs))])
+    scale, cost = best_clip_scale(pairs)  # over every keypoint with depth
     worst = float(np.max(np.abs(scale * wrists[:, 0] / wrists[:, 1] - 1.0)))
     print(
         f"| ZED, {name} | {np.median(np.abs(pairs[:, 0] - pairs[:, 1])) * 100:.1f} cm | "
-        f"{scale:.2f} | {min(costs) * 100:.1f} cm | {worst:.0%} | {len(pairs)} |"
+        f"{scale:.2f} | {cost * 100:.1f} cm | {worst:.0%} | {len(pairs)} |"
     )
 
 
@@ -82,9 +88,7 @@ def zed_floor(tracks: pipeline.HandTracks, maps: depth_maps.DepthMaps) -> None:
             if ok.sum() >= 3 and ok[0]:
                 frames.append((points[row, ok, 2], seen[ok]))
     own = [np.abs(np.median(seen / lifted) * lifted - seen) for lifted, seen in frames]
-    pairs = np.concatenate([np.stack(frame, axis=1) for frame in frames])
-    scales = np.linspace(0.3, 3.0, 2701)
-    scale = scales[np.argmin([np.median(np.abs(s * pairs[:, 0] - pairs[:, 1])) for s in scales])]
+    scale, _ = best_clip_scale(np.concatenate([np.stack(frame, axis=1) for frame in frames]))
     wrist = np.array([scale * lifted[0] / seen[0] - 1.0 for lifted, seen in frames])
     floor = np.median(np.concatenate(own)) * 100
     print(
